@@ -1,0 +1,38 @@
+"""Names and settings every component agrees on, overridable by environment variables.
+
+One typed, validated config object per component lives beside that component; this module holds
+only what crosses component boundaries (topic names, default addresses, the store URL).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+TOPIC_EVENTS = "streamrec.events.v1"  # key: user_id, so one user's events stay ordered
+TOPIC_CATALOG = "streamrec.catalog.v1"  # key: video_id, compacted
+TOPIC_IMPRESSIONS = "streamrec.impressions.v1"  # key: user_id
+TOPIC_DLQ = "streamrec.events.dlq.v1"  # undecodable or invalid records, with the reason
+
+#: Partitions and settings production uses; infra/terraform reads the same numbers (checked by a test).
+TOPIC_PARTITIONS = {TOPIC_EVENTS: 12, TOPIC_CATALOG: 3, TOPIC_IMPRESSIONS: 12, TOPIC_DLQ: 3}
+
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_STORE_URL = "sqlite:///var/streamrec.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka_bootstrap: str
+    store_url: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        store_url = os.environ.get("STREAMREC_STORE", "")
+        if not store_url and os.environ.get("STREAMREC_AEROSPIKE_HOSTS"):
+            hosts = os.environ["STREAMREC_AEROSPIKE_HOSTS"]
+            store_url = f"aerospike://{hosts}/" + os.environ.get("STREAMREC_AEROSPIKE_NAMESPACE", "streamrec")
+        return cls(
+            kafka_bootstrap=os.environ.get("STREAMREC_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
+            store_url=store_url or DEFAULT_STORE_URL,
+        )
