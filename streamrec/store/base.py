@@ -193,6 +193,14 @@ class Store(abc.ABC):
     def get_item_vectors(self, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors for many items in one call; items without one are absent."""
 
+    def get_items_with_vectors(
+        self, video_ids: Sequence[str]
+    ) -> dict[str, tuple[CatalogItem | None, np.ndarray | None]]:
+        """Metadata and vector of many items in one round trip (the feed's candidate read);
+        items with neither are absent. Backends override this default of two reads."""
+        items, vectors = self.get_items(video_ids), self.get_item_vectors(video_ids)
+        return {v: (items.get(v), vectors.get(v)) for v in video_ids if v in items or v in vectors}
+
     # -- lifecycle ---------------------------------------------------------------------------
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless the backend answers."""

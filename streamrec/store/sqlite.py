@@ -1,0 +1,321 @@
+"""The embedded default backend: one SQLite file in WAL mode (stdlib ``sqlite3``).
+
+Safe with one writer process and many reader processes at once (the pipeline writes while
+serving reads): WAL lets readers proceed during a write, every write call is one
+``BEGIN IMMEDIATE`` transaction, and each thread gets its own connection. Tables mirror the
+Aerospike sets (see ARCHITECTURE.md):
+
+- ``users``: one row per profile, the state as one packed blob (:mod:`streamrec.store.codec`),
+  a store-owned ``version`` and an ``expires_at`` that plays the part of Aerospike's TTL;
+- ``cowatch`` (item, neighbour, count), trimmed to the top ``COWATCH_NEIGHBOURS_LIMIT`` per item
+  after each call; ``cowatch_size`` keeps each item's neighbour count (maintained by triggers) so
+  only items that just went over the limit are trimmed;
+- ``item_counts``, ``lists`` (trending and other ranked lists), ``items`` (metadata + vector).
+
+URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; optional query
+``?user_ttl_seconds=N``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from streamrec.events.model import CatalogItem
+from streamrec.store import codec
+from streamrec.store.base import (
+    COWATCH_NEIGHBOURS_LIMIT,
+    RANKED_LIST_LIMIT,
+    USER_TTL_SECONDS,
+    RankedList,
+    RecordTooBig,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    UserState,
+)
+
+_CHUNK = 500  # ids per IN (...) list, far below SQLite's bound-parameter limit
+_PURGE_PER_WRITE = 200  # expired profiles deleted per put_users call: bounded work, no growth
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY, version INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    state BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS users_expiry ON users(expires_at);
+CREATE TABLE IF NOT EXISTS cowatch (
+    video_id TEXT NOT NULL, neighbour TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (video_id, neighbour)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cowatch_size (
+    video_id TEXT PRIMARY KEY, neighbours INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cowatch_over_limit ON cowatch_size(video_id)
+    WHERE neighbours > {COWATCH_NEIGHBOURS_LIMIT};
+CREATE TRIGGER IF NOT EXISTS cowatch_added AFTER INSERT ON cowatch BEGIN
+    INSERT INTO cowatch_size VALUES (NEW.video_id, 1)
+    ON CONFLICT (video_id) DO UPDATE SET neighbours = neighbours + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS cowatch_removed AFTER DELETE ON cowatch BEGIN
+    UPDATE cowatch_size SET neighbours = neighbours - 1 WHERE video_id = OLD.video_id;
+END;
+CREATE TABLE IF NOT EXISTS item_counts (
+    video_id TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lists (
+    key TEXT PRIMARY KEY, updated_at INTEGER NOT NULL, window_end INTEGER,
+    items BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    video_id TEXT PRIMARY KEY, meta BLOB, vector BLOB) WITHOUT ROWID;
+"""
+
+_UPSERT_COWATCH = (
+    "INSERT INTO cowatch (video_id, neighbour, count) VALUES (?, ?, ?) "
+    "ON CONFLICT (video_id, neighbour) DO UPDATE SET count = count + excluded.count"
+)
+_TRIM_COWATCH = (
+    "DELETE FROM cowatch WHERE video_id = ?1 AND neighbour IN ("
+    " SELECT neighbour FROM cowatch WHERE video_id = ?1"
+    " ORDER BY count DESC, neighbour LIMIT -1 OFFSET ?2)"
+)
+_PUT_USER = (
+    "INSERT INTO users (user_id, version, expires_at, state) VALUES (?, 1, ?, ?) "
+    "ON CONFLICT (user_id) DO UPDATE SET version = version + 1, "
+    "expires_at = excluded.expires_at, state = excluded.state"
+)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+@contextlib.contextmanager
+def _mapped_errors(path: str) -> Iterator[None]:
+    """sqlite3 errors -> our hierarchy ("busy/cannot open" is unavailability, not a bug)."""
+    try:
+        yield
+    except sqlite3.DataError as exc:
+        raise RecordTooBig(f"sqlite {path}: {exc}") from exc
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "too big" in text:
+            raise RecordTooBig(f"sqlite {path}: {exc}") from exc
+        if any(s in text for s in ("locked", "busy", "unable to open", "disk i/o", "readonly", "read-only")):
+            raise StoreUnavailable(f"sqlite {path}: {exc}") from exc
+        raise StoreError(f"sqlite {path}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise StoreError(f"sqlite {path}: {exc}") from exc
+
+
+class SqliteStore(Store):
+    """See the module docstring. ``path`` is a file path (its folder is created if missing)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, user_ttl_seconds: int = USER_TTL_SECONDS,
+                 busy_timeout_ms: int = 5000) -> None:
+        if user_ttl_seconds <= 0:
+            raise ValueError(f"user_ttl_seconds: must be positive, got {user_ttl_seconds}")
+        self.path = str(path)
+        self.user_ttl_ms = user_ttl_seconds * 1000
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: cannot create its folder: {exc}") from exc
+        with _mapped_errors(self.path):
+            self._conn().executescript(_SCHEMA)
+
+    # -- connections -----------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"sqlite {self.path}: store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        # A connection must not cross a fork: the child opens its own.
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=self._busy_timeout_ms / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode is durable against process crashes, and loses at most the last
+            # transactions on power loss; the pipelines replay from Kafka offsets anyway.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction per call; IMMEDIATE takes the write lock up front (no upgrade deadlock)."""
+        with _mapped_errors(self.path):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _select(self, sql: str, ids: Sequence[str], *extra: object) -> list[tuple]:  # type: ignore[type-arg]
+        """``sql`` holds ``{ids}`` for the IN list; extra parameters follow the ids."""
+        rows: list[tuple] = []  # type: ignore[type-arg]
+        unique = list(dict.fromkeys(ids))
+        with _mapped_errors(self.path):
+            conn = self._conn()
+            for chunk in _chunks(unique):
+                rows.extend(conn.execute(sql.format(ids=_marks(len(chunk))), (*chunk, *extra)))
+        return rows
+
+    # -- users -----------------------------------------------------------------------------
+    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:
+        rows = self._select(
+            "SELECT user_id, version, state FROM users WHERE user_id IN ({ids}) AND expires_at > ?",
+            user_ids, _now_ms())
+        return {uid: codec.decode_user(uid, state, version) for uid, version, state in rows}
+
+    def put_users(self, users: Iterable[UserState]) -> None:
+        now = _now_ms()
+        rows = [(codec.check_id(u.user_id, "user_id"), now + self.user_ttl_ms, codec.encode_user(u.bounded()))
+                for u in users]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(_PUT_USER, rows)
+            conn.execute(
+                "DELETE FROM users WHERE user_id IN "
+                "(SELECT user_id FROM users WHERE expires_at <= ? LIMIT ?)", (now, _PURGE_PER_WRITE))
+
+    # -- co-watch --------------------------------------------------------------------------
+    def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
+        rows = []
+        for (item, neighbour), count in increments.items():
+            codec.check_id(item, "video_id")
+            codec.check_id(neighbour, "neighbour")
+            if item == neighbour:
+                raise ValueError(f"neighbour: an item is not its own co-watch neighbour ({item!r})")
+            rows.append((item, neighbour, int(count)))
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(_UPSERT_COWATCH, rows)
+            over = conn.execute(
+                f"SELECT video_id FROM cowatch_size WHERE neighbours > {COWATCH_NEIGHBOURS_LIMIT}").fetchall()
+            conn.executemany(_TRIM_COWATCH, [(item, COWATCH_NEIGHBOURS_LIMIT) for (item,) in over])
+
+    def get_neighbours(self, video_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, int]]]:
+        if k <= 0:
+            raise ValueError(f"k: must be positive, got {k}")
+        unique = list(dict.fromkeys(video_ids))
+        result: dict[str, list[tuple[str, int]]] = {}
+        with _mapped_errors(self.path):
+            conn = self._conn()
+            # One statement per item walks only that item's primary-key range (<= K rows);
+            # all in one read transaction, so the batch sees one consistent snapshot.
+            conn.execute("BEGIN")
+            try:
+                for item in unique:
+                    rows = conn.execute(
+                        "SELECT neighbour, count FROM cowatch WHERE video_id = ? "
+                        "ORDER BY count DESC, neighbour LIMIT ?", (item, k)).fetchall()
+                    if rows:
+                        result[item] = rows
+            finally:
+                conn.execute("COMMIT")
+        return result
+
+    def add_item_counts(self, increments: Mapping[str, int]) -> None:
+        rows = [(codec.check_id(v, "video_id"), int(n)) for v, n in increments.items()]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO item_counts (video_id, count) VALUES (?, ?) "
+                "ON CONFLICT (video_id) DO UPDATE SET count = count + excluded.count", rows)
+
+    def get_item_counts(self, video_ids: Sequence[str]) -> dict[str, int]:
+        rows = self._select("SELECT video_id, count FROM item_counts WHERE video_id IN ({ids})", video_ids)
+        return dict(rows)
+
+    # -- ranked lists ------------------------------------------------------------------------
+    def put_lists(self, lists: Iterable[RankedList]) -> None:
+        rows = [(codec.check_id(r.key, "key"), r.updated_at, r.window_end,
+                 codec.encode_scored(r.items[:RANKED_LIST_LIMIT])) for r in lists]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO lists (key, updated_at, window_end, items) VALUES (?, ?, ?, ?)", rows)
+
+    def get_lists(self, keys: Sequence[str]) -> dict[str, RankedList]:
+        rows = self._select("SELECT key, updated_at, window_end, items FROM lists WHERE key IN ({ids})", keys)
+        return {key: RankedList(key, codec.decode_scored(items), updated_at, window_end)
+                for key, updated_at, window_end, items in rows}
+
+    # -- catalog and vectors -----------------------------------------------------------------
+    def upsert_items(self, items: Iterable[CatalogItem]) -> None:
+        rows = [(codec.check_id(i.video_id, "video_id"), codec.encode_item(i)) for i in items]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO items (video_id, meta) VALUES (?, ?) "
+                "ON CONFLICT (video_id) DO UPDATE SET meta = excluded.meta", rows)
+
+    def put_item_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:
+        rows = [(codec.check_id(v, "video_id"), codec.encode_vector(vec)) for v, vec in vectors.items()]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO items (video_id, vector) VALUES (?, ?) "
+                "ON CONFLICT (video_id) DO UPDATE SET vector = excluded.vector", rows)
+
+    def get_items(self, video_ids: Sequence[str]) -> dict[str, CatalogItem]:
+        rows = self._select(
+            "SELECT video_id, meta FROM items WHERE video_id IN ({ids}) AND meta IS NOT NULL", video_ids)
+        return {vid: codec.decode_item(vid, meta) for vid, meta in rows}
+
+    def get_item_vectors(self, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        rows = self._select(
+            "SELECT video_id, vector FROM items WHERE video_id IN ({ids}) AND vector IS NOT NULL", video_ids)
+        return {vid: codec.decode_vector(vec) for vid, vec in rows}
+
+    def get_items_with_vectors(
+        self, video_ids: Sequence[str]
+    ) -> dict[str, tuple[CatalogItem | None, np.ndarray | None]]:
+        rows = self._select("SELECT video_id, meta, vector FROM items WHERE video_id IN ({ids})", video_ids)
+        return {
+            vid: (None if meta is None else codec.decode_item(vid, meta),
+                  None if vec is None else codec.decode_vector(vec))
+            for vid, meta, vec in rows
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def ping(self) -> None:
+        with _mapped_errors(self.path):
+            self._conn().execute("SELECT 1 FROM users LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
