@@ -1,0 +1,66 @@
+"""The recommendation maths, once: called by the pipelines, the feed service and the evaluation.
+
+Pure functions over the shared types (:mod:`streamrec.events.model`, :mod:`streamrec.store.base`),
+numpy only, no I/O, deterministic (ties broken by ``video_id``).
+
+- :mod:`.state` - ``apply_event(state, event) -> UserUpdate``: the per-user state machine and the
+  side effects the pipeline writes (directed co-watch increments, item counts, new watches,
+  "refresh top picks").
+- :mod:`.vectors` - the online user-vector rule (decayed fold-in) and item vectors as hashed random
+  projections of co-watch rows.
+- :mod:`.similarity` - co-watch similarity read at request time, content similarity, region and
+  maturity filters, ``similar_titles`` ("more like this").
+- :mod:`.trending` - top-N from counts, decay helpers.
+- :mod:`.ranking` - ``top_picks(user, RankingInputs(...), k)``: candidates, blend, filters, MMR.
+"""
+
+from streamrec.recommend.ranking import (
+    DEFAULT_CONFIG,
+    SOURCES,
+    RankingConfig,
+    RankingInputs,
+    allowed_titles,
+    blend,
+    candidate_titles,
+    diversify,
+    seed_titles,
+    source_scores,
+    top_picks,
+    user_genres,
+)
+from streamrec.recommend.similarity import (
+    MATURITY_ORDER,
+    available_in,
+    content_similarity,
+    cowatch_similarity,
+    maturity_allowed,
+    similar_titles,
+)
+from streamrec.recommend.state import (
+    EVENT_WEIGHTS,
+    HISTORY_WEIGHTS,
+    StateConfig,
+    UserUpdate,
+    apply_event,
+    apply_events,
+    vector_weight,
+)
+from streamrec.recommend.trending import decay_factor, decayed_add, merge_counts, top_n
+from streamrec.recommend.vectors import (
+    VECTOR_DIM,
+    fold_in,
+    item_basis,
+    item_vector,
+    item_vector_increments,
+    vector_scores,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG", "EVENT_WEIGHTS", "HISTORY_WEIGHTS", "MATURITY_ORDER", "SOURCES", "VECTOR_DIM",
+    "RankingConfig", "RankingInputs", "StateConfig", "UserUpdate",
+    "allowed_titles", "apply_event", "apply_events", "available_in", "blend", "candidate_titles",
+    "content_similarity", "cowatch_similarity", "decay_factor", "decayed_add", "diversify", "fold_in",
+    "item_basis", "item_vector", "item_vector_increments", "maturity_allowed", "merge_counts",
+    "seed_titles", "similar_titles", "source_scores", "top_n", "top_picks", "user_genres",
+    "vector_scores", "vector_weight",
+]

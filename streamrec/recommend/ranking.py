@@ -1,0 +1,248 @@
+"""Top picks: candidates from several bounded sources, one blended score, filters, diversity.
+
+The single implementation behind the feed's "Top Picks" row, the pipeline's nearline top-picks
+refresh and the evaluation replay. Pure and deterministic (ties by ``video_id``).
+
+How a caller uses it (two batched store reads, as the feed path requires)::
+
+    user = store.get_user(user_id)
+    seeds = seed_titles(user)                                    # recent history to expand
+    inputs = RankingInputs(neighbours=store.get_neighbours(seeds, config.neighbours_per_seed),
+                           trending=..., genre_lists=..., region=..., max_maturity=...)
+    ids = candidate_titles(user, inputs)                         # everything the sources name
+    inputs = inputs.with_items(items=store.get_items(ids), item_counts=store.get_item_counts(ids + seeds),
+                               item_vectors=store.get_item_vectors(ids))
+    picks = top_picks(user, inputs, k=10)
+
+Sources (each bounded, each scored in [0, 1]):
+
+- ``cowatch``: neighbours of the ``seeds`` newest history titles, each seed weighted by recency
+  (``0.5 ** (position / recency_half_life)``) and by its history weight, similarity by
+  :func:`~streamrec.recommend.similarity.cowatch_similarity` on the *directed* count
+  ``seed -> candidate`` (which carries the "watched next" bonus), averaged over the seeds' weights.
+- ``vector``: cosine of the user vector with the candidate's item vector (clipped at 0).
+- ``top_picks``: the user's precomputed list (nearline refresh), by its stored scores.
+- ``trending``: the region's trending list, by rank.
+- ``content``: content similarity to the newest history title, over trending, new releases and
+  the genre rows of the user's genres (cold titles surface here).
+- ``preferences``: genre overlap with the stated preferences (onboarding), over the same pool.
+
+Blend: ``raw = sum(weight[s] * score[s]) + multi_source_bonus * (sources - 1)``, and
+``match_score = 1 - exp(-raw / match_scale)``: a fixed monotone map, so the same evidence gives the
+same score for every user. Then filters (seen/completed, disliked, in continue watching, not
+available in the region, above the profile's maturity) and an MMR re-rank over genres.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamrec.events.model import CatalogItem
+from streamrec.recommend.similarity import (
+    available_in,
+    content_similarity,
+    maturity_allowed,
+)
+from streamrec.recommend.vectors import vector_scores
+from streamrec.store.base import ScoredItem, UserState
+
+SOURCES = ("cowatch", "vector", "top_picks", "trending", "content", "preferences")
+
+
+@dataclass(frozen=True, slots=True)
+class RankingConfig:
+    """Knobs of candidate generation and blending (defaults: the evaluated ones)."""
+
+    seeds: int = 10  # newest history titles whose co-watch neighbours are read
+    neighbours_per_seed: int = 50
+    recency_half_life: float = 3.0  # in history positions
+    alpha: float = 0.5  # co-watch normalisation exponent of the seed's count
+    beta: float = 0.5  # ... of the candidate's count
+    weights: Mapping[str, float] = field(default_factory=lambda: {
+        "cowatch": 1.0, "vector": 0.2, "top_picks": 0.3, "trending": 0.05, "content": 0.1, "preferences": 0.3})
+    multi_source_bonus: float = 0.02
+    source_limit: int = 100  # candidates taken from each list source
+    pool: int = 40  # best candidates the diversity re-rank chooses from
+    mmr_lambda: float = 0.9  # 1.0: pure relevance; lower: more genre diversity
+    match_scale: float = 0.3
+
+    def __post_init__(self) -> None:
+        unknown = set(self.weights) - set(SOURCES)
+        if unknown:
+            raise ValueError(f"weights: unknown sources {sorted(unknown)}, expected some of {SOURCES}")
+        if self.seeds < 0 or self.neighbours_per_seed < 0 or self.pool < 1:
+            raise ValueError("seeds, neighbours_per_seed: must be >= 0; pool: must be >= 1")
+        if not 0.0 <= self.mmr_lambda <= 1.0:
+            raise ValueError(f"mmr_lambda: must be in [0, 1], got {self.mmr_lambda}")
+        if self.recency_half_life <= 0 or self.match_scale <= 0:
+            raise ValueError("recency_half_life, match_scale: must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class RankingInputs:
+    """What the caller read from the store for one request (absent entries mean "unknown")."""
+
+    neighbours: Mapping[str, Sequence[tuple[str, int]]] = field(default_factory=dict)  # seed -> top-K
+    item_counts: Mapping[str, int] = field(default_factory=dict)  # seeds and candidates
+    items: Mapping[str, CatalogItem] = field(default_factory=dict)  # candidates (and seeds, for content)
+    item_vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    trending: Sequence[ScoredItem] = ()  # the user's region, best first
+    new_releases: Sequence[ScoredItem] = ()
+    genre_lists: Mapping[str, Sequence[ScoredItem]] = field(default_factory=dict)  # genre -> list
+    region: str | None = None
+    max_maturity: str | None = None  # the profile's cap (kids: "PG"); None: no cap
+
+    def with_items(self, **changes: object) -> RankingInputs:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEFAULT_CONFIG = RankingConfig()
+
+
+def seed_titles(user: UserState, config: RankingConfig = DEFAULT_CONFIG) -> list[str]:
+    """The history titles whose co-watch neighbours the ranking reads (newest first)."""
+    return [h.video_id for h in user.history[: config.seeds]]
+
+
+def user_genres(user: UserState, items: Mapping[str, CatalogItem], limit: int = 3) -> list[str]:
+    """Stated preferences first, then the most frequent genres of the recent history."""
+    counts: dict[str, float] = {}
+    for h in user.history[:20]:
+        item = items.get(h.video_id)
+        for genre in item.genres if item else ():
+            counts[genre] = counts.get(genre, 0.0) + h.weight
+    ranked = sorted(counts, key=lambda g: (-counts[g], g))
+    return list(dict.fromkeys(list(user.preferred_genres) + ranked))[:limit]
+
+
+def _list_pool(user: UserState, inputs: RankingInputs, config: RankingConfig) -> list[str]:
+    pool = [s.video_id for s in inputs.trending[: config.source_limit]]
+    pool += [s.video_id for s in inputs.new_releases[: config.source_limit]]
+    for genre in user_genres(user, inputs.items):
+        pool += [s.video_id for s in inputs.genre_lists.get(genre, ())[: config.source_limit]]
+    return list(dict.fromkeys(pool))
+
+
+def candidate_titles(user: UserState, inputs: RankingInputs, config: RankingConfig = DEFAULT_CONFIG) -> list[str]:
+    """Every title some source would consider, for one batched read of metadata/counts/vectors."""
+    ids: list[str] = []
+    for seed in seed_titles(user, config):
+        ids += [n for n, _ in inputs.neighbours.get(seed, ())[: config.neighbours_per_seed]]
+    ids += [s.video_id for s in user.top_picks]
+    ids += _list_pool(user, inputs, config)
+    return list(dict.fromkeys(ids))
+
+
+def source_scores(user: UserState, inputs: RankingInputs,
+                  config: RankingConfig = DEFAULT_CONFIG) -> dict[str, dict[str, float]]:
+    """Per source, candidate -> score in [0, 1] (before filters): the explainable part."""
+    weights = config.weights
+    out: dict[str, dict[str, float]] = {}
+    counts = inputs.item_counts
+    if weights.get("cowatch", 0.0) > 0 and user.history:
+        cowatch: dict[str, float] = {}
+        total = 0.0
+        for position, entry in enumerate(user.history[: config.seeds]):
+            w = entry.weight * 0.5 ** (position / config.recency_half_life)
+            total += w
+            seed_norm = max(counts.get(entry.video_id, 0), 1) ** config.alpha
+            for neighbour, count in inputs.neighbours.get(entry.video_id, ())[: config.neighbours_per_seed]:
+                sim = count / (seed_norm * max(counts.get(neighbour, 0), 1) ** config.beta)
+                cowatch[neighbour] = cowatch.get(neighbour, 0.0) + w * (min(1.0, sim))
+        if total > 0:
+            out["cowatch"] = {v: s / total for v, s in cowatch.items()}
+    if weights.get("vector", 0.0) > 0 and user.vector is not None and inputs.item_vectors:
+        out["vector"] = {v: c for v, c in vector_scores(user.vector, inputs.item_vectors).items() if c > 0}
+    if weights.get("top_picks", 0.0) > 0 and user.top_picks:
+        out["top_picks"] = {s.video_id: min(1.0, max(0.0, s.score)) for s in user.top_picks}
+    if weights.get("trending", 0.0) > 0 and inputs.trending:
+        n = min(len(inputs.trending), config.source_limit)
+        out["trending"] = {s.video_id: 1.0 - i / n for i, s in enumerate(inputs.trending[:n])}
+    pool = _list_pool(user, inputs, config)
+    last = inputs.items.get(user.history[0].video_id) if user.history else None
+    if weights.get("content", 0.0) > 0 and last is not None:
+        out["content"] = {v: content_similarity(last, inputs.items[v]) for v in pool if v in inputs.items}
+    if weights.get("preferences", 0.0) > 0 and user.preferred_genres:
+        wanted = set(user.preferred_genres)
+        out["preferences"] = {v: len(wanted & set(inputs.items[v].genres)) / len(wanted)
+                              for v in pool if v in inputs.items and wanted & set(inputs.items[v].genres)}
+    return out
+
+
+def blend(scores: Mapping[str, Mapping[str, float]], config: RankingConfig = DEFAULT_CONFIG) -> dict[str, float]:
+    """Candidate -> match score in [0, 1] (see the module docstring for the formula)."""
+    raw: dict[str, float] = {}
+    found: dict[str, int] = {}
+    for source, per_item in scores.items():
+        weight = config.weights.get(source, 0.0)
+        for video_id, score in per_item.items():
+            raw[video_id] = raw.get(video_id, 0.0) + weight * score
+            found[video_id] = found.get(video_id, 0) + 1
+    bonus = config.multi_source_bonus
+    return {v: 1.0 - math.exp(-(r + bonus * (found[v] - 1)) / config.match_scale) for v, r in raw.items()}
+
+
+def allowed_titles(user: UserState, candidates: Sequence[str], inputs: RankingInputs) -> list[str]:
+    """The candidates that pass every top-picks filter, in the given order."""
+    excluded = set(user.seen) | set(user.disliked) | set(user.in_progress) | {h.video_id for h in user.history}
+    out = []
+    for video_id in candidates:
+        if video_id in excluded:
+            continue
+        item = inputs.items.get(video_id)
+        if not available_in(item, inputs.region):
+            continue
+        if inputs.max_maturity is not None and not maturity_allowed(item.maturity_rating if item else None,
+                                                                     inputs.max_maturity):
+            continue
+        out.append(video_id)
+    return out
+
+
+def _genre_overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k: int,
+              mmr_lambda: float) -> list[ScoredItem]:
+    """Maximal marginal relevance over genres: pick, one at a time, the candidate maximising
+    ``lambda * score - (1 - lambda) * max genre-Jaccard with those already picked``.
+    Items keep their own scores; ties by ``video_id``."""
+    if mmr_lambda >= 1.0 or k <= 1:
+        return list(ranked[:k])
+    genres = {s.video_id: frozenset(items[s.video_id].genres) if s.video_id in items else frozenset()
+              for s in ranked}
+    remaining = sorted(ranked, key=lambda s: (-s.score, s.video_id))
+    penalty = {s.video_id: 0.0 for s in ranked}
+    chosen: list[ScoredItem] = []
+    while remaining and len(chosen) < k:
+        best_index, best_value = 0, -math.inf
+        for index, s in enumerate(remaining):  # strict '>' keeps the first of equals: the smaller id
+            value = mmr_lambda * s.score - (1 - mmr_lambda) * penalty[s.video_id]
+            if value > best_value:
+                best_index, best_value = index, value
+        best = remaining.pop(best_index)
+        chosen.append(best)
+        picked = genres[best.video_id]
+        for s in remaining:
+            overlap = _genre_overlap(genres[s.video_id], picked)
+            penalty[s.video_id] = max(penalty[s.video_id], overlap)
+    return chosen
+
+
+def top_picks(user: UserState, inputs: RankingInputs, k: int = 10,
+              config: RankingConfig = DEFAULT_CONFIG) -> list[ScoredItem]:
+    """The top-picks row: ``k`` titles with their ``match_score``, best first after diversity."""
+    if k < 0:
+        raise ValueError(f"k: must be >= 0, got {k}")
+    scores = blend(source_scores(user, inputs, config), config)
+    allowed = allowed_titles(user, list(scores), inputs)
+    ranked = sorted(allowed, key=lambda v: (-scores[v], v))[: max(config.pool, k)]
+    return diversify([ScoredItem(v, scores[v]) for v in ranked], inputs.items, k, config.mmr_lambda)

@@ -1,0 +1,261 @@
+"""The per-user state machine: one event in, the new :class:`UserState` and the side effects out.
+
+Pure: :func:`apply_event` never mutates its input and does no I/O. The pipeline's keyed stateful
+step, the evaluation replay and the tests all drive users through it, so the state the feed reads
+is produced by exactly this code.
+
+Rules, per event kind:
+
+- **Idempotence.** An event whose ``event_id`` is among the user's ``recent_event_ids`` (the last
+  ``EVENT_IDS_LIMIT``) changes nothing (``applied=False``): replays after a restart do not
+  double-count. Older duplicates are the checkpointing layer's job.
+- **History** (newest first by event time, one entry per title): watch events (play, pause,
+  heartbeat, complete) and ratings put the title in history with a weight by kind
+  (:data:`HISTORY_WEIGHTS`: complete > play > heartbeat; a rating weighs ``stars / 5``); a
+  repeat keeps the newest time and the strongest weight.
+- **Continue watching**: play/pause/heartbeat with a position store ``Progress``; ``complete``, or a
+  position >= ``completion_ratio`` of the duration, removes it (and counts as a completion).
+- **Seen**: every watched or rated title (the top-picks filter). **Disliked**: ``dislike`` or a
+  rating <= ``dislike_stars``; ``like`` or a higher rating clears it. **My list**: add/remove.
+  **Preferred genres**: replaced by ``set_preferences``. ``updated_at`` is the newest event time.
+- **Co-watch** side effects: the *first* watch of a title pairs it with the user's recent window
+  (the ``cowatch_window`` newest history titles within ``cowatch_window_ms`` of it). Each pair adds
+  1 in both directions, and the direction *earlier -> later* gets ``next_bonus`` more when the
+  earlier title is among the ``next_span`` titles watched just before: "watched next" is what
+  the ranking reads from ``cowatch[(last_watched, candidate)]``. Titles with the same timestamp are
+  simultaneous: no direction is preferred. The first watch also adds 1 to the title's count.
+- **Late and out-of-order events** are applied by event time, not arrival: history is kept
+  sorted by timestamp (a late watch lands at its place, not on top), a late progress report
+  older than the stored one is ignored, "watched next" is decided by timestamps, and
+  ``updated_at`` never moves back. There is no lateness cut-off here: a late fact (a watch, a
+  dislike) is still a fact; the pipeline decides what windows it still reaches.
+- **User vector**: folded in (:func:`streamrec.recommend.vectors.fold_in`) on a title's first
+  watch, completion, rating, like, dislike or list add, when the caller passes the item vector.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamrec.events.model import TITLE_EVENTS, WATCH_EVENTS, EventType, UserEvent
+from streamrec.recommend.vectors import USER_DECAY, fold_in
+from streamrec.store.base import (
+    DISLIKED_LIMIT,
+    EVENT_IDS_LIMIT,
+    HISTORY_LIMIT,
+    MY_LIST_LIMIT,
+    SEEN_LIMIT,
+    HistoryEntry,
+    Progress,
+    UserState,
+)
+
+#: How strongly a kind of watch says "I like this" (history weight, positive).
+HISTORY_WEIGHTS: Mapping[EventType, float] = {
+    EventType.COMPLETE: 1.0,
+    EventType.PLAY: 0.6,
+    EventType.PAUSE: 0.3,
+    EventType.HEARTBEAT: 0.3,
+}
+#: Signed weight of each kind in the user-vector fold-in (ratings: see :func:`vector_weight`).
+EVENT_WEIGHTS: Mapping[EventType, float] = {
+    **HISTORY_WEIGHTS,
+    EventType.LIKE: 0.8,
+    EventType.ADD_TO_LIST: 0.5,
+    EventType.DISLIKE: -1.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """Knobs of the state machine (defaults are the ones evaluated in docs/quality.md)."""
+
+    cowatch_window: int = 20  # recent titles a new watch is paired with
+    cowatch_window_ms: int = 30 * 24 * 3600 * 1000  # ... if watched within this time of it
+    next_bonus: int = 2  # extra count on the "watched next" direction
+    next_span: int = 3  # titles watched just before that get the bonus
+    completion_ratio: float = 0.95  # a position this far in counts as complete
+    dislike_stars: float = 2.0  # ratings at or below this are dislikes
+    vector_decay: float = USER_DECAY
+
+    def __post_init__(self) -> None:
+        if self.cowatch_window < 0 or self.next_bonus < 0 or self.next_span < 0:
+            raise ValueError("cowatch_window, next_bonus, next_span: must be >= 0")
+        if not 0.0 < self.completion_ratio <= 1.0:
+            raise ValueError(f"completion_ratio: must be in (0, 1], got {self.completion_ratio}")
+
+
+@dataclass(frozen=True, slots=True)
+class UserUpdate:
+    """The result of one event: the new state and what the pipeline must write besides it."""
+
+    state: UserState
+    applied: bool  # False: a duplicate event_id, nothing changed
+    cowatch: dict[tuple[str, str], int] = field(default_factory=dict)  # directed pair -> increment
+    item_counts: dict[str, int] = field(default_factory=dict)  # title -> increment
+    watched: tuple[str, ...] = ()  # titles counted as new watches (trending counts them)
+    refresh_top_picks: bool = False  # the user's taste changed: recompute top picks (nearline)
+
+
+def vector_weight(event: UserEvent, dislike_stars: float = 2.0) -> float:
+    """Signed fold-in weight: by kind, or for ratings ``(stars - 3) / 2`` (dislikes at most -0.5)."""
+    if event.event_type is EventType.RATE and event.rating is not None:
+        weight = (event.rating - 3.0) / 2.0
+        return min(weight, -0.5) if event.rating <= dislike_stars else weight
+    return EVENT_WEIGHTS.get(event.event_type, 0.0)
+
+
+def _validate(state: UserState, event: UserEvent) -> None:
+    if event.user_id != state.user_id:
+        raise ValueError(f"user_id: event is for {event.user_id!r}, state is for {state.user_id!r}")
+    if event.event_type in TITLE_EVENTS and not event.video_id:
+        raise ValueError(f"video_id: required for event_type {event.event_type.value}")
+    if event.event_type is EventType.RATE and event.rating is None:
+        raise ValueError("rating: required for event_type rate")
+    if event.rating is not None and not 0.0 <= event.rating <= 5.0:
+        raise ValueError(f"rating: must be in [0, 5] stars, got {event.rating}")
+
+
+def _pairs(history: list[HistoryEntry], video_id: str, ts: int, config: StateConfig) -> dict[tuple[str, str], int]:
+    pairs: dict[tuple[str, str], int] = {}
+    window = [h for h in history[: config.cowatch_window]
+              if h.video_id != video_id and abs(h.ts - ts) <= config.cowatch_window_ms]
+    earlier = sorted((h for h in window if h.ts < ts), key=lambda h: (-h.ts, h.video_id))
+    later = sorted((h for h in window if h.ts > ts), key=lambda h: (h.ts, h.video_id))
+    bonus_before = {h.video_id for h in earlier[: config.next_span]}
+    bonus_after = {h.video_id for h in later[: config.next_span]}
+    for h in window:
+        forward = backward = 1  # forward: h -> new title
+        if h.video_id in bonus_before:
+            forward += config.next_bonus
+        elif h.video_id in bonus_after:
+            backward += config.next_bonus
+        pairs[(h.video_id, video_id)] = forward
+        pairs[(video_id, h.video_id)] = backward
+    return pairs
+
+
+def _put_history(history: list[HistoryEntry], video_id: str, ts: int, weight: float) -> list[HistoryEntry]:
+    """One entry per title, sorted newest first (ties by id), at its event-time place."""
+    old = next((h for h in history if h.video_id == video_id), None)
+    rest = [h for h in history if h.video_id != video_id] if old else list(history)
+    entry = HistoryEntry(video_id, max(ts, old.ts) if old else ts, max(weight, old.weight) if old else weight)
+    keys = [(-h.ts, h.video_id) for h in rest]
+    rest.insert(bisect.bisect_left(keys, (-entry.ts, entry.video_id)), entry)
+    return rest[:HISTORY_LIMIT]
+
+
+def apply_event(state: UserState, event: UserEvent, *, item_vector: np.ndarray | None = None,
+                config: StateConfig = StateConfig()) -> UserUpdate:
+    """Apply one event to one user's state (see the module docstring for the rules).
+
+    ``item_vector`` is the vector of ``event.video_id`` if the caller has one (for the user-vector
+    fold-in). Raises ``ValueError`` naming the field for an event that does not fit the state.
+    """
+    _validate(state, event)
+    if event.event_id in state.recent_event_ids:
+        return UserUpdate(state=state, applied=False)
+    kind, video_id, ts = event.event_type, event.video_id, event.timestamp
+    new = dataclasses.replace(
+        state,
+        recent_event_ids=(state.recent_event_ids + [event.event_id])[-EVENT_IDS_LIMIT:],
+        updated_at=max(state.updated_at, ts),
+    )
+    if kind is EventType.SET_PREFERENCES:
+        new.preferred_genres = list(dict.fromkeys(event.genres))
+        return UserUpdate(state=new, applied=True, refresh_top_picks=True)
+    if video_id is None:  # search and other title-less kinds only mark the user active
+        return UserUpdate(state=new, applied=True)
+
+    cowatch: dict[tuple[str, str], int] = {}
+    counts: dict[str, int] = {}
+    watched: tuple[str, ...] = ()
+    taste_changed = False
+    is_watch = kind in WATCH_EVENTS or kind is EventType.RATE
+    completed = kind is EventType.COMPLETE
+
+    if kind in WATCH_EVENTS and kind is not EventType.COMPLETE and event.position_sec is not None:
+        current = state.in_progress.get(video_id)
+        if current is None or current.updated_at <= ts:
+            duration = event.duration_sec or (current.duration_sec if current else 0.0)
+            in_progress = dict(state.in_progress)
+            if duration > 0 and event.position_sec >= config.completion_ratio * duration:
+                in_progress.pop(video_id, None)
+                completed = True
+            else:
+                in_progress[video_id] = Progress(video_id, float(event.position_sec), float(duration), ts)
+            new.in_progress = in_progress
+    if completed and video_id in new.in_progress:
+        new.in_progress = {k: v for k, v in new.in_progress.items() if k != video_id}
+
+    first_watch = False
+    if is_watch:
+        first_watch = video_id not in state.seen
+        if kind is EventType.RATE:
+            weight = max(0.1, float(event.rating or 0.0) / 5.0)
+        else:
+            weight = HISTORY_WEIGHTS[EventType.COMPLETE if completed else kind]
+        if first_watch:
+            cowatch = _pairs(state.history, video_id, ts, config)
+            counts = {video_id: 1}
+            watched = (video_id,)
+            new.seen = ([video_id] + state.seen)[:SEEN_LIMIT]
+        new.history = _put_history(state.history, video_id, ts, weight)
+        taste_changed = first_watch or completed or kind is EventType.RATE
+
+    disliked = kind is EventType.DISLIKE or (
+        kind is EventType.RATE and event.rating is not None and event.rating <= config.dislike_stars)
+    if disliked and video_id not in state.disliked:
+        new.disliked = ([video_id] + state.disliked)[:DISLIKED_LIMIT]
+        taste_changed = True
+    elif (kind is EventType.LIKE or kind is EventType.RATE) and not disliked and video_id in state.disliked:
+        new.disliked = [v for v in state.disliked if v != video_id]
+        taste_changed = True
+    if kind is EventType.ADD_TO_LIST and video_id not in state.my_list:
+        new.my_list = ([video_id] + state.my_list)[:MY_LIST_LIMIT]
+        taste_changed = True
+    elif kind is EventType.REMOVE_FROM_LIST and video_id in state.my_list:
+        new.my_list = [v for v in state.my_list if v != video_id]
+        taste_changed = True
+    if kind is EventType.LIKE:
+        taste_changed = True
+
+    folds = first_watch or completed or kind in (EventType.RATE, EventType.LIKE, EventType.DISLIKE,
+                                                  EventType.ADD_TO_LIST)
+    if item_vector is not None and folds:
+        weight = vector_weight(event, config.dislike_stars)
+        if completed and kind is not EventType.RATE:
+            weight = HISTORY_WEIGHTS[EventType.COMPLETE]
+        if weight != 0.0:
+            new.vector = fold_in(state.vector, item_vector, weight, config.vector_decay)
+    return UserUpdate(state=new, applied=True, cowatch=cowatch, item_counts=counts, watched=watched,
+                      refresh_top_picks=taste_changed)
+
+
+def apply_events(state: UserState, events: Iterable[UserEvent], *,
+                 item_vectors: Mapping[str, np.ndarray] | None = None,
+                 config: StateConfig = StateConfig()) -> UserUpdate:
+    """Apply a batch of one user's events in event-time order (ties by ``event_id``) and merge
+    their side effects: the pipeline's batched form of :func:`apply_event`."""
+    cowatch: dict[tuple[str, str], int] = {}
+    counts: dict[str, int] = {}
+    applied = refresh = False
+    watched: tuple[str, ...] = ()
+    for event in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
+        vec = item_vectors.get(event.video_id) if item_vectors is not None and event.video_id else None
+        update = apply_event(state, event, item_vector=vec, config=config)
+        state = update.state
+        applied |= update.applied
+        refresh |= update.refresh_top_picks
+        watched += update.watched
+        for pair, n in update.cowatch.items():
+            cowatch[pair] = cowatch.get(pair, 0) + n
+        for video_id, n in update.item_counts.items():
+            counts[video_id] = counts.get(video_id, 0) + n
+    return UserUpdate(state=state, applied=applied, cowatch=cowatch, item_counts=counts, watched=watched,
+                      refresh_top_picks=refresh)

@@ -1,0 +1,109 @@
+"""User and item vectors, both maintained online (no retraining job). Deterministic.
+
+**Item vectors: hashed random projection of the co-watch row.** Every title has a fixed random
+unit *basis* vector drawn from a generator seeded by a hash of its id (:func:`item_basis`; the same
+on every machine and run). A title's vector is its own basis plus the co-watch-count-weighted sum of
+its neighbours' bases::
+
+    item_vector(a) = basis(a) + sum_b cowatch(a, b) * basis(b)           (then unit length)
+
+Random projection keeps dot products (Johnson-Lindenstrauss), so ``item_vector(a) . item_vector(b)``
+approximates the cosine of the two titles' co-watch rows: titles watched *with the same titles*
+end up close even if never watched together. The sum is linear in the counts, so the pipeline
+keeps it up to date from the very increments it writes (:func:`item_vector_increments`) or
+recomputes it from the stored neighbours (:func:`item_vector`); both agree up to the neighbour
+trim.
+
+**User vectors: decayed fold-in.** On every title event the user vector moves towards (or, for a
+dislike, away from) the title's vector::
+
+    user' = unit(decay * user + weight(kind) * unit(item_vector))
+
+``weight`` comes from :data:`streamrec.recommend.state.EVENT_WEIGHTS` (complete > play > heartbeat;
+dislike and low ratings are negative), ``decay`` < 1 lets old tastes fade. A user with no vector
+starts at the first positive fold-in. Scores are cosines in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+VECTOR_DIM = 64
+USER_DECAY = 0.9  # per event: an event 10 title events ago weighs ~0.35 of a fresh one
+
+
+@functools.lru_cache(maxsize=200_000)
+def _basis(video_id: str, dim: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.blake2b(video_id.encode("utf-8"), digest_size=8).digest(), "little")
+    vector = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    vector.setflags(write=False)
+    return vector
+
+
+def item_basis(video_id: str, dim: int = VECTOR_DIM) -> np.ndarray:
+    """The title's fixed random unit vector (read-only, cached)."""
+    if dim <= 0:
+        raise ValueError(f"dim: must be > 0, got {dim}")
+    return _basis(video_id, dim)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def item_vector(video_id: str, neighbours: Sequence[tuple[str, float]], dim: int = VECTOR_DIM) -> np.ndarray:
+    """A title's vector from its co-watch neighbours ``[(neighbour, count), ...]`` (unit, float32)."""
+    vector = item_basis(video_id, dim).astype(np.float32, copy=True)
+    for neighbour, count in neighbours:
+        vector += np.float32(count) * item_basis(neighbour, dim)
+    return _unit(vector).astype(np.float32)
+
+
+def item_vector_increments(cowatch: Mapping[tuple[str, str], int], dim: int = VECTOR_DIM) -> dict[str, np.ndarray]:
+    """What to *add* to each raw (un-normalised) item vector for a batch of co-watch increments.
+
+    The raw vector of a new title starts at ``item_basis(video_id)``; normalise when reading.
+    """
+    deltas: dict[str, np.ndarray] = {}
+    for (item, neighbour), count in cowatch.items():
+        delta = deltas.get(item)
+        if delta is None:
+            delta = deltas[item] = np.zeros(dim, dtype=np.float32)
+        delta += np.float32(count) * item_basis(neighbour, dim)
+    return deltas
+
+
+def fold_in(user_vector: np.ndarray | None, item_vec: np.ndarray, weight: float,
+            decay: float = USER_DECAY) -> np.ndarray | None:
+    """The user-vector update rule (see the module docstring); returns a unit float32 vector.
+
+    With no user vector yet, a negative weight leaves it absent (nothing to push away from).
+    """
+    if not 0.0 < decay <= 1.0:
+        raise ValueError(f"decay: must be in (0, 1], got {decay}")
+    item_unit = _unit(np.asarray(item_vec, dtype=np.float32))
+    if user_vector is None:
+        return item_unit.astype(np.float32) if weight > 0 else None
+    if user_vector.shape != item_unit.shape:
+        raise ValueError(f"user_vector: dimension {user_vector.shape} does not match item vector {item_unit.shape}")
+    updated = _unit(decay * np.asarray(user_vector, dtype=np.float32) + np.float32(weight) * item_unit)
+    return updated.astype(np.float32)
+
+
+def vector_scores(user_vector: np.ndarray | None, item_vectors: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Cosine of the user vector with each item vector; empty without a user vector."""
+    if user_vector is None or not item_vectors:
+        return {}
+    ids = list(item_vectors)
+    matrix = np.stack([np.asarray(item_vectors[i], dtype=np.float32) for i in ids])
+    norms = np.linalg.norm(matrix, axis=1)
+    norms[norms == 0] = 1.0
+    user = _unit(np.asarray(user_vector, dtype=np.float32))
+    cosines = matrix @ user / norms
+    return {video_id: float(c) for video_id, c in zip(ids, cosines, strict=True)}
