@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 
@@ -30,6 +31,7 @@ EVENT_IDS_LIMIT = 256  # recent event ids per user, for idempotent replays
 COWATCH_NEIGHBOURS_LIMIT = 200  # K: co-watch neighbours kept per item, by count
 RANKED_LIST_LIMIT = 200  # entries kept per ranked list (trending, new releases, genre rows)
 USER_TTL_SECONDS = 365 * 24 * 3600  # inactive profiles expire
+MAX_RECORD_BYTES = 1 << 20  # one record (a user state, an item) may not exceed this: RecordTooBig
 
 
 class StoreError(Exception):
@@ -152,7 +154,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
         """Add ``count`` to the directed pair ``(item, neighbour)`` for each entry, keeping
-        each item's neighbours trimmed to the top ``COWATCH_NEIGHBOURS_LIMIT`` by count.
+        each item's neighbours trimmed to the top ``COWATCH_NEIGHBOURS_LIMIT`` by count
+        (ties at the cut: the larger neighbour id stays, as in Aerospike's rank order).
         Callers add both directions when they want a symmetric relation."""
 
     @abc.abstractmethod
@@ -209,7 +212,7 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release connections. Idempotent."""
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

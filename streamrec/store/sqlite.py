@@ -32,6 +32,7 @@ from streamrec.events.model import CatalogItem
 from streamrec.store import codec
 from streamrec.store.base import (
     COWATCH_NEIGHBOURS_LIMIT,
+    MAX_RECORD_BYTES,
     RANKED_LIST_LIMIT,
     USER_TTL_SECONDS,
     RankedList,
@@ -77,10 +78,11 @@ _UPSERT_COWATCH = (
     "INSERT INTO cowatch (video_id, neighbour, count) VALUES (?, ?, ?) "
     "ON CONFLICT (video_id, neighbour) DO UPDATE SET count = count + excluded.count"
 )
+# Ties at the cut keep the larger neighbour id, as Aerospike's rank order (value, then key) does.
 _TRIM_COWATCH = (
     "DELETE FROM cowatch WHERE video_id = ?1 AND neighbour IN ("
     " SELECT neighbour FROM cowatch WHERE video_id = ?1"
-    " ORDER BY count DESC, neighbour LIMIT -1 OFFSET ?2)"
+    " ORDER BY count DESC, neighbour DESC LIMIT -1 OFFSET ?2)"
 )
 _PUT_USER = (
     "INSERT INTO users (user_id, version, expires_at, state) VALUES (?, 1, ?, ?) "
@@ -124,9 +126,10 @@ class SqliteStore(Store):
     """See the module docstring. ``path`` is a file path (its folder is created if missing)."""
 
     def __init__(self, path: str | os.PathLike[str], *, user_ttl_seconds: int = USER_TTL_SECONDS,
-                 busy_timeout_ms: int = 5000) -> None:
+                 busy_timeout_ms: int = 5000, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         if user_ttl_seconds <= 0:
             raise ValueError(f"user_ttl_seconds: must be positive, got {user_ttl_seconds}")
+        self.max_record_bytes = max_record_bytes
         self.path = str(path)
         self.user_ttl_ms = user_ttl_seconds * 1000
         self._busy_timeout_ms = busy_timeout_ms
@@ -183,6 +186,11 @@ class SqliteStore(Store):
                 rows.extend(conn.execute(sql.format(ids=_marks(len(chunk))), (*chunk, *extra)))
         return rows
 
+    def _sized(self, what: str, key: str, blob: bytes) -> bytes:
+        if len(blob) > self.max_record_bytes:
+            raise RecordTooBig(f"sqlite {what} {key!r}: {len(blob)} bytes exceeds {self.max_record_bytes}")
+        return blob
+
     # -- users -----------------------------------------------------------------------------
     def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:
         rows = self._select(
@@ -192,8 +200,8 @@ class SqliteStore(Store):
 
     def put_users(self, users: Iterable[UserState]) -> None:
         now = _now_ms()
-        rows = [(codec.check_id(u.user_id, "user_id"), now + self.user_ttl_ms, codec.encode_user(u.bounded()))
-                for u in users]
+        rows = [(codec.check_id(u.user_id, "user_id"), now + self.user_ttl_ms,
+                 self._sized("user", u.user_id, codec.encode_user(u.bounded()))) for u in users]
         if not rows:
             return
         with self._write() as conn:
@@ -270,7 +278,8 @@ class SqliteStore(Store):
 
     # -- catalog and vectors -----------------------------------------------------------------
     def upsert_items(self, items: Iterable[CatalogItem]) -> None:
-        rows = [(codec.check_id(i.video_id, "video_id"), codec.encode_item(i)) for i in items]
+        rows = [(codec.check_id(i.video_id, "video_id"), self._sized("item", i.video_id, codec.encode_item(i)))
+                for i in items]
         if not rows:
             return
         with self._write() as conn:
@@ -279,7 +288,8 @@ class SqliteStore(Store):
                 "ON CONFLICT (video_id) DO UPDATE SET meta = excluded.meta", rows)
 
     def put_item_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:
-        rows = [(codec.check_id(v, "video_id"), codec.encode_vector(vec)) for v, vec in vectors.items()]
+        rows = [(codec.check_id(v, "video_id"), self._sized("item vector", v, codec.encode_vector(vec)))
+                for v, vec in vectors.items()]
         if not rows:
             return
         with self._write() as conn:
