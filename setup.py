@@ -12,7 +12,7 @@ setup(
     version="0.1.0",
     description="Streaming-first recommendation engine: Kafka + Beam + Aerospike + aiohttp",
     python_requires=">=3.11",
-    packages=find_packages(include=["streamrec*", "pipelines*", "serving*", "cli*"]),
+    packages=find_packages(include=["streamrec*", "pipelines*", "serving*", "streamrec_cli*"]),
     package_data={"serving": ["static/*"]},
     include_package_data=True,
     install_requires=[
@@ -39,5 +39,5 @@ setup(
             "mypy>=1.10",
         ],
     },
-    entry_points={"console_scripts": ["streamrec=cli.main:main"]},
+    entry_points={"console_scripts": ["streamrec=streamrec_cli.main:main"]},
 )

@@ -1,0 +1,178 @@
+"""The demo's data steps: catalog through Kafka, backfill, the banner, the live replay."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from streamrec.events.model import CatalogItem
+from streamrec.kafka import EventProducer
+from streamrec.replay import (
+    Rating,
+    load_catalog,
+    load_ratings,
+    region_for,
+    split_history,
+)
+from streamrec.store import open_store
+from streamrec_cli.replayer import (
+    LagProbe,
+    ReplayStats,
+    publish_catalog,
+    replay_live,
+    write_stats,
+)
+
+if TYPE_CHECKING:
+    from streamrec_cli.demo import DemoState
+    from streamrec_cli.stack import Stack
+
+SAMPLE_USER = "1"  # MovieLens and MovieTweetings both have a user 1
+CATALOG_WAIT_S = 300.0
+
+
+def live_ratings(dataset: Path, bootstrap_fraction: float, limit: int | None) -> Sequence[Rating]:
+    _, live = split_history(load_ratings(dataset), bootstrap_fraction)
+    return live[:limit] if limit is not None else live
+
+
+def bootstrap_state(
+    stack: Stack,
+    state: DemoState,
+    state_path: Path,
+    dataset: Path,
+    bootstrap: str,
+    store_url: str,
+    bootstrap_fraction: float,
+    env: dict[str, str],
+) -> list[CatalogItem]:
+    """Catalog through the topic (awaited in the store: proof the pipeline runs), then the backfill once."""
+    from streamrec_cli.components import run_backfill
+
+    printer = stack.printer
+    printer.begin("catalog → streamrec.catalog.v1 → pipeline → store")
+    catalog = load_catalog(dataset)
+    publish_catalog(bootstrap, catalog)
+    probe_ids = [catalog[0].video_id, catalog[-1].video_id]
+    store = open_store(store_url)
+    try:
+        deadline = time.monotonic() + CATALOG_WAIT_S
+        while len(store.get_items(probe_ids)) < len(probe_ids):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the catalog did not reach the store in {CATALOG_WAIT_S:.0f} s: "
+                    f"see {stack.demo_dir / 'logs' / 'pipeline.log'}"
+                )
+            time.sleep(0.25)
+    finally:
+        store.close()
+    state.catalog_items = len(catalog)
+    state.save(state_path)
+    printer.end(f"{len(catalog)} titles in the store")
+
+    printer.begin(f"backfill of the oldest {bootstrap_fraction:.0%} of the ratings")
+    if state.backfilled_ratings >= 0:
+        printer.end(f"already done ({state.backfilled_ratings} ratings), resuming")
+    else:
+        print(flush=True)
+        ratings = run_backfill(dataset, bootstrap_fraction, store_url, env, stack.demo_dir / "logs" / "backfill.log")
+        state.backfilled_ratings = ratings
+        state.replay_cursor = 0
+        state.save(state_path)
+        printer.end(f"{ratings} ratings loaded")
+    return catalog
+
+
+def first_feed(base_url: str, user_id: str, timeout_s: float = 60.0) -> tuple[str, dict[str, object]]:
+    """A token for ``user_id`` and their first feed with at least one row."""
+    with urllib.request.urlopen(f"{base_url}/demo/token?user_id={user_id}", timeout=5) as response:
+        token = json.loads(response.read())["token"]
+    url = f"{base_url}/v1/users/{user_id}/feed?region={region_for(user_id)}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                feed = json.loads(response.read())
+            if feed.get("rows"):
+                return token, feed
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no feed with rows for user {user_id} within {timeout_s:.0f} s")
+        time.sleep(0.25)
+
+
+def print_banner(base_url: str, began: float) -> float:
+    token, feed = first_feed(base_url, SAMPLE_USER)
+    took = time.monotonic() - began
+    rows = ", ".join(f"{row['type']} ({len(row.get('items', []))})" for row in feed["rows"])  # type: ignore[union-attr]
+    region = region_for(SAMPLE_USER)
+    print(
+        f"\nstreamrec is up: first feed {took:.1f} s after start (user {SAMPLE_USER}: {rows})\n"
+        f"  the page     {base_url}/?user={SAMPLE_USER}\n"
+        f"  API docs     {base_url}/docs   (OpenAPI: {base_url}/openapi.json)\n"
+        f"  token for user {SAMPLE_USER}:\n    {token}\n"
+        f"  try:\n    curl -s -H 'Authorization: Bearer {token}' '{base_url}/v1/users/{SAMPLE_USER}/feed?region={region}'\n"
+        "  stop: Ctrl-C here, or `make demo-stop` from another terminal\n",
+        flush=True,
+    )
+    return took
+
+
+def replay_forever(
+    stack: Stack,
+    state: DemoState,
+    state_path: Path,
+    live: Sequence[Rating],
+    catalog: list[CatalogItem],
+    bootstrap: str,
+    store_url: str,
+    rate: float,
+    exit_after_replay: bool,
+) -> None:
+    """Replay from the saved cursor with a progress bar; then keep serving until stopped."""
+    stats_path = stack.demo_dir / "stats.json"
+    stats = ReplayStats(replay_total=len(live), replayed_sessions=state.replay_cursor)
+    write_stats(stats_path, stats)
+    durations = {c.video_id: c.duration_sec for c in catalog if c.duration_sec}
+    store = open_store(store_url)
+    probe = LagProbe(store, stats).start()
+    last_save = time.monotonic()
+
+    def progress(sessions: int, _events: int) -> None:
+        nonlocal last_save
+        bar.update(sessions)
+        state.replay_cursor += sessions
+        if time.monotonic() - last_save > 2.0:
+            state.save(state_path)
+            last_save = time.monotonic()
+        if stats.pipeline_lag_ms is not None:
+            bar.set_postfix_str(f"{stats.events_per_s:.0f} ev/s, lag {stats.pipeline_lag_ms:.0f} ms", refresh=False)
+
+    try:
+        with (
+            EventProducer(bootstrap, client_id="streamrec-demo-replay") as producer,
+            tqdm(total=len(live), initial=state.replay_cursor, unit="rating", desc="live replay", smoothing=0.1) as bar,
+        ):
+            replay_live(producer, live, start=state.replay_cursor, events_per_s=rate, stats=stats,
+                        stats_path=stats_path, durations=durations, on_progress=progress, probe=probe)
+        state.save(state_path)
+        if exit_after_replay:
+            return
+        print("live replay finished; the stack keeps running for the page. Ctrl-C or `make demo-stop` to stop.", flush=True)
+        while True:
+            time.sleep(1.0)
+    finally:
+        stats.running = False
+        write_stats(stats_path, stats)
+        state.save(state_path)
+        probe.stop()
+        store.close()

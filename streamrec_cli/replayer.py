@@ -1,0 +1,186 @@
+"""Publishing a dataset into Kafka: the catalog once, then ratings as a paced live stream.
+
+The live replay sends each rating's viewing session (``streamrec.replay.session_events``) at the
+wall-clock time it is replayed, so event time is "now" and the pipeline's windows, trending and
+lag all behave as in production. The pace is a target in events per second; the log's own gaps
+are compressed away, its order kept.
+
+While it runs it keeps ``stats.json`` in the demo folder up to date (events/s, last event time,
+pipeline lag measured by watching the store) for the page's live panel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from streamrec.config import TOPIC_CATALOG, TOPIC_EVENTS
+from streamrec.events.codec import default_codec
+from streamrec.events.model import CatalogItem, UserEvent
+from streamrec.kafka import EventProducer
+from streamrec.replay import (
+    DEFAULT_POLICY,
+    REGIONS,
+    Rating,
+    SessionPolicy,
+    session_events,
+)
+from streamrec.store.base import Store
+
+TICK_S = 0.1  # the replay sends what is due every tick: small batches, steady pace
+
+
+def publish_catalog(bootstrap: str, items: Iterable[CatalogItem]) -> int:
+    """Every item on the compacted catalog topic (key: video_id); returns how many."""
+    codec = default_codec()
+    with EventProducer(bootstrap, client_id="streamrec-demo-catalog", linger_ms=20) as producer:
+        return producer.send_many_blocking(TOPIC_CATALOG, ((item.video_id, codec.encode(item)) for item in items))
+
+
+def publish_events(producer: EventProducer, events: Sequence[UserEvent]) -> int:
+    codec = default_codec()
+    return producer.send_many_blocking(TOPIC_EVENTS, [(e.user_id, codec.encode(e)) for e in events])
+
+
+@dataclass
+class ReplayStats:
+    """What the page's live panel shows; written as JSON to ``stats.json``."""
+
+    replay_total: int = 0  # sessions (ratings) in the live part
+    replayed_sessions: int = 0
+    replayed_events: int = 0
+    events_per_s: float = 0.0
+    last_event_ms: int | None = None
+    pipeline_lag_ms: float | None = None  # event sent -> its effect readable in the store
+    target_events_per_s: float = 0.0
+    running: bool = True
+    regions: tuple[str, ...] = REGIONS
+    updated_at_ms: int = 0
+
+
+class LagProbe:
+    """Measures pipeline lag for real: remembers the newest event sent for one user and polls the
+    store until that user's ``updated_at`` reaches the event's time."""
+
+    def __init__(self, store: Store, stats: ReplayStats, poll_s: float = 0.05) -> None:
+        self._store = store
+        self._stats = stats
+        self._poll_s = poll_s
+        self._latest: tuple[str, int, float] | None = None  # user, event ts ms, sent at (monotonic)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lag-probe", daemon=True)
+
+    def start(self) -> LagProbe:
+        self._thread.start()
+        return self
+
+    def sent(self, event: UserEvent) -> None:
+        with self._lock:
+            self._latest = (event.user_id, event.timestamp, time.monotonic())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                probe, self._latest = self._latest, None
+            if probe is None:
+                self._stop.wait(self._poll_s)
+                continue
+            user_id, ts, sent_at = probe
+            while not self._stop.is_set():
+                try:
+                    user = self._store.get_user(user_id)
+                except Exception:  # noqa: BLE001 - a busy store only delays the measurement
+                    user = None
+                if user is not None and user.updated_at >= ts:
+                    self._stats.pipeline_lag_ms = (time.monotonic() - sent_at) * 1000.0
+                    break
+                if time.monotonic() - sent_at > 60:
+                    self._stats.pipeline_lag_ms = None  # not seen in a minute: say we do not know
+                    break
+                self._stop.wait(self._poll_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def write_stats(path: Path, stats: ReplayStats) -> None:
+    stats.updated_at_ms = int(time.time() * 1000)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(stats)))
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def replay_live(
+    producer: EventProducer,
+    ratings: Sequence[Rating],
+    *,
+    start: int,
+    events_per_s: float,
+    stats: ReplayStats,
+    stats_path: Path,
+    durations: dict[str, float],
+    policy: SessionPolicy = DEFAULT_POLICY,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    probe: LagProbe | None = None,
+) -> int:
+    """Send ``ratings[start:]`` as sessions at ``events_per_s``; returns the index reached.
+
+    ``on_progress(sessions, events)`` is called after every tick (the progress bar);
+    ``should_stop`` is checked every tick (Ctrl-C, demo-stop).
+    """
+    if events_per_s <= 0:
+        raise ValueError(f"events_per_s: must be > 0, got {events_per_s}")
+    stats.target_events_per_s = events_per_s
+    began = time.monotonic()
+    sent_events = 0
+    window: deque[tuple[float, int]] = deque()  # (monotonic, events) for the rolling rate
+    index = start
+    next_stats = 0.0
+    while index < len(ratings) and not should_stop():
+        # Send what is due by the end of this tick, then sleep the rest of it.
+        due = (time.monotonic() - began + TICK_S) * events_per_s - sent_events
+        batch: list[UserEvent] = []
+        sessions = 0
+        now_ms = int(time.time() * 1000)
+        while len(batch) < due and index < len(ratings):
+            rating = ratings[index]
+            # The session ends now: every event time is in the past, as a player would report it.
+            batch.extend(
+                session_events(
+                    rating, start_ms=now_ms - policy.session_ms, duration_sec=durations.get(rating.video_id), policy=policy
+                )
+            )
+            index += 1
+            sessions += 1
+        if batch:
+            publish_events(producer, batch)
+            sent_events += len(batch)
+            stats.replayed_sessions += sessions
+            stats.replayed_events += len(batch)
+            stats.last_event_ms = max(e.timestamp for e in batch)
+            if probe is not None:
+                probe.sent(batch[-1])
+            window.append((time.monotonic(), len(batch)))
+            if on_progress is not None:
+                on_progress(sessions, len(batch))
+        moment = time.monotonic()
+        while window and moment - window[0][0] > 5.0:
+            window.popleft()
+        if moment >= next_stats:
+            span = max(min(5.0, moment - began), TICK_S)
+            stats.events_per_s = sum(n for _, n in window) / span
+            write_stats(stats_path, stats)
+            next_stats = moment + 0.5
+        time.sleep(max(0.0, began + sent_events / events_per_s - TICK_S - time.monotonic()) or TICK_S / 4)
+    stats.events_per_s = 0.0
+    write_stats(stats_path, stats)
+    return index
