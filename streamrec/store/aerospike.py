@@ -60,9 +60,10 @@ BIN_META, BIN_VECTOR = "meta", "vec"
 
 _OK, _NOT_FOUND, _TOO_BIG = 0, 2, 13
 #: Result codes that mean "the cluster did not answer in time or cannot take the write now":
-#: timeout, server full, partition unavailable, key busy, device overload, and every client-side
-#: (negative) code such as connection failures.
-_UNAVAILABLE_CODES = frozenset({9, 8, 11, 14, 18})
+#: server side timeout, server full, partition unavailable, key busy, device overload; client side
+#: async-connection, no more connections, no node, connection, TLS, retries exhausted, error-rate
+#: limit, no response. Other negative codes (bad parameter, bad host) are our bugs: StoreError.
+_UNAVAILABLE_CODES = frozenset({9, 8, 11, 14, 18, -6, -7, -8, -9, -10, -12, -14, -15})
 _COWATCH_MAP_POLICY = {"map_order": aerospike.MAP_KEY_VALUE_ORDERED}
 
 
@@ -156,8 +157,7 @@ def map_error(exc: aerospike_errors.AerospikeError, what: str) -> StoreError:
     message = f"aerospike {what}: {getattr(exc, 'msg', None) or exc} (code {code})"
     if isinstance(exc, aerospike_errors.RecordTooBig) or code == _TOO_BIG:
         return RecordTooBig(message)
-    if isinstance(exc, (aerospike_errors.TimeoutError, aerospike_errors.ClusterError)) or (
-        isinstance(code, int) and (code < 0 or code in _UNAVAILABLE_CODES)):
+    if isinstance(exc, (aerospike_errors.TimeoutError, aerospike_errors.ClusterError)) or code in _UNAVAILABLE_CODES:
         return StoreUnavailable(message)
     return StoreError(message)
 
@@ -169,7 +169,7 @@ def result_error(code: int, what: str) -> StoreError | None:
     message = f"aerospike {what}: record failed with result code {code}"
     if code == _TOO_BIG:
         return RecordTooBig(message)
-    if code < 0 or code in _UNAVAILABLE_CODES:
+    if code in _UNAVAILABLE_CODES:
         return StoreUnavailable(message)
     return StoreError(message)
 

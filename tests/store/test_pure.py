@@ -1,0 +1,141 @@
+"""Pure helpers: the codec, URL parsing, and the Aerospike operation lists and error mapping.
+
+The operation lists are what the Aerospike backend sends to the server; checking them here is
+checking our arguments to the real client's helpers, not a stand-in for the server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aerospike
+import numpy as np
+import pytest
+from aerospike import exception as aerospike_errors
+
+from streamrec.events.model import CatalogItem
+from streamrec.store import codec, open_store
+from streamrec.store.aerospike import (
+    BIN_NEIGHBOURS,
+    BIN_VERSION,
+    cowatch_ops,
+    list_ops,
+    map_error,
+    parse_aerospike_url,
+    parse_hosts,
+    result_error,
+    user_ops,
+)
+from streamrec.store.base import (
+    COWATCH_NEIGHBOURS_LIMIT,
+    HistoryEntry,
+    Progress,
+    RankedList,
+    RecordTooBig,
+    ScoredItem,
+    StoreError,
+    StoreUnavailable,
+    UserState,
+)
+from streamrec.store.sqlite import SqliteStore
+
+
+@pytest.mark.parametrize("seen", [["a"], [f"title-{i}" for i in range(500)]], ids=["plain", "compressed"])
+def test_user_codec_round_trips_small_and_compressed(seen: list[str]) -> None:
+    state = UserState("u", history=[HistoryEntry("a", 5, 0.5)], in_progress={"b": Progress("b", 1.5, 9.0, 7)},
+                      seen=seen, vector=np.array([1.0, -2.0], dtype=np.float32),
+                      top_picks=[ScoredItem("c", 0.25)], preferred_genres=["Drama"], updated_at=9)
+    blob = codec.encode_user(state)
+    back = codec.decode_user("u", blob, 3)
+    assert back.version == 3 and back.seen == seen and back.in_progress == state.in_progress
+    assert back.vector is not None and back.vector.tolist() == [1.0, -2.0]
+    if len(seen) > 1:
+        assert len(blob) < len(str(seen))  # compression pays off on a full state
+
+
+def test_user_codec_keeps_none_and_empty_vectors_apart() -> None:
+    assert codec.decode_user("u", codec.encode_user(UserState("u")), 1).vector is None
+    empty = codec.decode_user("u", codec.encode_user(UserState("u", vector=np.zeros(0))), 1).vector
+    assert empty is not None and empty.shape == (0,)
+
+
+def test_user_codec_rejects_damaged_blobs() -> None:
+    with pytest.raises(ValueError, match="truncated"):
+        codec.decode_user("u", b"\x01", 1)
+    with pytest.raises(ValueError, match="format tag"):
+        codec.decode_user("u", b"\x07" + codec.encode_user(UserState("u"))[1:], 1)
+
+
+def test_item_codec_round_trips() -> None:
+    item = CatalogItem("v", "Title", genres=("A",), release_year=1999, regions=("FR",), extra={"x": "y"})
+    assert codec.decode_item("v", codec.encode_item(item)) == item
+
+
+def test_vector_codec() -> None:
+    raw = codec.encode_vector([1, 2, 3])
+    assert len(raw) == 12 and codec.decode_vector(raw).tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="float32"):
+        codec.decode_vector(b"abc")
+
+
+def test_open_store_picks_the_backend_from_the_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'abs.db'}") as store:
+        assert isinstance(store, SqliteStore) and store.path == str(tmp_path / "abs.db")
+    monkeypatch.chdir(tmp_path)
+    with open_store("sqlite:///rel/state.db?user_ttl_seconds=60") as store:
+        assert isinstance(store, SqliteStore) and store.path == "rel/state.db" and store.user_ttl_ms == 60_000
+    assert (tmp_path / "rel" / "state.db").exists()
+    monkeypatch.setenv("STREAMREC_STORE", f"sqlite:///{tmp_path / 'env.db'}")
+    with open_store(None) as store:
+        assert isinstance(store, SqliteStore) and store.path == str(tmp_path / "env.db")
+    with pytest.raises(ValueError, match="unknown scheme 'redis'"):
+        open_store("redis://localhost")
+    with pytest.raises(ValueError, match="user_ttl_seconds"):
+        open_store(f"sqlite:///{tmp_path / 'x.db'}?user_ttl_seconds=soon")
+    with pytest.raises(ValueError, match="no host"):
+        open_store("sqlite://host/x.db")
+
+
+def test_aerospike_urls_and_hosts() -> None:
+    config = parse_aerospike_url("aerospike://a:3000,b:3100/prod?total_timeout_ms=50&user_ttl_seconds=7")
+    assert config.hosts == (("a", 3000), ("b", 3100)) and config.namespace == "prod"
+    assert config.total_timeout_ms == 50 and config.user_ttl_seconds == 7
+    assert parse_aerospike_url("aerospike://h/").namespace == "streamrec"
+    assert parse_hosts("h") == (("h", 3000),)
+    for bad, field in [("aerospike://h:99999/ns", "hosts"), ("aerospike://h:1/ns?color=red", "color"),
+                       ("aerospike://h:1/ns?total_timeout_ms=0", "total_timeout_ms"), ("aerospike:///ns", "hosts")]:
+        with pytest.raises(ValueError, match=field):
+            parse_aerospike_url(bad)
+
+
+def test_cowatch_ops_increment_then_trim_to_the_top_k_by_rank() -> None:
+    ops = cowatch_ops({"b": 2, "a": 1})
+    increments, trim = ops[:-1], ops[-1]
+    assert [(op["bin"], op["key"], op["val"], op["op"]) for op in increments] == [
+        (BIN_NEIGHBOURS, "a", 1, aerospike.OP_MAP_INCREMENT), (BIN_NEIGHBOURS, "b", 2, aerospike.OP_MAP_INCREMENT)]
+    assert all(op["map_policy"]["map_order"] == aerospike.MAP_KEY_VALUE_ORDERED for op in increments)
+    assert trim["op"] == aerospike.OP_MAP_REMOVE_BY_RANK_RANGE and trim["inverted"] is True
+    assert (trim["index"], trim["val"]) == (-COWATCH_NEIGHBOURS_LIMIT, COWATCH_NEIGHBOURS_LIMIT)
+
+
+def test_user_ops_write_state_and_bump_version_in_one_operation() -> None:
+    write, bump = user_ops(b"blob")
+    assert write["op"] == aerospike.OPERATOR_WRITE and write["val"] == b"blob"
+    assert (bump["op"], bump["bin"], bump["val"]) == (aerospike.OPERATOR_INCR, BIN_VERSION, 1)
+
+
+def test_list_ops_leave_out_a_missing_window_end() -> None:
+    assert len(list_ops(RankedList("k", [ScoredItem("a", 1)], 5))) == 2
+    assert list_ops(RankedList("k", [ScoredItem("a", 1)], 5, 99))[-1]["val"] == 99
+
+
+def test_aerospike_errors_map_onto_ours() -> None:
+    assert isinstance(map_error(aerospike_errors.RecordTooBig(13, "too big"), "put"), RecordTooBig)
+    assert isinstance(map_error(aerospike_errors.TimeoutError(9, "slow"), "get"), StoreUnavailable)
+    assert isinstance(map_error(aerospike_errors.ConnectionError(-10, "down"), "get"), StoreUnavailable)
+    assert type(map_error(aerospike_errors.ParamError(-2, "bad"), "get")) is StoreError
+    assert result_error(0, "x") is None and result_error(2, "x") is None
+    assert isinstance(result_error(13, "x"), RecordTooBig)
+    assert isinstance(result_error(18, "x"), StoreUnavailable)
+    assert isinstance(result_error(-10, "x"), StoreUnavailable)
+    assert type(result_error(4, "x")) is StoreError and type(result_error(-2, "x")) is StoreError
