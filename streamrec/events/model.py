@@ -1,7 +1,7 @@
 """The event model shared by every part: one record per user action, one per impression.
 
 Times are epoch milliseconds in Python and Avro (``timestamp-millis``); the HTTP JSON shape uses
-Unix seconds and is converted at the edge (``streamrec.events.json``).
+Unix seconds and is converted at the edge (``streamrec.events.http_json``).
 """
 
 from __future__ import annotations
@@ -95,3 +95,18 @@ class CatalogItem:
     added_at: int | None = None  # epoch ms
     thumbnail: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record a consumer could not use, as published on ``streamrec.events.dlq.v1``."""
+
+    original: bytes  # the value exactly as read
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    failed_at: int  # epoch ms
+    field: str | None = None  # the field at fault, when known
+    original_key: bytes | None = None
+    stage: str | None = None  # which consumer rejected it

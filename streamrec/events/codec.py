@@ -1,0 +1,362 @@
+"""Avro single-object encoding of the event model, with a registry built from ``schemas/avro``.
+
+Wire format (Avro spec, "Single-object encoding")::
+
+    C3 01 | CRC-64-AVRO fingerprint of the writer schema's canonical form (8 bytes, little-endian) | body
+
+Every ``*.avsc`` in ``schemas/avro/`` is a current schema; ``schemas/avro/history/<file>.vN.avsc``
+keeps the versions it replaced. The registry knows all of them, so ``decode`` reads a record
+written by any version into today's model (Avro schema resolution fills new fields with their
+defaults). ``encode`` always writes the current version.
+
+    codec = default_codec()
+    data = codec.encode(UserEvent(...))      # bytes for Kafka
+    event = codec.decode(data)               # UserEvent | Impression | CatalogItem | DeadLetter
+
+Schemas are parsed once, when the registry is built. Logical types (``uuid``,
+``timestamp-millis``) are dropped from the schemas fastavro works with: they do not change the
+bytes or the fingerprint, and the model keeps epoch milliseconds and string ids, so no
+``datetime``/``UUID`` objects are made and unmade per record.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+from fastavro.validation import validate
+
+from streamrec.events.errors import EventDecodeError, EventValidationError, FieldError
+from streamrec.events.model import (
+    CatalogItem,
+    DeadLetter,
+    EventType,
+    Impression,
+    UserEvent,
+)
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
+MAGIC = b"\xc3\x01"
+HEADER_LEN = 10
+
+Record: TypeAlias = UserEvent | Impression | CatalogItem | DeadLetter
+_EVENT_TYPES = {t.value: t for t in EventType}
+
+
+# -- model <-> Avro dicts: written out per type, because dataclasses.asdict is slow on hot paths --
+
+
+def _user_event_to_dict(e: UserEvent) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "event_type": e.event_type.value if isinstance(e.event_type, EventType) else e.event_type,
+        "user_id": e.user_id,
+        "timestamp": e.timestamp,
+        "device": e.device,
+        "region": e.region,
+        "video_id": e.video_id,
+        "position_sec": e.position_sec,
+        "duration_sec": e.duration_sec,
+        "rating": e.rating,
+        "query": e.query,
+        "genres": list(e.genres),
+    }
+
+
+def _user_event_from_dict(d: dict[str, Any]) -> UserEvent:
+    return UserEvent(
+        event_id=d["event_id"],
+        event_type=_EVENT_TYPES[d["event_type"]],
+        user_id=d["user_id"],
+        timestamp=d["timestamp"],
+        device=d["device"],
+        region=d["region"],
+        video_id=d["video_id"],
+        position_sec=d["position_sec"],
+        duration_sec=d["duration_sec"],
+        rating=d["rating"],
+        query=d["query"],
+        genres=tuple(d["genres"]),
+    )
+
+
+def _impression_to_dict(i: Impression) -> dict[str, Any]:
+    return {
+        "event_id": i.event_id,
+        "user_id": i.user_id,
+        "timestamp": i.timestamp,
+        "request_id": i.request_id,
+        "row_type": i.row_type,
+        "video_ids": list(i.video_ids),
+        "device": i.device,
+        "region": i.region,
+    }
+
+
+def _impression_from_dict(d: dict[str, Any]) -> Impression:
+    return Impression(**{**d, "video_ids": tuple(d["video_ids"])})
+
+
+def _catalog_item_to_dict(c: CatalogItem) -> dict[str, Any]:
+    return {
+        "video_id": c.video_id,
+        "title": c.title,
+        "description": c.description,
+        "genres": list(c.genres),
+        "content_type": c.content_type,
+        "release_year": c.release_year,
+        "language": c.language,
+        "maturity_rating": c.maturity_rating,
+        "regions": list(c.regions),
+        "duration_sec": c.duration_sec,
+        "added_at": c.added_at,
+        "thumbnail": c.thumbnail,
+        "extra": dict(c.extra),
+    }
+
+
+def _catalog_item_from_dict(d: dict[str, Any]) -> CatalogItem:
+    return CatalogItem(**{**d, "genres": tuple(d["genres"]), "regions": tuple(d["regions"])})
+
+
+def _dead_letter_to_dict(x: DeadLetter) -> dict[str, Any]:
+    return {
+        "original": x.original,
+        "original_key": x.original_key,
+        "topic": x.topic,
+        "partition": x.partition,
+        "offset": x.offset,
+        "reason": x.reason,
+        "field": x.field,
+        "failed_at": x.failed_at,
+        "stage": x.stage,
+    }
+
+
+@dataclass(frozen=True)
+class _Binding:
+    model: type
+    to_dict: Callable[[Any], dict[str, Any]]
+    from_dict: Callable[[dict[str, Any]], Any]
+
+
+#: Avro full name -> the model dataclass and its converters.
+BINDINGS: dict[str, _Binding] = {
+    "streamrec.events.UserEvent": _Binding(UserEvent, _user_event_to_dict, _user_event_from_dict),
+    "streamrec.events.Impression": _Binding(Impression, _impression_to_dict, _impression_from_dict),
+    "streamrec.events.CatalogItem": _Binding(CatalogItem, _catalog_item_to_dict, _catalog_item_from_dict),
+    "streamrec.events.DeadLetter": _Binding(DeadLetter, _dead_letter_to_dict, lambda d: DeadLetter(**d)),
+}
+_NAME_OF_MODEL = {b.model: name for name, b in BINDINGS.items()}
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+
+def _without_logical_types(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(s) for s in schema]
+    return schema
+
+
+def schema_fingerprint(schema: Any) -> bytes:
+    """CRC-64-AVRO of the Parsing Canonical Form, little-endian, as single-object encoding wants."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One schema file: ``version`` is ``"current"`` or ``"v1"``, ``"v2"``, ... from history/."""
+
+    name: str  # Avro full name, e.g. streamrec.events.UserEvent
+    version: str
+    path: Path
+    declared: dict[str, Any]  # as written in the file
+    parsed: dict[str, Any]  # fastavro-parsed, logical types dropped
+    fingerprint: bytes
+
+    @functools.cached_property
+    def field_schemas(self) -> list[tuple[str, dict[str, Any] | str | list[Any]]]:
+        """Each top-level field with its own parsed schema, to find the field at fault on errors."""
+        from fastavro.schema import expand_schema
+
+        expanded: dict[str, Any] = expand_schema(_without_logical_types(self.declared))  # type: ignore[assignment]
+        return [(f["name"], parse_schema(f["type"], named_schemas={})) for f in expanded["fields"]]
+
+
+def _load(path: Path, version: str) -> SchemaVersion:
+    try:
+        declared = json.loads(path.read_text())
+        parsed: dict[str, Any] = parse_schema(_without_logical_types(declared), named_schemas={})  # type: ignore[assignment]
+    except Exception as exc:
+        raise ValueError(f"schema {path} does not parse: {exc}") from exc
+    name = parsed["name"]
+    return SchemaVersion(name, version, path, declared, parsed, schema_fingerprint(declared))
+
+
+class SchemaRegistry:
+    """Every schema in ``schemas/avro`` (current) and ``schemas/avro/history`` (older versions)."""
+
+    def __init__(self, schema_dir: Path = SCHEMA_DIR) -> None:
+        self.schema_dir = Path(schema_dir)
+        self.current: dict[str, SchemaVersion] = {}
+        self.by_fingerprint: dict[bytes, SchemaVersion] = {}
+        self.history: dict[str, list[SchemaVersion]] = {}
+        for path in sorted(self.schema_dir.glob("*.avsc")):
+            schema = _load(path, "current")
+            if schema.name in self.current:
+                raise ValueError(f"{schema.name} is defined twice: {self.current[schema.name].path} and {path}")
+            self.current[schema.name] = schema
+            self._add(schema)
+        for path in sorted((self.schema_dir / "history").glob("*.v*.avsc")):
+            schema = _load(path, path.name.rsplit(".", 2)[-2])
+            if schema.name not in self.current:
+                raise ValueError(f"{path} is an old version of {schema.name}, which has no current schema")
+            self.history.setdefault(schema.name, []).append(schema)
+            self._add(schema)
+        if not self.current:
+            raise ValueError(f"no *.avsc schemas in {self.schema_dir}")
+
+    def _add(self, schema: SchemaVersion) -> None:
+        known = self.by_fingerprint.get(schema.fingerprint)
+        if known is not None and known.name != schema.name:
+            raise ValueError(f"{schema.path} and {known.path} share fingerprint {schema.fingerprint.hex()}")
+        # An old version identical to the current one adds nothing: keep the current entry.
+        self.by_fingerprint.setdefault(schema.fingerprint, schema)
+
+
+# -- the codec ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reader:
+    schema: SchemaVersion
+    reader: dict[str, Any] | None  # the current schema when the writer is an older version
+    from_dict: Callable[[dict[str, Any]], Any]
+
+
+class EventCodec:
+    """Encodes model records to single-object Avro and decodes any version the registry knows."""
+
+    def __init__(self, registry: SchemaRegistry | None = None) -> None:
+        self.registry = registry or SchemaRegistry()
+        missing = set(BINDINGS) - set(self.registry.current)
+        if missing:
+            raise ValueError(f"no schema for {sorted(missing)} in {self.registry.schema_dir}")
+        self._writers = {
+            BINDINGS[name].model: (schema, MAGIC + schema.fingerprint, BINDINGS[name].to_dict)
+            for name, schema in self.registry.current.items()
+            if name in BINDINGS
+        }
+        self._readers: dict[bytes, _Reader] = {}
+        for fp, schema in self.registry.by_fingerprint.items():
+            current = self.registry.current[schema.name]
+            binding = BINDINGS.get(schema.name)
+            from_dict = binding.from_dict if binding else dict
+            reader = None if current is schema else current.parsed
+            self._readers[fp] = _Reader(schema, reader, from_dict)
+
+    def encode(self, record: Record) -> bytes:
+        """The record as single-object Avro in its current schema; ``EventValidationError`` if it
+        does not fit the schema (the error names the field)."""
+        try:
+            schema, header, to_dict = self._writers[type(record)]
+        except KeyError:
+            raise EventValidationError("record", f"cannot encode a {type(record).__name__}") from None
+        datum = to_dict(record)
+        out = BytesIO()
+        out.write(header)
+        try:
+            schemaless_writer(out, schema.parsed, datum)
+        except Exception as exc:  # fastavro raises many types; the slow path below names the field
+            raise EventValidationError(_find_invalid_fields(schema, datum) or [FieldError("record", str(exc))]) from exc
+        return out.getvalue()
+
+    def decode_dict(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:
+        """The writer's schema and the record as a plain dict, resolved to the current schema."""
+        if len(data) < HEADER_LEN or data[:2] != MAGIC:
+            head = bytes(data[:2]).hex() or "nothing"
+            raise EventDecodeError(
+                "header", f"not Avro single-object encoding: starts with {head}, expected c301 and 8 fingerprint bytes"
+            )
+        entry = self._readers.get(bytes(data[2:HEADER_LEN]))
+        if entry is None:
+            raise EventDecodeError("header", f"unknown schema fingerprint {bytes(data[2:HEADER_LEN]).hex()}")
+        buf = BytesIO(data)
+        buf.seek(HEADER_LEN)
+        try:
+            datum = schemaless_reader(buf, entry.schema.parsed, entry.reader)
+        except Exception as exc:  # truncation and corruption surface as many types
+            raise EventDecodeError(_locate_decode_failure(entry.schema, data[HEADER_LEN:])) from exc
+        left = len(data) - buf.tell()
+        if left:
+            raise EventDecodeError("body", f"{left} bytes left after a complete {entry.schema.name}: corrupt record")
+        return entry.schema, datum  # type: ignore[return-value]  # a record schema reads a dict
+
+    def decode(self, data: bytes) -> Record:
+        """The model record in ``data``; ``EventDecodeError`` naming the field when it cannot be read."""
+        schema, datum = self.decode_dict(data)
+        try:
+            return self._readers[bytes(data[2:HEADER_LEN])].from_dict(datum)  # type: ignore[no-any-return]
+        except (KeyError, TypeError) as exc:
+            raise EventDecodeError("body", f"{schema.name} does not fit the model: {exc}") from exc
+
+    def decode_event(self, data: bytes) -> UserEvent:
+        """Like ``decode`` but only accepts a ``UserEvent``."""
+        record = self.decode(data)
+        if not isinstance(record, UserEvent):
+            raise EventDecodeError("header", f"expected a UserEvent, found a {type(record).__name__}")
+        return record
+
+    def fingerprint_of(self, model: type) -> bytes:
+        """The 8-byte fingerprint ``encode`` writes for this model type."""
+        return self._writers[model][0].fingerprint
+
+
+def _find_invalid_fields(schema: SchemaVersion, datum: dict[str, Any]) -> list[FieldError]:
+    errors = []
+    for name, field_schema in schema.field_schemas:
+        value = datum.get(name)
+        if not validate(value, field_schema, raise_errors=False):
+            errors.append(FieldError(name, f"{value!r:.60} does not fit Avro type {_describe(field_schema)}"))
+    return errors
+
+
+def _locate_decode_failure(schema: SchemaVersion, body: bytes) -> list[FieldError]:
+    buf = BytesIO(body)
+    for name, field_schema in schema.field_schemas:
+        start = buf.tell()
+        try:
+            schemaless_reader(buf, field_schema, None)
+        except (EOFError, StopIteration, IndexError, ValueError, OverflowError) as exc:
+            if buf.tell() >= len(body) or isinstance(exc, EOFError | StopIteration):
+                reason = f"truncated: the record ends inside this field (at body byte {start} of {len(body)})"
+            else:
+                reason = f"corrupt value at body byte {start}: {exc}"
+            return [FieldError(name, reason)]
+        except Exception as exc:  # noqa: BLE001
+            return [FieldError(name, f"corrupt value at body byte {start}: {type(exc).__name__}: {exc}")]
+    return [FieldError("body", f"unreadable {schema.name} ({len(body)} bytes)")]
+
+
+def _describe(schema: Any) -> str:
+    if isinstance(schema, dict):
+        return str(schema.get("type"))
+    if isinstance(schema, list):
+        return " | ".join(_describe(s) for s in schema)
+    return str(schema)
+
+
+@functools.cache
+def default_codec() -> EventCodec:
+    """The codec over the repository's ``schemas/avro``, built once per process."""
+    return EventCodec()

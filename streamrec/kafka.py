@@ -1,0 +1,362 @@
+"""Kafka at the edges of streamrec: topic settings, a producer that confirms delivery, a reader.
+
+- ``topic_specs()`` / ``ensure_topics()``: the four topics with the settings production uses
+  (partitions from ``streamrec.config.TOPIC_PARTITIONS``, retention, ``cleanup.policy=compact`` for
+  the catalog); ``local=True`` gives the single-broker variant (replication 1, at most
+  ``LOCAL_MAX_PARTITIONS`` partitions).
+- ``EventProducer``: confluent-kafka with ``enable.idempotence=true`` and ``acks=all``. Its
+  ``await send_many(topic, [(key, value), ...])`` returns only once the broker acknowledged every
+  record, and raises ``KafkaUnavailable`` when that does not happen in time. A background thread
+  polls the client so delivery callbacks resolve asyncio futures without blocking the loop.
+- ``read_records()``: reads a topic from the beginning, for tests and tools.
+
+confluent-kafka errors stay inside this module: callers see ``KafkaUnavailable`` (broker
+unreachable or too slow; retrying later may work) or ``DeliveryFailed`` (the broker refused this
+record; retrying will not help).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Self
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamrec.config import (
+    TOPIC_CATALOG,
+    TOPIC_DLQ,
+    TOPIC_EVENTS,
+    TOPIC_IMPRESSIONS,
+    TOPIC_PARTITIONS,
+)
+
+DAY_MS = 24 * 3600 * 1000
+#: A single local broker on two cores gets at most this many partitions per topic.
+LOCAL_MAX_PARTITIONS = 3
+
+#: Per-topic settings production uses (the terraform module must agree; a test checks it).
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    # Events are replayable for a week: long enough to rebuild state after a bad deploy.
+    TOPIC_EVENTS: {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS), "compression.type": "producer"},
+    # The catalog is a table: the latest record per video_id is kept forever.
+    TOPIC_CATALOG: {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "retention.ms": "-1"},
+    TOPIC_IMPRESSIONS: {"cleanup.policy": "delete", "retention.ms": str(3 * DAY_MS), "compression.type": "producer"},
+    # Dead letters wait a month for someone to look at them.
+    TOPIC_DLQ: {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
+}
+PRODUCTION_REPLICATION = 3
+PRODUCTION_MIN_INSYNC = 2
+
+
+class KafkaPublishError(RuntimeError):
+    """Publishing did not complete; ``.failed`` counts the records not acknowledged."""
+
+    def __init__(self, message: str, failed: int = 0) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+class KafkaUnavailable(KafkaPublishError):
+    """The broker did not acknowledge in time (down, unreachable, overloaded). Retry later."""
+
+
+class DeliveryFailed(KafkaPublishError):
+    """The broker refused a record for good (too large, unknown topic, not authorised)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(*, local: bool = False) -> list[TopicSpec]:
+    """The streamrec topics; ``local`` shrinks them to one broker (replication 1, few partitions)."""
+    specs = []
+    for name, partitions in TOPIC_PARTITIONS.items():
+        config = dict(TOPIC_CONFIGS[name])
+        if local:
+            specs.append(TopicSpec(name, min(partitions, LOCAL_MAX_PARTITIONS), 1, config | {"min.insync.replicas": "1"}))
+        else:
+            config["min.insync.replicas"] = str(PRODUCTION_MIN_INSYNC)
+            specs.append(TopicSpec(name, partitions, PRODUCTION_REPLICATION, config))
+    return specs
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; existing ones are left as they are.
+
+    Returns the names created. Idempotent: a second call creates nothing.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"cannot list topics on {bootstrap}: {exc}") from exc
+    wanted = [
+        NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication, config=s.config)
+        for s in specs
+        if s.name not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
+                raise KafkaUnavailable(f"cannot create topic {name}: {exc}") from exc
+    # Creation is asynchronous on the broker: wait until metadata shows every partition has a leader.
+    deadline = time.monotonic() + timeout_s
+    for spec in wanted:
+        while True:
+            topic = admin.list_topics(topic=spec.topic, timeout=timeout_s).topics.get(spec.topic)
+            if topic is not None and topic.error is None and len(topic.partitions) == spec.num_partitions and all(
+                p.leader >= 0 for p in topic.partitions.values()
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"topic {spec.topic} has no leader after {timeout_s}s")
+            time.sleep(0.05)
+    return created
+
+
+_UNAVAILABLE_CODES = frozenset(
+    {KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT}
+)
+
+
+class EventProducer:
+    """Publishes records and tells when the broker has them.
+
+    Use it as ``async with EventProducer(bootstrap) as producer:`` (or ``start()``/``close()``),
+    e.g. from an aiohttp ``cleanup_ctx``. ``delivery_timeout_s`` bounds how long a record may wait
+    for its acknowledgement, inside librdkafka (``message.timeout.ms``) and in ``send_many``.
+    A record that timed out may still reach the broker later (the client retries); consumers
+    deduplicate by ``event_id``, so a client retry after ``KafkaUnavailable`` is safe.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "streamrec",
+        delivery_timeout_s: float = 10.0,
+        linger_ms: int = 5,
+        extra_config: dict[str, object] | None = None,
+    ) -> None:
+        self.delivery_timeout_s = delivery_timeout_s
+        config: dict[str, object] = {
+            "bootstrap.servers": bootstrap,
+            "client.id": client_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": linger_ms,
+            "compression.type": "lz4",
+            "message.timeout.ms": int(delivery_timeout_s * 1000),
+            "socket.connection.setup.timeout.ms": int(min(delivery_timeout_s, 10.0) * 1000),
+        }
+        config.update(extra_config or {})
+        self._producer = Producer(config)
+        self._closed = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start the thread that serves delivery callbacks (needed by ``send_many``)."""
+        if self._poller is None:
+            self._poller = threading.Thread(target=self._poll_loop, name="kafka-delivery", daemon=True)
+            self._poller.start()
+        return self
+
+    def _poll_loop(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.05)
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Flush what is queued (up to ``timeout_s``) and stop; returns records left unsent."""
+        left = self._producer.flush(timeout_s)
+        self._closed.set()
+        if self._poller is not None:
+            self._poller.join(timeout=1.0)
+            self._poller = None
+        return int(left)
+
+    async def __aenter__(self) -> Self:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def _produce(
+        self, topic: str, key: bytes | str | None, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
+    ) -> None:
+        deadline = time.monotonic() + self.delivery_timeout_s
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                self._producer.poll(0)
+                return
+            except BufferError:
+                # The local queue is full: let deliveries drain it, up to the delivery deadline.
+                if time.monotonic() > deadline:
+                    raise KafkaUnavailable("producer queue stayed full: the broker is not keeping up") from None
+                self._producer.poll(0.05)
+
+    async def send_many(self, topic: str, records: Sequence[tuple[bytes | str | None, bytes]]) -> None:
+        """Publish ``(key, value)`` records; return once the broker acknowledged every one of them.
+
+        Raises ``KafkaUnavailable`` when acknowledgements do not arrive within ``delivery_timeout_s``
+        and ``DeliveryFailed`` when the broker refused a record. Order per key is kept (idempotent
+        producer).
+        """
+        if not records:
+            return
+        self.start()
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in records]
+
+        def resolver(future: asyncio.Future[None]):  # type: ignore[no-untyped-def]
+            def on_delivery(err: KafkaError | None, msg: Message) -> None:
+                loop.call_soon_threadsafe(_settle, future, err)
+
+            return on_delivery
+
+        for (key, value), future in zip(records, futures, strict=True):
+            try:
+                self._produce(topic, key, value, resolver(future))
+            except KafkaException as exc:
+                raise DeliveryFailed(f"cannot produce to {topic}: {exc}", failed=len(records)) from exc
+            except KafkaUnavailable as exc:
+                exc.failed = len(records)
+                raise
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.delivery_timeout_s + 2.0)
+        except TimeoutError as exc:
+            pending = sum(not f.done() for f in futures)
+            raise KafkaUnavailable(f"{pending} of {len(records)} records to {topic} not acknowledged in time", pending) from exc
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            first = errors[0]
+            first_type = type(first) if isinstance(first, KafkaPublishError) else DeliveryFailed
+            raise first_type(f"{len(errors)} of {len(records)} records to {topic} failed: {first}", len(errors))
+
+    async def send(self, topic: str, key: bytes | str | None, value: bytes) -> None:
+        await self.send_many(topic, [(key, value)])
+
+    def send_many_blocking(self, topic: str, records: Iterable[tuple[bytes | str | None, bytes]]) -> int:
+        """For scripts and tools: publish, flush and raise on any failure; returns the count sent."""
+        failures: list[KafkaError] = []
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                failures.append(err)
+
+        count = 0
+        for key, value in records:
+            self._produce(topic, key, value, on_delivery)
+            count += 1
+        left = self._producer.flush(self.delivery_timeout_s + 2.0)
+        if left:
+            raise KafkaUnavailable(f"{left} of {count} records to {topic} not acknowledged in time", left)
+        if failures:
+            err = failures[0]
+            cls = KafkaUnavailable if err.code() in _UNAVAILABLE_CODES else DeliveryFailed
+            raise cls(f"{len(failures)} of {count} records to {topic} failed: {err.str()}", len(failures))
+        return count
+
+
+def _settle(future: asyncio.Future[None], err: KafkaError | None) -> None:
+    if future.done():  # send_many gave up on it already
+        return
+    if err is None:
+        future.set_result(None)
+    elif err.code() in _UNAVAILABLE_CODES:
+        future.set_exception(KafkaUnavailable(err.str(), 1))
+    else:
+        future.set_exception(DeliveryFailed(err.str(), 1))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+def read_records(
+    bootstrap: str, topic: str, *, expected: int | None = None, timeout_s: float = 15.0
+) -> list[ConsumedRecord]:
+    """Read ``topic`` from the start of every partition, without a consumer group.
+
+    Stops when ``expected`` records were read, or when every partition reached its end (when
+    ``expected`` is None), or at ``timeout_s``. Records come in partition order, offsets ascending.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "streamrec-reader",  # required by the client; no offsets are committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic=topic, timeout=timeout_s).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise KafkaUnavailable(f"topic {topic} not found on {bootstrap}")
+        partitions = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
+        consumer.assign(partitions)
+        open_partitions = {p.partition for p in partitions}
+        records: list[ConsumedRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if expected is not None and len(records) >= expected:
+                break
+            if expected is None and not open_partitions:
+                break
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    open_partitions.discard(msg.partition())
+                    continue
+                raise KafkaUnavailable(f"reading {topic}: {error}")
+            records.append(
+                ConsumedRecord(
+                    topic, msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value(), msg.timestamp()[1]
+                )
+            )
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
