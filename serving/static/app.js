@@ -63,7 +63,7 @@ async function openUser(userId) {
   const url = new URL(location.href);
   url.searchParams.set("user", userId);
   history.replaceState(null, "", url.pathname + url.search + location.hash);
-  await refreshFeed();
+  await Promise.all([refreshFeed(), refreshTrending()]);
 }
 
 function currentRegion() {

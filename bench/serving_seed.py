@@ -1,0 +1,102 @@
+"""Fill a store the way the pipelines would: events through ``streamrec.recommend``, writes through
+the store contract. Used by the serving tests (small hand-made worlds) and ``bench_serving``
+(the shared MovieLens data). Not a pipeline: no windows, no Kafka, one pass in memory.
+
+    seed_store(store, catalog, events, regions=("US", "GB"))
+
+1. every user's events through ``apply_events`` -> co-watch increments and item counts;
+2. item vectors from the stored co-watch neighbours (``item_vector``);
+3. the events again, now with item vectors, for the user vectors -> ``put_users``;
+4. ranked lists: trending per region and globally (watch counts, ``top_n``), new releases
+   (release year, then popularity) and one list per genre (popularity).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from streamrec import recommend
+from streamrec.events.model import CatalogItem, UserEvent
+from streamrec.store.base import (
+    RANKED_LIST_LIMIT,
+    RankedList,
+    ScoredItem,
+    Store,
+    UserState,
+    genre_key,
+    new_releases_key,
+    trending_key,
+)
+
+GLOBAL = "global"
+
+
+def seed_store(store: Store, catalog: Iterable[CatalogItem], events: Iterable[UserEvent], *,
+               windows: Sequence[str] = ("1h", "24h"), top_picks: bool = True) -> dict[str, int]:
+    """Writes catalog, co-watch, item counts, vectors, user states and ranked lists; returns sizes."""
+    items = {item.video_id: item for item in catalog}
+    store.upsert_items(items.values())
+    by_user: dict[str, list[UserEvent]] = defaultdict(list)
+    for event in events:
+        by_user[event.user_id].append(event)
+
+    cowatch: dict[tuple[str, str], int] = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
+    watched_by_region: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for user_id, user_events in by_user.items():
+        update = recommend.apply_events(UserState(user_id), user_events)
+        for pair, n in update.cowatch.items():
+            cowatch[pair] += n
+        for video_id, n in update.item_counts.items():
+            counts[video_id] += n
+        regions = {e.region for e in user_events if e.region}
+        for video_id in update.watched:
+            for region in regions | {GLOBAL}:
+                watched_by_region[region][video_id] += 1
+    store.add_cowatch(cowatch)
+    store.add_item_counts(counts)
+
+    watched_ids = list(counts)
+    neighbours = store.get_neighbours(watched_ids, 200) if watched_ids else {}
+    vectors = {v: recommend.item_vector(v, [(n, float(c)) for n, c in neighbours.get(v, [])]) for v in watched_ids}
+    store.put_item_vectors(vectors)
+
+    states = []
+    for user_id, user_events in by_user.items():
+        state = recommend.apply_events(UserState(user_id), user_events, item_vectors=vectors).state
+        states.append(state)
+    if top_picks:
+        states = [_with_top_picks(store, s, items) for s in states]
+    store.put_users(states)
+
+    now_ms = time.time_ns() // 1_000_000
+    lists: list[RankedList] = []
+    for region, region_counts in watched_by_region.items():
+        ranked = recommend.top_n(region_counts, RANKED_LIST_LIMIT)
+        lists += [RankedList(trending_key(w, region), ranked, now_ms, now_ms) for w in windows]
+    newest = sorted(items.values(), key=lambda i: (-(i.release_year or 0), -counts.get(i.video_id, 0), i.video_id))
+    lists.append(RankedList(new_releases_key(GLOBAL),
+                            [ScoredItem(i.video_id, float(i.release_year or 0)) for i in newest[:RANKED_LIST_LIMIT]],
+                            now_ms))
+    by_genre: dict[str, dict[str, float]] = defaultdict(dict)
+    for item in items.values():
+        for genre in item.genres:
+            by_genre[genre][item.video_id] = float(counts.get(item.video_id, 0))
+    lists += [RankedList(genre_key(g), recommend.top_n(c, RANKED_LIST_LIMIT), now_ms) for g, c in by_genre.items()]
+    store.put_lists(lists)
+    return {"items": len(items), "users": len(states), "cowatch_pairs": len(cowatch), "lists": len(lists)}
+
+
+def _with_top_picks(store: Store, user: UserState, items: dict[str, CatalogItem]) -> UserState:
+    """The nearline refresh the pipeline does after a burst: the same ``top_picks`` the feed calls."""
+    seeds = recommend.seed_titles(user)
+    inputs = recommend.RankingInputs(neighbours=store.get_neighbours(seeds, 50) if seeds else {})
+    ids = recommend.candidate_titles(user, inputs)
+    inputs = inputs.with_items(items={v: items[v] for v in ids if v in items},
+                               item_counts=store.get_item_counts(list(dict.fromkeys(ids + seeds))),
+                               item_vectors=store.get_item_vectors(ids))
+    user.top_picks = recommend.top_picks(user, inputs, k=50)
+    user.top_picks_at = user.updated_at
+    return user

@@ -1,0 +1,60 @@
+"""The feed service's app factory.
+
+    from serving.app import create_app
+    from serving.settings import ServingConfig
+    web.run_app(create_app(ServingConfig.from_env()))
+
+or ``python -m serving`` (``streamrec serve`` does the same). The page the demo serves goes in
+``serving/static/``: when that folder holds files they are served under ``/static/``, and
+``index.html`` there answers ``/``; without one, ``/`` leads to the API docs.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from serving import clients
+from serving.cache import FeedCache
+from serving.feed import ListCache
+from serving.feed_service import LISTS
+from serving.keys import CONFIG, FEED_CACHE, METRICS
+from serving.metrics import ServingMetrics
+from serving.middlewares import auth_middleware, error_middleware, metrics_middleware
+from serving.routes import ROUTES
+from serving.settings import ServingConfig
+
+LIST_CACHE_TTL_S = 2.0  # ranked lists change per window (minutes); two seconds of staleness is free
+
+
+def create_app(config: ServingConfig) -> web.Application:
+    app = web.Application(
+        # Outermost first: metrics see every response, errors become JSON before metrics record them.
+        middlewares=[metrics_middleware, error_middleware, auth_middleware],
+        client_max_size=config.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app[METRICS] = ServingMetrics()
+    app[FEED_CACHE] = FeedCache(config.cache_ttl_s, config.cache_max_entries)
+    app[LISTS] = ListCache(LIST_CACHE_TTL_S)
+    app.cleanup_ctx.append(clients.store_ctx)
+    app.cleanup_ctx.append(clients.producer_ctx)
+    if config.impressions:
+        app.cleanup_ctx.append(clients.impressions_ctx)
+    app.cleanup_ctx.append(clients.trending_ctx)
+    app.router.add_routes(ROUTES)
+    _add_page(app, config)
+    return app
+
+
+def _add_page(app: web.Application, config: ServingConfig) -> None:
+    static = config.static_dir
+    if static.is_dir() and any(static.iterdir()):
+        app.router.add_static("/static/", static, name="static")
+    index = static / "index.html"
+
+    async def home(request: web.Request) -> web.StreamResponse:
+        if index.is_file():
+            return web.FileResponse(index)
+        raise web.HTTPFound("/docs")
+
+    app.router.add_get("/", home, name="home")

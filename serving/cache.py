@@ -1,0 +1,58 @@
+"""The feed response cache: per (user, region, request shape), short TTL, keyed to state version.
+
+An entry is served only while it is younger than the TTL *and* was built from the user's current
+state version, so a watch (which bumps the version) is never hidden by the cache. The last feed
+built for each (user, region) is kept regardless of age, as the degraded answer when the store
+cannot be read.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CachedFeed:
+    version: int
+    built_at: float  # monotonic seconds
+    body: bytes  # the serialized response, ready to send
+    feed: dict[str, Any]  # the same feed as data, re-shaped for degraded answers
+
+
+class FeedCache:
+    """Bounded LRU; not thread-safe (used from the event loop only)."""
+
+    def __init__(self, ttl_s: float, max_entries: int) -> None:
+        if ttl_s <= 0 or max_entries <= 0:
+            raise ValueError("ttl_s and max_entries must be positive")
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._fresh: OrderedDict[tuple[Any, ...], CachedFeed] = OrderedDict()
+        self._last: OrderedDict[tuple[str, str], CachedFeed] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], version: int, now: float) -> tuple[CachedFeed | None, str]:
+        """The entry if fresh for ``version``; with the lookup's result: hit, miss or stale."""
+        entry = self._fresh.get(key)
+        if entry is None:
+            return None, "miss"
+        if entry.version != version or now - entry.built_at > self.ttl_s:
+            del self._fresh[key]
+            return None, "stale"
+        self._fresh.move_to_end(key)
+        return entry, "hit"
+
+    def put(self, key: tuple[Any, ...], user_region: tuple[str, str], entry: CachedFeed) -> None:
+        for table, k in ((self._fresh, key), (self._last, user_region)):
+            table[k] = entry  # type: ignore[index]
+            table.move_to_end(k)  # type: ignore[arg-type]
+            if len(table) > self.max_entries:
+                table.popitem(last=False)
+
+    def last(self, user_region: tuple[str, str]) -> CachedFeed | None:
+        """The newest feed ever built for this user and region, however old."""
+        return self._last.get(user_region)
+
+    def __len__(self) -> int:
+        return len(self._fresh)

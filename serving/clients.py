@@ -1,0 +1,221 @@
+"""The app's clients, each a ``cleanup_ctx`` generator: connect, ``yield``, close or flush.
+
+aiohttp runs them in order at start-up and unwinds them in reverse at shutdown, and only those
+that started; so the impression publisher (which needs the producer) stops before the producer
+flushes, and the trending snapshot (which needs the store) stops before the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from aiohttp import web
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from serving.feed import GLOBAL, FeedStore, item_view
+from serving.keys import (
+    CONFIG,
+    IMPRESSIONS,
+    KAFKA_PROBE,
+    METRICS,
+    PRODUCER,
+    STORE,
+    TRENDING,
+)
+from serving.metrics import ServingMetrics
+from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
+from streamrec.events.codec import default_codec
+from streamrec.events.model import CatalogItem, Impression
+from streamrec.kafka import EventProducer, KafkaPublishError, KafkaUnavailable
+from streamrec.store import open_store
+from streamrec.store.aio import AsyncStore
+from streamrec.store.base import RankedList, StoreError, trending_key
+
+log = logging.getLogger(__name__)
+KAFKA_LOG = logging.getLogger("streamrec.serving.librdkafka")
+
+TRACKED_REGIONS = 64  # regions whose trending the snapshot keeps (bounded: regions come from requests)
+IMPRESSION_BATCH = 500
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = AsyncStore(await asyncio.to_thread(open_store, config.store_url))
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    # librdkafka logs through Python logging, not straight to stderr, so a broker outage is
+    # reported once per connection state by our handlers rather than spammed.
+    producer = EventProducer(config.kafka_bootstrap, client_id="streamrec-serving",
+                             delivery_timeout_s=config.kafka_ack_timeout_s,
+                             extra_config={"logger": KAFKA_LOG})
+    producer.start()
+    app[PRODUCER] = producer
+    app[KAFKA_PROBE] = KafkaProbe(config.kafka_bootstrap)
+    yield
+    left = await asyncio.to_thread(producer.close, config.kafka_ack_timeout_s)
+    if left:
+        log.warning("%d records were still unsent when the producer closed", left)
+
+
+class KafkaProbe:
+    """Reads cluster metadata: the broker answers (for /readyz).
+
+    TODO(kafka owner): an ``EventProducer.ping()`` on the producer's own connection would make
+    this separate admin client unnecessary.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._admin: AdminClient | None = None
+
+    def _client(self) -> AdminClient:
+        if self._admin is None:  # created on the first probe: most apps in tests never probe
+            conf: dict[str, Any] = {"bootstrap.servers": self._bootstrap, "client.id": "streamrec-serving-probe",
+                                    "logger": KAFKA_LOG}
+            self._admin = AdminClient(conf)
+        return self._admin
+
+    def _check(self, timeout_s: float) -> None:
+        try:
+            self._client().list_topics(topic=TOPIC_EVENTS, timeout=timeout_s)
+        except KafkaException as e:
+            raise KafkaUnavailable(f"no broker metadata: {e}") from e
+
+    async def check(self, timeout_s: float = 1.0) -> None:
+        await asyncio.to_thread(self._check, timeout_s)
+
+
+class ImpressionPublisher:
+    """Impressions leave the request path through a bounded queue and are produced in batches.
+
+    A feed never waits for Kafka: when the queue is full (Kafka slow or down) impressions are
+    dropped and counted, because a lost impression costs less than a slow page.
+    """
+
+    def __init__(self, producer: EventProducer, metrics: ServingMetrics, max_pending: int) -> None:
+        self.producer = producer
+        self.metrics = metrics
+        self.queue: asyncio.Queue[Impression] = asyncio.Queue(max_pending)
+        self.codec = default_codec()
+
+    def publish(self, user_id: str, request_id: str, region: str, rows: Sequence[dict[str, object]]) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        for row in rows:
+            items = row["items"]
+            assert isinstance(items, list)
+            impression = Impression(
+                event_id=str(uuid.uuid4()), user_id=user_id, timestamp=now_ms, request_id=request_id,
+                row_type=str(row["type"]), video_ids=tuple(str(i["video_id"]) for i in items), region=region)
+            try:
+                self.queue.put_nowait(impression)
+            except asyncio.QueueFull:
+                self.metrics.impressions.labels("dropped").inc()
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < IMPRESSION_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            records = [(i.user_id, self.codec.encode(i)) for i in batch]
+            try:
+                await self.producer.send_many(TOPIC_IMPRESSIONS, records)
+                self.metrics.impressions.labels("sent").inc(len(batch))
+            except KafkaPublishError as e:
+                log.warning("impressions not delivered: %s", e)
+                self.metrics.impressions.labels("failed").inc(len(batch))
+
+
+async def impressions_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    publisher = ImpressionPublisher(app[PRODUCER], app[METRICS], config.impressions_queue)
+    app[IMPRESSIONS] = publisher
+    task = asyncio.create_task(publisher.run(), name="impressions")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+class TrendingSnapshot:
+    """Trending per region and its catalog entries, refreshed in the background.
+
+    The degraded answer when the store cannot be read in time: a page of what is popular is
+    better than an error page.
+    """
+
+    def __init__(self, window: str) -> None:
+        self.window = window
+        self.lists: dict[str, RankedList] = {}
+        self.items: dict[str, CatalogItem] = {}
+        self.regions: dict[str, None] = {GLOBAL: None}  # insertion-ordered set
+        self.refreshed_at = 0.0
+
+    def track(self, region: str) -> None:
+        if region not in self.regions and len(self.regions) < TRACKED_REGIONS:
+            self.regions[region] = None
+
+    def get(self, region: str, window: str | None = None) -> RankedList | None:
+        window = window or self.window
+        return self.lists.get(trending_key(window, region)) or self.lists.get(trending_key(window, GLOBAL))
+
+    async def refresh(self, store: FeedStore, windows: Sequence[str]) -> None:
+        keys = [trending_key(w, r) for w in windows for r in self.regions]
+        lists = await store.get_lists(keys)
+        ids = list(dict.fromkeys(s.video_id for ranked in lists.values() for s in ranked.items))
+        items = await store.get_items(ids) if ids else {}
+        self.lists, self.items, self.refreshed_at = lists, items, time.time()
+
+    def row(self, region: str, limit: int, thumbnail_template: str, ids_only: bool,
+            max_maturity: str | None) -> dict[str, object] | None:
+        from streamrec import recommend
+
+        ranked = self.get(region)
+        if ranked is None:
+            return None
+        region_filter = None if region == GLOBAL else region
+        views = []
+        for s in ranked.items:
+            item = self.items.get(s.video_id)
+            if item is None or not recommend.available_in(item, region_filter):
+                continue
+            if not recommend.maturity_allowed(item.maturity_rating, max_maturity):
+                continue
+            views.append(item_view(item, s.video_id, thumbnail_template, ids_only))
+            if len(views) >= limit:
+                break
+        where = "" if region == GLOBAL else f" in {region}"
+        return {"type": "trending_now", "title": f"Trending Now{where}", "items": views} if views else None
+
+
+async def trending_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    snapshot = TrendingSnapshot(config.trending_window)
+    app[TRENDING] = snapshot
+    store, metrics = app[STORE], app[METRICS]
+
+    async def refresh_forever() -> None:
+        while True:
+            try:
+                await snapshot.refresh(store, config.trending_windows)
+                metrics.trending_snapshot_age.set(snapshot.refreshed_at)
+            except StoreError as e:  # the store being down is exactly when the old snapshot matters
+                log.warning("trending snapshot not refreshed: %s", e)
+            await asyncio.sleep(config.trending_refresh_s)
+
+    task = asyncio.create_task(refresh_forever(), name="trending-snapshot")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,329 @@
+"""Feed assembly: the store reads of one feed request, then rows composed by ``streamrec.recommend``.
+
+Reads are batched and bounded (the architecture's "one round trip per kind of record"):
+
+1. the user's state (also what the response cache is validated against);
+2. co-watch neighbours of the ranking's seed titles, and the ranked lists (trending, new
+   releases, genre rows; shared by every user, so held a second or two in :class:`ListCache`),
+   and the catalog entries of the user's recent titles (for their genres);
+3. counts, metadata and vectors of every candidate title in one call.
+
+The maths (candidates, blend, filters, diversity, "more like this") is all in
+:mod:`streamrec.recommend`; this module only decides which rows a page has and how they look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from streamrec import recommend
+from streamrec.events.model import CatalogItem
+from streamrec.store.base import (
+    RankedList,
+    ScoredItem,
+    UserState,
+    genre_key,
+    new_releases_key,
+    trending_key,
+)
+
+ROW_TYPES = ("continue_watching", "top_picks", "because_you_watched", "trending_now", "new_releases", "genre")
+GLOBAL = "global"
+GENRE_ROWS = 3  # genre rows per page: stated preferences first, then the history's genres
+SIMILAR_NEIGHBOURS = 100  # co-watch neighbours read for "more like this"
+CONTENT_POOL = 100  # titles per genre list offered to content similarity
+#: Below this match score a pick is not worth a place on the page (scores mean the same for every
+#: user, so one threshold fits all); a top-picks row with nothing above it is left out.
+MIN_MATCH_SCORE = 0.05
+
+
+class FeedStore(Protocol):
+    """The async reads the feed needs (``streamrec.store.aio.AsyncStore`` provides them)."""
+
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]: ...
+    async def get_neighbours(self, video_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, int]]]: ...
+    async def get_item_counts(self, video_ids: Sequence[str]) -> dict[str, int]: ...
+    async def get_lists(self, keys: Sequence[str]) -> dict[str, RankedList]: ...
+    async def get_items(self, video_ids: Sequence[str]) -> dict[str, CatalogItem]: ...
+    async def get_items_with_vectors(
+        self, video_ids: Sequence[str]
+    ) -> dict[str, tuple[CatalogItem | None, np.ndarray | None]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    """One validated feed request."""
+
+    user_id: str
+    region: str
+    limit: int
+    rows: tuple[str, ...] = ROW_TYPES
+    ids_only: bool = False
+    max_maturity: str | None = None  # from the token: a kids profile's cap
+    profile_name: str | None = None
+
+    @property
+    def region_filter(self) -> str | None:
+        return None if self.region == GLOBAL else self.region
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return (self.user_id, self.region, self.limit, self.rows, self.ids_only, self.max_maturity, self.profile_name)
+
+
+@dataclass(slots=True)
+class FeedInputs:
+    """Everything read from the store for one feed."""
+
+    user: UserState
+    lists: dict[str, RankedList] = field(default_factory=dict)
+    ranking: recommend.RankingInputs = field(default_factory=recommend.RankingInputs)
+
+
+class ListCache:
+    """Ranked lists held for ``ttl_s``: they are per region, not per user, and change per window.
+
+    Serving every feed's trending and genre rows from memory takes their reads off the hot path;
+    a list is at most ``ttl_s`` older than the store's.
+    """
+
+    def __init__(self, ttl_s: float = 2.0) -> None:
+        self.ttl_s = ttl_s
+        self._lists: dict[str, tuple[float, RankedList | None]] = {}
+
+    async def get(self, store: FeedStore, keys: Iterable[str]) -> dict[str, RankedList]:
+        now = time.monotonic()
+        wanted = list(dict.fromkeys(keys))
+        missing = [k for k in wanted if k not in self._lists or now - self._lists[k][0] > self.ttl_s]
+        if missing:
+            fetched = await store.get_lists(missing)
+            for k in missing:
+                self._lists[k] = (now, fetched.get(k))
+            if len(self._lists) > 10_000:  # genre and region keys are few; this only bounds abuse
+                self._lists.clear()
+        out = {}
+        for k in wanted:
+            cached = self._lists.get(k)
+            if cached is not None and cached[1] is not None:
+                out[k] = cached[1]
+        return out
+
+
+def list_keys(region: str, window: str) -> list[str]:
+    keys = [trending_key(window, region), new_releases_key(region)]
+    if region != GLOBAL:
+        keys += [trending_key(window, GLOBAL), new_releases_key(GLOBAL)]
+    return keys
+
+
+def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) -> RankedList | None:
+    """The region's list, else the global one."""
+    return lists.get(region_key) or lists.get(global_key)
+
+
+async def read_feed_inputs(
+    store: FeedStore, lists_cache: ListCache, user: UserState, query: FeedQuery, window: str,
+    config: recommend.RankingConfig = recommend.DEFAULT_CONFIG,
+) -> FeedInputs:
+    """Rounds 2 and 3 of the module docstring (round 1, the user, is the caller's)."""
+    seeds = recommend.seed_titles(user, config)
+    recent = [h.video_id for h in user.history[:20]]
+    first_keys = list_keys(query.region, window) + [genre_key(g) for g in user.preferred_genres]
+    neighbours, lists, recent_items = await asyncio.gather(
+        store.get_neighbours(seeds, config.neighbours_per_seed) if seeds else _empty(),
+        lists_cache.get(store, first_keys),
+        store.get_items(list(dict.fromkeys(recent + list(user.in_progress)))) if recent or user.in_progress else _empty(),
+    )
+    genres = recommend.user_genres(user, recent_items, GENRE_ROWS)
+    seed_item = recent_items.get(user.history[0].video_id) if user.history else None
+    more_keys = [genre_key(g) for g in genres] + [genre_key(g) for g in (seed_item.genres if seed_item else ())]
+    lists |= await lists_cache.get(store, more_keys)
+
+    trending = regional(lists, trending_key(window, query.region), trending_key(window, GLOBAL))
+    releases = regional(lists, new_releases_key(query.region), new_releases_key(GLOBAL))
+    genre_lists = {g: lists[genre_key(g)].items for g in set(genres) | set(seed_item.genres if seed_item else ())
+                   if genre_key(g) in lists}
+    ranking = recommend.RankingInputs(
+        neighbours=neighbours,
+        trending=trending.items if trending else (),
+        new_releases=releases.items if releases else (),
+        genre_lists=genre_lists,
+        region=query.region_filter,
+        max_maturity=query.max_maturity,
+        items=recent_items,
+    )
+    candidates = recommend.candidate_titles(user, ranking, config)
+    shown = [s.video_id for rows in (trending, releases) if rows for s in rows.items[: query.limit * 2]]
+    for g in genres:
+        shown += [s.video_id for s in genre_lists.get(g, ())[: query.limit * 2]]
+    for g in seed_item.genres if seed_item else ():  # "because you watched" falls back on these
+        shown += [s.video_id for s in genre_lists.get(g, ())[:CONTENT_POOL]]
+    to_read = list(dict.fromkeys([*candidates, *shown, *user.in_progress]))
+    counted = list(dict.fromkeys([*seeds, *candidates]))
+    metadata, counts = await asyncio.gather(
+        store.get_items_with_vectors(to_read) if to_read else _empty(),
+        store.get_item_counts(counted) if counted else _empty(),
+    )
+    items = dict(recent_items)
+    vectors: dict[str, np.ndarray] = {}
+    for video_id, (item, vector) in metadata.items():
+        if item is not None:
+            items[video_id] = item
+        if vector is not None:
+            vectors[video_id] = vector
+    ranking = ranking.with_items(items=items, item_counts=counts, item_vectors=vectors)
+    return FeedInputs(user=user, lists=lists, ranking=ranking)
+
+
+async def _empty() -> dict[Any, Any]:
+    return {}
+
+
+# -- composing rows (pure) ---------------------------------------------------------------------
+
+
+def item_view(item: CatalogItem | None, video_id: str, thumbnail_template: str, ids_only: bool) -> dict[str, Any]:
+    """One title as the page shows it (catalog metadata and a thumbnail URL)."""
+    if ids_only:
+        return {"video_id": video_id}
+    view: dict[str, Any] = {"video_id": video_id,
+                            "thumbnail": (item.thumbnail if item and item.thumbnail else
+                                          thumbnail_template.format(video_id=video_id))}
+    if item is not None:
+        view.update(title=item.title, genres=list(item.genres), year=item.release_year,
+                    type=item.content_type, maturity=item.maturity_rating)
+    return view
+
+
+class RowBuilder:
+    """Filters and shapes titles for one feed: shared by every row of the page."""
+
+    def __init__(self, inputs: FeedInputs, query: FeedQuery, thumbnail_template: str) -> None:
+        self.user = inputs.user
+        self.items = inputs.ranking.items
+        self.query = query
+        self.thumbnail_template = thumbnail_template
+        self.watched = set(self.user.seen) | set(self.user.disliked) | set(self.user.in_progress)
+
+    def allowed(self, video_id: str, *, watched_ok: bool = False) -> bool:
+        item = self.items.get(video_id)
+        if item is None:  # nothing to show for a title the catalog does not know
+            return False
+        if video_id in self.user.disliked or (not watched_ok and video_id in self.watched):
+            return False
+        return recommend.available_in(item, self.query.region_filter) and recommend.maturity_allowed(
+            item.maturity_rating, self.query.max_maturity)
+
+    def view(self, video_id: str, **extra: Any) -> dict[str, Any]:
+        view = item_view(self.items.get(video_id), video_id, self.thumbnail_template, self.query.ids_only)
+        view.update(extra)
+        return view
+
+    def listed(self, ranked: Sequence[ScoredItem]) -> list[dict[str, Any]]:
+        picked = [s.video_id for s in ranked if self.allowed(s.video_id)]
+        return [self.view(v) for v in picked[: self.query.limit]]
+
+
+def continue_watching(b: RowBuilder) -> dict[str, Any] | None:
+    progress = sorted(b.user.in_progress.values(), key=lambda p: (-p.updated_at, p.video_id))
+    items = [b.view(p.video_id, progress_sec=round(p.position_sec), duration_sec=round(p.duration_sec))
+             for p in progress if b.allowed(p.video_id, watched_ok=True)][: b.query.limit]
+    name = b.query.profile_name or b.user.user_id
+    return {"type": "continue_watching", "title": f"Continue Watching for {name}", "items": items}
+
+
+def top_picks(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
+    user = b.user
+    # Without any personal signal the "picks" would only be trending again: leave the row out.
+    if not (user.history or user.preferred_genres or user.top_picks or user.vector is not None):
+        return None
+    picks = recommend.top_picks(user, inputs.ranking, k=b.query.limit)
+    items = [b.view(s.video_id, match_score=round(s.score, 4)) for s in picks
+             if s.score >= MIN_MATCH_SCORE and b.allowed(s.video_id)]
+    return {"type": "top_picks", "title": "Top Picks for You", "items": items}
+
+
+def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
+    seed = next((h.video_id for h in b.user.history if h.video_id not in b.user.disliked), None)
+    if seed is None or seed not in b.items:
+        return None
+    r = inputs.ranking
+    pool = [s.video_id for g in b.items[seed].genres for s in r.genre_lists.get(g, ())[:CONTENT_POOL]]
+    similar = recommend.similar_titles(
+        seed, neighbours=r.neighbours.get(seed, ()), item_counts=r.item_counts, items=b.items,
+        content_candidates=list(dict.fromkeys(pool)), k=b.query.limit + len(b.watched),
+        region=b.query.region_filter, max_maturity=b.query.max_maturity)
+    items = [b.view(s.video_id) for s in similar if b.allowed(s.video_id)][: b.query.limit]
+    return {"type": "because_you_watched", "title": f"Because You Watched {b.items[seed].title}",
+            "seed_video_id": seed, "items": items}
+
+
+def trending_now(b: RowBuilder, lists: Mapping[str, RankedList], window: str) -> dict[str, Any] | None:
+    region = b.query.region
+    ranked = regional(lists, trending_key(window, region), trending_key(window, GLOBAL))
+    if ranked is None:
+        return None
+    where = "" if region == GLOBAL else f" in {region}"
+    return {"type": "trending_now", "title": f"Trending Now{where}", "items": b.listed(ranked.items)}
+
+
+def new_releases(b: RowBuilder, lists: Mapping[str, RankedList]) -> dict[str, Any] | None:
+    ranked = regional(lists, new_releases_key(b.query.region), new_releases_key(GLOBAL))
+    if ranked is None:
+        return None
+    return {"type": "new_releases", "title": "New Releases", "items": b.listed(ranked.items)}
+
+
+def genre_rows(b: RowBuilder, inputs: FeedInputs) -> list[dict[str, Any]]:
+    rows = []
+    for genre in recommend.user_genres(b.user, b.items, GENRE_ROWS):
+        ranked = inputs.ranking.genre_lists.get(genre)
+        if ranked:
+            rows.append({"type": "genre", "genre": genre, "title": genre, "items": b.listed(ranked)})
+    return rows
+
+
+def compose_feed(inputs: FeedInputs, query: FeedQuery, *, window: str, thumbnail_template: str,
+                 now_s: float | None = None) -> dict[str, Any]:
+    """The page: the rows asked for, in page order, each left out when it has nothing to show."""
+    b = RowBuilder(inputs, query, thumbnail_template)
+    wanted = set(query.rows)
+    rows: list[dict[str, Any] | None] = []
+    if "continue_watching" in wanted:
+        rows.append(continue_watching(b))
+    if "top_picks" in wanted:
+        rows.append(top_picks(b, inputs))
+    if "because_you_watched" in wanted:
+        rows.append(because_you_watched(b, inputs))
+    if "trending_now" in wanted:
+        rows.append(trending_now(b, inputs.lists, window))
+    if "new_releases" in wanted:
+        rows.append(new_releases(b, inputs.lists))
+    if "genre" in wanted:
+        rows.extend(genre_rows(b, inputs))
+    return {
+        "user_id": query.user_id,
+        "region": query.region,
+        "generated_at": int(time.time() if now_s is None else now_s),
+        "degraded": False,
+        "rows": [r for r in rows if r is not None and r["items"]],
+    }
+
+
+def reshape(feed: Mapping[str, Any], query: FeedQuery) -> dict[str, Any]:
+    """A stored feed cut to another request's rows, limit and fields (for degraded answers)."""
+    rows = []
+    for row in feed.get("rows", ()):
+        if row["type"] not in query.rows:
+            continue
+        items = row["items"][: query.limit]
+        if query.ids_only:
+            keep = ("video_id", "match_score", "progress_sec", "duration_sec")
+            items = [{k: v for k, v in item.items() if k in keep} for item in items]
+        rows.append({**row, "items": items})
+    return {**feed, "user_id": query.user_id, "rows": rows}

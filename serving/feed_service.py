@@ -1,0 +1,88 @@
+"""Serving one feed: response cache, per-request store deadline, degraded answers.
+
+The order of a request: read the user (its state version validates the cache) -> a fresh cached
+response is sent as it is -> otherwise the rest of the reads and the assembly. Every store read of
+the request shares one deadline; when it passes or the store fails, the answer comes from the last
+feed built for this (user, region) or from the in-memory trending snapshot, marked
+``"degraded": true``. The feed endpoint never answers 5xx because of a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from serving.cache import CachedFeed
+from serving.feed import FeedQuery, ListCache, compose_feed, read_feed_inputs, reshape
+from serving.keys import CONFIG, FEED_CACHE, METRICS, STORE, TRENDING
+from streamrec.store.base import StoreError, UserState
+
+log = logging.getLogger(__name__)
+
+LISTS = web.AppKey("list_cache", ListCache)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAnswer:
+    body: bytes
+    feed: dict[str, Any]
+    degraded: bool
+    cache: str  # hit, miss, stale, or "none" when degraded
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
+    config, cache, metrics = app[CONFIG], app[FEED_CACHE], app[METRICS]
+    app[TRENDING].track(query.region)
+    key = query.cache_key()
+    try:
+        async with asyncio.timeout(config.store_deadline_s):
+            user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
+            entry, result = cache.get(key, user.version, time.monotonic())
+            metrics.feed_cache.labels(result).inc()
+            if entry is not None:
+                return FeedAnswer(entry.body, entry.feed, False, result)
+            inputs = await read_feed_inputs(app[STORE], app[LISTS], user, query, config.trending_window)
+    except TimeoutError:
+        return degraded(app, query, "deadline")
+    except StoreError as e:
+        log.warning("feed for %s degraded: %s", query.user_id, e)
+        return degraded(app, query, "store_error")
+    try:
+        feed = compose_feed(inputs, query, window=config.trending_window,
+                            thumbnail_template=config.thumbnail_template)
+    except Exception:  # a bug in assembly must still not cost the viewer the page
+        log.exception("feed assembly failed for %s", query.user_id)
+        return degraded(app, query, "assembly_error")
+    body = dumps(feed)
+    cache.put(key, (query.user_id, query.region), CachedFeed(user.version, time.monotonic(), body, feed))
+    for row in feed["rows"]:
+        metrics.feed_row_items.labels(row["type"]).observe(len(row["items"]))
+    return FeedAnswer(body, feed, False, result)
+
+
+def degraded(app: web.Application, query: FeedQuery, cause: str) -> FeedAnswer:
+    """The last feed built for this user and region, else trending from memory."""
+    config, metrics = app[CONFIG], app[METRICS]
+    last = app[FEED_CACHE].last((query.user_id, query.region))
+    if last is not None:
+        feed, source = reshape(last.feed, query), "cache"
+    else:
+        row = app[TRENDING].row(query.region, query.limit, config.thumbnail_template, query.ids_only,
+                                query.max_maturity)
+        wanted = "trending_now" in query.rows
+        feed = {"user_id": query.user_id, "region": query.region, "generated_at": int(time.time()),
+                "rows": [row] if row is not None and wanted else []}
+        source = "trending"
+    feed["degraded"] = True
+    metrics.degraded.labels(source, cause).inc()
+    return FeedAnswer(dumps(feed), feed, True, "none")

@@ -1,0 +1,28 @@
+"""Typed keys of everything the app and its requests carry (``app[STORE]``, ``request[PRINCIPAL]``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from serving.cache import FeedCache
+from serving.metrics import ServingMetrics
+from serving.settings import ServingConfig
+from streamrec.auth import Principal
+
+if TYPE_CHECKING:
+    from serving.clients import ImpressionPublisher, KafkaProbe, TrendingSnapshot
+    from streamrec.kafka import EventProducer
+    from streamrec.store.aio import AsyncStore
+
+CONFIG = web.AppKey("config", ServingConfig)
+METRICS = web.AppKey("metrics", ServingMetrics)
+FEED_CACHE = web.AppKey("feed_cache", FeedCache)
+STORE: web.AppKey[AsyncStore] = web.AppKey("store")
+PRODUCER: web.AppKey[EventProducer] = web.AppKey("producer")
+KAFKA_PROBE: web.AppKey[KafkaProbe] = web.AppKey("kafka_probe")
+IMPRESSIONS: web.AppKey[ImpressionPublisher] = web.AppKey("impressions")
+TRENDING: web.AppKey[TrendingSnapshot] = web.AppKey("trending_snapshot")
+
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -1,0 +1,104 @@
+"""Middlewares: metrics around everything, then one error handler, then authentication.
+
+The error middleware is the only place an exception becomes a response: an :class:`ApiError` keeps
+its status and field errors, an aiohttp ``HTTPException`` keeps its status, anything else is a
+logged 500 with a JSON body that says nothing about internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from serving.errors import ApiError
+from serving.keys import CONFIG, METRICS, PRINCIPAL
+from streamrec import auth
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Routes anyone may call: probes, metrics scraping, the API description, the page.
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/static/")
+PUBLIC_PATHS = frozenset({"/"})
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+
+
+def error_response(error: ApiError) -> web.Response:
+    return web.json_response(error.body(), status=error.status, headers=error.headers)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[METRICS]
+    info = request.match_info
+    # The route template, not the path: per-user paths must not explode label cardinality.
+    route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        metrics.request_latency.labels(route, request.method).observe(time.perf_counter() - started)
+        metrics.responses.labels(route, str(status)).inc()
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e)
+    except web.HTTPException as e:
+        if e.status < 400:  # redirects and the like pass through untouched
+            raise
+        code = _HTTP_CODES.get(e.status, "http_error")
+        headers = {k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")}
+        return error_response(ApiError(e.status, code, e.reason, headers=headers))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(ApiError(500, "internal_error", "internal error"))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Verifies the bearer token on every non-public route; the handler checks *whose* data."""
+    path = request.path
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="streamrec"'}
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "missing bearer token", headers=challenge)
+    try:
+        request[PRINCIPAL] = auth.verify_token(token.strip(), request.app[CONFIG].jwt_key)
+    except auth.InvalidToken as e:
+        raise ApiError(401, "unauthorized", str(e), headers=challenge) from e
+    return await handler(request)
+
+
+def require_access(request: web.Request, user_id: str, action: str) -> auth.Principal:
+    """The request's principal, if it may ``action`` for ``user_id``; 403 otherwise."""
+    principal = request[PRINCIPAL]
+    if not principal.may_act_for(user_id):
+        raise ApiError(403, "forbidden", f"token for {principal.user_id!r} may not {action} for {user_id!r}")
+    return principal

@@ -1,0 +1,20 @@
+"""Every route of the service, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from serving import views
+
+ROUTES = [
+    web.get("/healthz", views.healthz, name="healthz"),
+    web.get("/readyz", views.readyz, name="readyz"),
+    web.get("/metrics", views.metrics, name="metrics"),
+    web.get("/openapi.json", views.openapi_json, name="openapi"),
+    web.get("/docs", views.docs, name="docs"),
+    web.get("/v1/users/{user_id}/feed", views.feed, name="feed"),
+    web.put("/v1/users/{user_id}/preferences", views.put_preferences, name="preferences"),
+    web.get("/v1/videos/{video_id}/similar", views.similar_titles, name="similar"),
+    web.get("/v1/trending", views.trending_now, name="trending"),
+    web.post("/v1/events", views.post_events, name="events"),
+]

@@ -1,0 +1,85 @@
+"""The feed service's configuration: one typed, validated object, read from the environment.
+
+Every timeout, bound and limit the service applies is a field here, so tests and the benchmark
+change behaviour by building a different :class:`ServingConfig`, never by patching code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from streamrec import auth
+from streamrec.config import Settings
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+@dataclass(frozen=True, slots=True)
+class ServingConfig:
+    store_url: str
+    kafka_bootstrap: str
+    jwt_key: str = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    store_deadline_s: float = 0.050  # per feed request, all store reads together
+    kafka_ack_timeout_s: float = 5.0  # POST /v1/events waits this long for the broker's acks
+    retry_after_s: int = 5  # told to clients when Kafka is unavailable
+    cache_ttl_s: float = 10.0  # feed responses, also invalidated by the user's state version
+    cache_max_entries: int = 50_000
+    max_body_bytes: int = 1 << 20  # POST/PUT bodies; 413 above
+    max_batch_events: int = 500
+    default_limit: int = 20  # items per row
+    max_limit: int = 50
+    default_region: str = "global"
+    trending_window: str = "1h"  # the window the feed's trending row reads
+    trending_windows: tuple[str, ...] = ("1h", "24h")  # what GET /v1/trending accepts
+    trending_refresh_s: float = 5.0  # in-memory trending snapshot, for degraded answers
+    thumbnail_template: str = "/static/thumbs/{video_id}.jpg"
+    impressions: bool = True  # produce impressions to Kafka after each feed
+    impressions_queue: int = 10_000  # pending impression batches; beyond it they are dropped
+    static_dir: Path = STATIC_DIR
+
+    def __post_init__(self) -> None:
+        auth.check_key(self.jwt_key)
+        positive = {
+            "store_deadline_s": self.store_deadline_s,
+            "kafka_ack_timeout_s": self.kafka_ack_timeout_s,
+            "cache_ttl_s": self.cache_ttl_s,
+            "trending_refresh_s": self.trending_refresh_s,
+            "max_body_bytes": self.max_body_bytes,
+            "max_batch_events": self.max_batch_events,
+            "default_limit": self.default_limit,
+            "max_limit": self.max_limit,
+            "retry_after_s": self.retry_after_s,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{name}: must be positive, got {value}")
+        if self.default_limit > self.max_limit:
+            raise ValueError(f"default_limit: {self.default_limit} exceeds max_limit {self.max_limit}")
+        if self.trending_window not in self.trending_windows:
+            raise ValueError(f"trending_window: {self.trending_window!r} is not in {self.trending_windows}")
+        if "{video_id}" not in self.thumbnail_template:
+            raise ValueError("thumbnail_template: must contain {video_id}")
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port: out of range: {self.port}")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ServingConfig:
+        """Shared settings (store URL, Kafka) plus ``STREAMREC_SERVING_*`` variables."""
+        shared = Settings.from_env()
+        env = os.environ
+        config = cls(
+            store_url=shared.store_url,
+            kafka_bootstrap=shared.kafka_bootstrap,
+            jwt_key=auth.key_from_env(),
+            host=env.get("STREAMREC_SERVING_HOST", "127.0.0.1"),
+            port=int(env.get("STREAMREC_SERVING_PORT", "8080")),
+            store_deadline_s=float(env.get("STREAMREC_SERVING_STORE_DEADLINE_MS", "50")) / 1000,
+            cache_ttl_s=float(env.get("STREAMREC_SERVING_CACHE_TTL_S", "10")),
+            thumbnail_template=env.get("STREAMREC_THUMBNAIL_TEMPLATE", "/static/thumbs/{video_id}.jpg"),
+            impressions=env.get("STREAMREC_SERVING_IMPRESSIONS", "1") not in ("0", "false", "no"),
+        )
+        return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]

@@ -1,0 +1,255 @@
+"""Request handlers: parse and validate, call one function, map domain errors to HTTP errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving import openapi
+from serving.errors import (
+    ApiError,
+    check_id,
+    check_known_params,
+    choice_param,
+    int_param,
+    list_param,
+    region_param,
+)
+from serving.feed import ROW_TYPES, FeedQuery
+from serving.feed_service import LISTS, serve_feed
+from serving.keys import (
+    CONFIG,
+    IMPRESSIONS,
+    KAFKA_PROBE,
+    METRICS,
+    PRINCIPAL,
+    PRODUCER,
+    STORE,
+    TRENDING,
+)
+from serving.middlewares import require_access
+from serving.titles import (
+    SimilarQuery,
+    UnknownTitle,
+    similar,
+    trending,
+    trending_document,
+)
+from streamrec.config import TOPIC_EVENTS
+from streamrec.events.codec import default_codec
+from streamrec.events.errors import EventValidationError
+from streamrec.events.http_json import event_from_json
+from streamrec.events.model import UserEvent
+from streamrec.kafka import DeliveryFailed, KafkaUnavailable
+from streamrec.store.base import StoreError
+
+JSON = "application/json"
+
+
+# -- probes and metadata -------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the store answers and the Kafka cluster's metadata can be read."""
+    app = request.app
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(1.0):
+            await app[STORE].ping()
+        checks["store"] = "ok"
+    except (TimeoutError, StoreError) as e:
+        checks["store"] = f"unavailable: {e or 'timeout'}"
+    try:
+        await app[KAFKA_PROBE].check(timeout_s=1.0)
+        checks["kafka"] = "ok"
+    except KafkaUnavailable as e:
+        checks["kafka"] = f"unavailable: {e}"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document(request.app[CONFIG]))
+
+
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(text=openapi.DOCS_PAGE, content_type="text/html")
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+async def feed(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    user_id = check_id("user_id", request.match_info["user_id"])
+    principal = require_access(request, user_id, "read the feed")
+    q = request.query
+    check_known_params(q, ("region", "limit", "rows", "fields"))
+    query = FeedQuery(
+        user_id=user_id,
+        region=region_param(q, config.default_region),
+        limit=int_param(q, "limit", config.default_limit, 1, config.max_limit),
+        rows=list_param(q, "rows", ROW_TYPES) or ROW_TYPES,
+        ids_only=choice_param(q, "fields", "full", ("full", "ids")) == "ids",
+        max_maturity=principal.max_maturity,
+        profile_name=principal.name,
+    )
+    answer = await serve_feed(request.app, query)
+    request_id = uuid.uuid4().hex
+    if config.impressions and answer.feed["rows"]:
+        request.app[IMPRESSIONS].publish(user_id, request_id, query.region, answer.feed["rows"])
+    headers = {"X-Request-Id": request_id, "Cache-Control": "private, no-store"}
+    return web.Response(body=answer.body, content_type=JSON, headers=headers)
+
+
+async def similar_titles(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    video_id = check_id("video_id", request.match_info["video_id"])
+    q = request.query
+    check_known_params(q, ("limit", "region", "fields"))
+    query = SimilarQuery(
+        video_id=video_id,
+        limit=int_param(q, "limit", config.default_limit, 1, config.max_limit),
+        region=region_param(q, config.default_region),
+        ids_only=choice_param(q, "fields", "full", ("full", "ids")) == "ids",
+        max_maturity=request[PRINCIPAL].max_maturity,
+    )
+    try:
+        async with asyncio.timeout(config.store_deadline_s * 4):
+            document = await similar(request.app[STORE], request.app[LISTS], query, config.thumbnail_template)
+    except UnknownTitle as e:
+        raise ApiError(404, "unknown_video", f"video_id: no title {video_id!r}",
+                       [{"field": "video_id", "reason": "unknown title"}]) from e
+    except (TimeoutError, StoreError) as e:
+        raise _store_unavailable(config.retry_after_s) from e
+    return web.json_response(document)
+
+
+async def trending_now(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    q = request.query
+    check_known_params(q, ("region", "window", "limit"))
+    region = region_param(q, config.default_region)
+    window = choice_param(q, "window", config.trending_window, config.trending_windows)
+    limit = int_param(q, "limit", config.default_limit, 1, config.max_limit)
+    maturity = request[PRINCIPAL].max_maturity
+    snapshot = request.app[TRENDING]
+    snapshot.track(region)
+    try:
+        async with asyncio.timeout(config.store_deadline_s * 4):
+            ranked, items = await trending(request.app[STORE], request.app[LISTS], region, window)
+        document = trending_document(ranked, region, window, limit, items, config.thumbnail_template, maturity)
+    except (TimeoutError, StoreError):
+        request.app[METRICS].degraded.labels("trending", "store_error").inc()
+        document = trending_document(snapshot.get(region, window), region, window, limit, snapshot.items,
+                                     config.thumbnail_template, maturity, degraded=True)
+    return web.json_response(document)
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+
+async def post_events(request: web.Request) -> web.Response:
+    """One event or a batch; all accepted (202, after the broker's acks) or none (400/403/413/503)."""
+    config, metrics_ = request.app[CONFIG], request.app[METRICS]
+    body = await _json_body(request)
+    batch = isinstance(body, list) or (isinstance(body, dict) and "events" in body)
+    raw = body if isinstance(body, list) else body["events"] if batch else [body]
+    if not isinstance(raw, list):
+        raise ApiError(400, "invalid_events", "events: must be a JSON array", [{"field": "events", "reason": "must be an array"}])
+    if not raw:
+        raise ApiError(400, "invalid_events", "events: the batch is empty", [{"field": "events", "reason": "empty batch"}])
+    if len(raw) > config.max_batch_events:
+        metrics_.events_rejected.labels("too_large").inc(len(raw))
+        raise ApiError(413, "payload_too_large", f"events: {len(raw)} in one batch, at most {config.max_batch_events}",
+                       [{"field": "events", "reason": f"at most {config.max_batch_events} per batch"}])
+    now_ms = time.time_ns() // 1_000_000
+    events: list[UserEvent] = []
+    errors: list[dict[str, Any]] = []
+    for index, obj in enumerate(raw):
+        try:
+            events.append(event_from_json(obj, now_ms=now_ms))
+        except EventValidationError as e:
+            errors += [{"index": index, **err} for err in e.to_list()]
+    if errors:
+        metrics_.events_rejected.labels("invalid").inc(len(raw))
+        raise ApiError(400, "invalid_events", f"{len(errors)} field error(s); nothing was accepted", errors)
+    for index, event in enumerate(events):
+        if not request[PRINCIPAL].may_act_for(event.user_id):
+            metrics_.events_rejected.labels("forbidden").inc(len(raw))
+            raise ApiError(403, "forbidden", f"events[{index}].user_id: this token may not post for {event.user_id!r}",
+                           [{"index": index, "field": "user_id", "reason": "not the token's profile"}])
+    await _publish(request, events)
+    return web.json_response({"accepted": len(events), "event_ids": [e.event_id for e in events]}, status=202)
+
+
+async def put_preferences(request: web.Request) -> web.Response:
+    """Stated genres, published as a ``set_preferences`` event: the pipeline stays the only writer."""
+    user_id = check_id("user_id", request.match_info["user_id"])
+    require_access(request, user_id, "set preferences")
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_preferences", "body: must be a JSON object with genres",
+                       [{"field": "body", "reason": "must be an object"}])
+    unknown = sorted(set(body) - {"genres", "region", "device"})
+    if unknown:
+        raise ApiError(400, "invalid_preferences", f"{unknown[0]}: unknown field",
+                       [{"field": name, "reason": "unknown field"} for name in unknown])
+    obj = {**body, "user_id": user_id, "event_type": "set_preferences", "timestamp": time.time()}
+    try:
+        event = event_from_json(obj)
+    except EventValidationError as e:
+        raise ApiError(400, "invalid_preferences", str(e), e.to_list()) from e
+    await _publish(request, [event])
+    return web.json_response({"accepted": 1, "event_id": event.event_id, "genres": list(event.genres)}, status=202)
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type != JSON:
+        raise ApiError(415, "unsupported_media_type", f"Content-Type: must be {JSON}, got {request.content_type!r}")
+    raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge -> 413
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, "invalid_json", f"body: not valid JSON: {e}", [{"field": "body", "reason": "not valid JSON"}]) from e
+
+
+async def _publish(request: web.Request, events: list[UserEvent]) -> None:
+    config, metrics_ = request.app[CONFIG], request.app[METRICS]
+    codec = default_codec()
+    try:
+        records = [(e.user_id, codec.encode(e)) for e in events]
+    except EventValidationError as e:  # the Avro schema is the last word on what is valid
+        metrics_.events_rejected.labels("invalid").inc(len(events))
+        raise ApiError(400, "invalid_events", str(e), e.to_list()) from e
+    try:
+        await request.app[PRODUCER].send_many(TOPIC_EVENTS, records)
+    except KafkaUnavailable as e:
+        metrics_.events_rejected.labels("kafka_unavailable").inc(len(events))
+        raise ApiError(503, "kafka_unavailable", "events could not be made durable now; retry later",
+                       headers={"Retry-After": str(config.retry_after_s)}) from e
+    except DeliveryFailed as e:
+        metrics_.events_rejected.labels("delivery_failed").inc(len(events))
+        raise ApiError(502, "delivery_failed", f"the broker refused the events: {e}") from e
+    for event in events:
+        metrics_.events_accepted.labels(event.event_type.value).inc()
+
+
+def _store_unavailable(retry_after_s: int) -> ApiError:
+    return ApiError(503, "store_unavailable", "the state store did not answer in time; retry later",
+                    headers={"Retry-After": str(retry_after_s)})

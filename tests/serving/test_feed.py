@@ -1,0 +1,232 @@
+"""GET /v1/users/{id}/feed against the real app and a real SQLite store seeded through the state machine."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from serving.keys import STORE
+from streamrec import recommend
+from streamrec.events.model import EventType, UserEvent
+from streamrec.store import open_store
+from tests.fixtures.serving import CATALOG, service_token, token
+
+TITLES = {item.video_id: item for item in CATALOG}
+
+
+def rows_by_type(feed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["type"] if row["type"] != "genre" else f"genre:{row['genre']}": row for row in feed["rows"]}
+
+
+def ids(row: dict[str, Any]) -> list[str]:
+    return [item["video_id"] for item in row["items"]]
+
+
+async def get_feed(client: Any, user: str = "u1", query: str = "", headers: dict[str, str] | None = None,
+                   status: int = 200) -> dict[str, Any]:
+    response = await client.get(f"/v1/users/{user}/feed{query}", headers=headers or token(user))
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+async def test_feed_has_every_row_in_the_seed_shape(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        feed = await get_feed(client, headers=token("u1", name="Ann"))
+    assert feed["user_id"] == "u1" and feed["degraded"] is False
+    assert abs(feed["generated_at"] - time.time()) < 60
+    rows = rows_by_type(feed)
+    assert [r["type"] for r in feed["rows"]][:5] == [
+        "continue_watching", "top_picks", "because_you_watched", "trending_now", "new_releases"]
+    cw = rows["continue_watching"]
+    assert cw["title"] == "Continue Watching for Ann"
+    assert cw["items"] == [{"video_id": "m8", "title": "Theta", "genres": ["Drama"], "year": 2017, "type": "movie",
+                            "maturity": "PG-13", "thumbnail": "/static/thumbs/m8.jpg",
+                            "progress_sec": 450, "duration_sec": 5400}]
+    picks = rows["top_picks"]["items"]
+    assert picks and all(0.0 <= p["match_score"] <= 1.0 for p in picks)
+    byw = rows["because_you_watched"]
+    assert byw["seed_video_id"] == "m8" and byw["title"] == "Because You Watched Theta"
+    assert rows["trending_now"]["title"] == "Trending Now"
+    assert any(key.startswith("genre:") for key in rows)
+    for row in feed["rows"]:
+        for item in row["items"]:
+            assert item["title"] == TITLES[item["video_id"]].title
+            assert item["thumbnail"] == f"/static/thumbs/{item['video_id']}.jpg"
+
+
+async def test_top_picks_are_what_recommend_ranks_for_the_stored_state(feed_world, serve):
+    """The row is streamrec.recommend.top_picks over the same store reads, not a second ranking."""
+    store = open_store(feed_world.store_url)
+    try:
+        user = store.get_user("u1")
+        assert user is not None
+        seeds = recommend.seed_titles(user)
+        inputs = recommend.RankingInputs(neighbours=store.get_neighbours(seeds, 50))
+        lists = store.get_lists(["trending:1h:global", "new_releases:global"])
+        items = store.get_items([i.video_id for i in CATALOG])
+        genres = recommend.user_genres(user, items, 3)
+        inputs = inputs.with_items(trending=lists["trending:1h:global"].items,
+                                   new_releases=lists["new_releases:global"].items,
+                                   genre_lists={g: v.items for g in genres
+                                                for k, v in store.get_lists([f"genre:{g}"]).items()})
+        candidates = recommend.candidate_titles(user, inputs)
+        inputs = inputs.with_items(items=items, item_counts=store.get_item_counts(candidates + seeds),
+                                   item_vectors=store.get_item_vectors(candidates))
+        expected = recommend.top_picks(user, inputs, k=20)
+    finally:
+        store.close()
+    async with serve(feed_world.store_url) as client:
+        feed = await get_feed(client)
+    picks = rows_by_type(feed)["top_picks"]["items"]
+    assert [p["video_id"] for p in picks] == [s.video_id for s in expected if s.score >= 0.05]
+    assert [p["match_score"] for p in picks] == [round(s.score, 4) for s in expected if s.score >= 0.05]
+
+
+async def test_filters_watched_disliked_and_in_progress(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        feed = await get_feed(client)
+    rows = rows_by_type(feed)
+    for kind, row in rows.items():
+        shown = set(ids(row))
+        assert "m10" not in shown, f"disliked title in {kind}"
+        if kind != "continue_watching":
+            assert not shown & {"m1", "m2"}, f"watched title in {kind}"
+    assert "m8" not in ids(rows["top_picks"])  # continue watching is not repeated in top picks
+
+
+async def test_region_filter_removes_titles_not_licensed_there(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        us = await get_feed(client, query="?region=US")
+        gb = await get_feed(client, query="?region=GB")
+    shown_us = {v for row in us["rows"] for v in ids(row)}
+    shown_gb = {v for row in gb["rows"] for v in ids(row)}
+    assert "m12" not in shown_us and "m12" in shown_gb  # m12 is GB-only
+    assert "m5" in shown_us and "m5" not in shown_gb  # m5 is US-only
+    assert rows_by_type(us)["trending_now"]["title"] == "Trending Now in US"
+
+
+async def test_kids_profile_sees_nothing_above_its_rating(feed_world, serve):
+    allowed = {"G", "PG"}
+    async with serve(feed_world.store_url) as client:
+        feed = await get_feed(client, headers=token("u1", max_maturity="PG"))
+    shown = [v for row in feed["rows"] for v in ids(row)]
+    assert shown, "a kids profile still gets a page"
+    assert all(TITLES[v].maturity_rating in allowed for v in shown)
+    assert "continue_watching" not in rows_by_type(feed)  # m8 is PG-13: the row has nothing left
+
+
+async def test_fields_ids_limit_and_rows(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        feed = await get_feed(client, query="?fields=ids&limit=2&rows=top_picks,trending_now")
+    assert [r["type"] for r in feed["rows"]] == ["top_picks", "trending_now"]
+    for row in feed["rows"]:
+        assert 1 <= len(row["items"]) <= 2
+        for item in row["items"]:
+            assert set(item) <= {"video_id", "match_score"}
+            assert "video_id" in item
+
+
+async def test_new_user_gets_cold_start_rows_only(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        feed = await get_feed(client, user="nobody")
+    kinds = [r["type"] for r in feed["rows"]]
+    assert kinds == ["trending_now", "new_releases"]  # nothing personal to show: those rows are left out
+
+
+async def test_stated_preferences_give_a_genre_row_and_picks(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        feed = await get_feed(client, user="u2")
+    rows = rows_by_type(feed)
+    assert rows["genre:Comedy"]["title"] == "Comedy"
+    assert all("Comedy" in TITLES[v].genres for v in ids(rows["genre:Comedy"]))
+    top = ids(rows["top_picks"])
+    assert top and "Comedy" in TITLES[top[0]].genres
+
+
+async def test_cache_serves_repeats_and_a_state_change_invalidates_it(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        first = await get_feed(client)
+        again = await get_feed(client)
+        assert again == first
+        metrics = await (await client.get("/metrics")).text()
+        assert 'streamrec_feed_cache_total{result="hit"} 1.0' in metrics
+        # The pipeline writes a new state (a new title in progress): the version changes.
+        store = open_store(feed_world.store_url)
+        try:
+            user = store.get_user("u1")
+            assert user is not None
+            event = UserEvent(str(uuid.uuid4()), EventType.HEARTBEAT, "u1", user.updated_at + 1000, video_id="m3",
+                              position_sec=60.0, duration_sec=5400.0)
+            store.put_users([recommend.apply_event(user, event).state])
+        finally:
+            store.close()
+        fresh = await get_feed(client)
+    assert ids(rows_by_type(fresh)["continue_watching"])[0] == "m3"
+
+
+async def test_another_profile_cannot_read_the_feed(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        denied = await get_feed(client, user="u1", headers=token("u2"), status=403)
+        assert denied["error"] == "forbidden"
+        served = await get_feed(client, user="u1", headers=service_token())
+        assert served["user_id"] == "u1"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?limit=0", "limit"),
+        ("?limit=51", "limit"),
+        ("?limit=ten", "limit"),
+        ("?rows=top_picks,nonsense", "rows"),
+        ("?fields=everything", "fields"),
+        ("?region=U%20S", "region"),
+        ("?colour=red", "colour"),
+        ("?limit=2&limit=3", "limit"),
+    ],
+)
+async def test_invalid_query_parameters_name_the_field(feed_world, serve, query, field):
+    async with serve(feed_world.store_url) as client:
+        body = await get_feed(client, query=query, status=400)
+    assert body["error"] == "invalid_parameter"
+    assert body["errors"][0]["field"] == field and body["errors"][0]["reason"]
+
+
+async def test_invalid_user_id_in_the_path(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        response = await client.get("/v1/users/-bad%20id/feed", headers=service_token())
+        assert response.status == 400
+        assert (await response.json())["errors"][0]["field"] == "user_id"
+
+
+async def test_store_down_answers_the_last_feed_degraded(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        healthy = await get_feed(client, query="?region=US")
+        client.app[STORE].store.close()  # the backend goes away under the running service
+        degraded = await get_feed(client, query="?region=US&limit=1")
+        metrics = await (await client.get("/metrics")).text()
+    assert degraded["degraded"] is True
+    assert [r["type"] for r in degraded["rows"]] == [r["type"] for r in healthy["rows"]]
+    assert all(len(r["items"]) == 1 for r in degraded["rows"])
+    assert ids(degraded["rows"][0]) == ids(healthy["rows"][0])[:1]
+    assert 'streamrec_feed_degraded_total{cause="store_error",source="cache"} 1.0' in metrics
+
+
+async def test_store_down_without_a_cached_feed_answers_trending_from_memory(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        trending = await (await client.get("/v1/trending?limit=50", headers=token("u1"))).json()
+        client.app[STORE].store.close()
+        feed = await get_feed(client, user="u1")
+    assert feed["degraded"] is True
+    assert [r["type"] for r in feed["rows"]] == ["trending_now"]
+    assert ids(feed["rows"][0]) == [i["video_id"] for i in trending["items"]][:20]
+
+
+async def test_store_deadline_gives_a_degraded_feed_not_an_error(feed_world, serve):
+    # A deadline no store read can meet: every request degrades, none fails.
+    async with serve(feed_world.store_url, store_deadline_s=1e-6) as client:
+        feed = await get_feed(client)
+    assert feed["degraded"] is True
