@@ -38,7 +38,9 @@ EVENT_NAMESPACE = uuid.UUID("6f1d3c2a-52f4-4d8e-9a53-7b1e0c6d9e41")
 
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[–-]\d{0,4})?\)\s*$")
 # MovieLens moves leading articles to the end: "Shawshank Redemption, The".
-_TRAILING_ARTICLE = re.compile(r"^(?P<rest>.+), (?P<article>The|A|An|La|Le|Les|Il|Das|Der|Die|El)$")
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<rest>.+?), (?P<article>The|A|An|La|Le|Les|Il|Das|Der|Die|El)(?P<aka> \(.+\))?$"
+)
 
 
 class DatasetError(ValueError):
@@ -114,7 +116,7 @@ def parse_title(raw: str) -> tuple[str, int | None]:
         text, year = match.group("title").strip(), int(match.group("year"))
     article = _TRAILING_ARTICLE.match(text)
     if article:
-        text = f"{article.group('article')} {article.group('rest')}"
+        text = f"{article.group('article')} {article.group('rest')}{article.group('aka') or ''}"
     return text, year
 
 

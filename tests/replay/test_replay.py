@@ -72,6 +72,7 @@ def test_regions_are_fixed_per_user_and_spread() -> None:
 def test_titles_and_stars() -> None:
     assert parse_title("Shawshank Redemption, The (1994)") == ("The Shawshank Redemption", 1994)
     assert parse_title("Babylon 5") == ("Babylon 5", None)
+    assert parse_title("Postman, The (Postino, Il) (1994)") == ("The Postman (Postino, Il)", 1994)
     assert parse_title("Ready Player One") == ("Ready Player One", None)
     assert to_stars(0.5, 5.0) == 1.0 and to_stars(4.5, 5.0) == 4.5
     assert to_stars(7, 10.0) == 3.5 and to_stars(10, 10.0) == 5.0 and to_stars(0, 10.0) == 1.0
