@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from fastavro.validation import validate
 
@@ -295,6 +297,11 @@ class EventCodec:
         buf.seek(HEADER_LEN)
         try:
             datum = schemaless_reader(buf, entry.schema.parsed, entry.reader)
+        except SchemaResolutionError as exc:
+            # The writer's version cannot be read as today's schema: a bad schema change, not bad data.
+            found = re.search(r"field (\w+)", str(exc))
+            reason = f"written with {entry.schema.version} of {entry.schema.name}, unreadable as current: {exc}"
+            raise EventDecodeError(found.group(1) if found else "body", reason) from exc
         except Exception as exc:  # truncation and corruption surface as many types
             raise EventDecodeError(_locate_decode_failure(entry.schema, data[HEADER_LEN:])) from exc
         left = len(data) - buf.tell()

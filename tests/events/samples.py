@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from streamrec.events.model import CatalogItem, DeadLetter, EventType, Impression, UserEvent
+from streamrec.events.model import (
+    CatalogItem,
+    DeadLetter,
+    EventType,
+    Impression,
+    UserEvent,
+)
 
 T0 = 1_764_470_000_123  # 2025-11-30, epoch ms
 

@@ -10,10 +10,27 @@ import fastavro
 import pytest
 
 from streamrec.events import codec as codec_module
-from streamrec.events.codec import MAGIC, SCHEMA_DIR, EventCodec, default_codec, schema_fingerprint
+from streamrec.events.codec import (
+    MAGIC,
+    SCHEMA_DIR,
+    EventCodec,
+    default_codec,
+    schema_fingerprint,
+)
 from streamrec.events.errors import EventDecodeError, EventValidationError
-from streamrec.events.model import CatalogItem, DeadLetter, EventType, Impression, UserEvent
-from tests.events.samples import sample_catalog_item, sample_dead_letter, sample_event, sample_impression
+from streamrec.events.model import (
+    CatalogItem,
+    DeadLetter,
+    EventType,
+    Impression,
+    UserEvent,
+)
+from tests.events.samples import (
+    sample_catalog_item,
+    sample_dead_letter,
+    sample_event,
+    sample_impression,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,223 @@
+"""The HTTP JSON shape <-> UserEvent: conversion, and one test per validation rule."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pytest
+
+from streamrec.events.errors import EventValidationError
+from streamrec.events.http_json import (
+    MAX_FUTURE_SKEW_S,
+    MAX_ID_LEN,
+    MAX_QUERY_LEN,
+    event_from_json,
+    event_to_json,
+    record_to_json,
+)
+from streamrec.events.model import TITLE_EVENTS, EventType
+from tests.events.samples import sample_dead_letter, sample_event
+
+NOW_MS = 1_764_470_400_000
+NOW_S = NOW_MS / 1000
+
+
+def valid(kind: str = "heartbeat", **changes: Any) -> dict[str, Any]:
+    """A valid JSON object of ``kind``; ``changes`` set fields, a value of ... removes one."""
+    obj: dict[str, Any] = {"user_id": "u42", "event_type": kind, "timestamp": NOW_S - 60, "device": "tv", "region": "US"}
+    if kind in {k.value for k in TITLE_EVENTS}:
+        obj["video_id"] = "ml-318"
+    if kind in ("play", "pause", "heartbeat", "complete"):
+        obj |= {"position_sec": 612.0, "duration_sec": 8520.0}
+    if kind == "rate":
+        obj["rating"] = 4
+    if kind == "search":
+        obj["query"] = "heist"
+    if kind == "set_preferences":
+        obj["genres"] = ["Crime", "Drama"]
+    for name, value in changes.items():
+        if value is ...:
+            obj.pop(name, None)
+        else:
+            obj[name] = value
+    return obj
+
+
+def errors_of(obj: Any) -> dict[str, str]:
+    with pytest.raises(EventValidationError) as err:
+        event_from_json(obj, now_ms=NOW_MS)
+    listed = err.value.to_list()
+    assert all(set(e) == {"field", "reason"} for e in listed)
+    return {e["field"]: e["reason"] for e in listed}
+
+
+@pytest.mark.parametrize("kind", list(EventType), ids=lambda k: k.value)
+def test_every_kind_converts(kind: EventType) -> None:
+    event = event_from_json(valid(kind.value), now_ms=NOW_MS)
+    assert event.event_type is kind
+    assert event.user_id == "u42"
+    assert event.timestamp == NOW_MS - 60_000
+
+
+def test_seconds_become_milliseconds_with_fractions() -> None:
+    assert event_from_json(valid(timestamp=1_700_000_000.1234), now_ms=NOW_MS).timestamp == 1_700_000_000_123
+
+
+def test_event_id_is_made_when_absent_and_differs_per_event() -> None:
+    first = event_from_json(valid(), now_ms=NOW_MS)
+    second = event_from_json(valid(), now_ms=NOW_MS)
+    assert uuid.UUID(first.event_id).version == 4
+    assert first.event_id != second.event_id
+
+
+def test_given_event_id_is_kept_in_canonical_form() -> None:
+    given = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+    assert event_from_json(valid(event_id=given), now_ms=NOW_MS).event_id == given.lower()
+
+
+def test_json_round_trip_keeps_the_event() -> None:
+    for kind in EventType:
+        event = sample_event(kind)
+        assert event_from_json(event_to_json(event), now_ms=NOW_MS) == event
+
+
+def test_not_an_object() -> None:
+    assert errors_of(["user_id", "u42"]) == {"event": "must be a JSON object, not array"}
+
+
+@pytest.mark.parametrize("name", ["user_id", "event_type", "timestamp"])
+def test_missing_required_field(name: str) -> None:
+    assert errors_of(valid(**{name: ...}))[name] == "missing"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("user_id", 42, "must be a string, not number"),
+        ("timestamp", "2025-11-30T00:00:00Z", "must be a number, not string"),
+        ("position_sec", True, "must be a number, not boolean"),
+        ("genres", "Drama", "must be a list of strings, not string"),
+        ("device", {"kind": "tv"}, "must be a string, not object"),
+    ],
+)
+def test_wrong_type(name: str, value: Any, reason: str) -> None:
+    kind = "set_preferences" if name == "genres" else "heartbeat"
+    assert errors_of(valid(kind, **{name: value}))[name] == reason
+
+
+def test_unknown_event_kind() -> None:
+    assert errors_of(valid(event_type="binge"))["event_type"].startswith("unknown event kind 'binge'; known: play, pause")
+
+
+def test_unknown_field() -> None:
+    assert errors_of(valid(positon_sec=3))["positon_sec"] == "unknown field"
+
+
+def test_negative_position() -> None:
+    assert errors_of(valid(position_sec=-1))["position_sec"] == "must not be negative"
+
+
+def test_position_past_duration() -> None:
+    assert errors_of(valid(position_sec=9000, duration_sec=8520))["position_sec"] == "past the end: 9000s of a 8520s title"
+
+
+def test_position_at_the_end_is_fine() -> None:
+    assert event_from_json(valid("complete", position_sec=8520, duration_sec=8520), now_ms=NOW_MS).position_sec == 8520
+
+
+def test_zero_duration() -> None:
+    assert errors_of(valid(duration_sec=0))["duration_sec"] == "must be positive"
+
+
+def test_heartbeat_needs_a_position() -> None:
+    assert errors_of(valid("heartbeat", position_sec=...))["position_sec"] == "missing"
+
+
+def test_position_only_on_watch_events() -> None:
+    assert "only watch events" in errors_of(valid("like", position_sec=3))["position_sec"]
+
+
+@pytest.mark.parametrize("rating", [0, 0.5, 5.5, 6, -1])
+def test_rating_outside_one_to_five(rating: float) -> None:
+    assert errors_of(valid("rate", rating=rating))["rating"].startswith("must be between 1 and 5 stars")
+
+
+def test_rating_in_half_stars() -> None:
+    assert errors_of(valid("rate", rating=3.3))["rating"] == "must be in half stars, not 3.3"
+    assert event_from_json(valid("rate", rating=3.5), now_ms=NOW_MS).rating == 3.5
+
+
+def test_rate_needs_a_rating() -> None:
+    assert errors_of(valid("rate", rating=...))["rating"] == "missing"
+
+
+def test_rating_only_on_rate_events() -> None:
+    assert errors_of(valid("like", rating=5))["rating"] == "only rate events carry it, not like"
+
+
+def test_timestamp_too_far_in_the_future() -> None:
+    assert errors_of(valid(timestamp=NOW_S + MAX_FUTURE_SKEW_S + 1))["timestamp"] == "more than 300s in the future"
+    # Just inside the allowed clock skew is accepted.
+    assert event_from_json(valid(timestamp=NOW_S + MAX_FUTURE_SKEW_S - 1), now_ms=NOW_MS)
+
+
+def test_timestamp_in_milliseconds_gets_a_hint() -> None:
+    assert "looks like milliseconds" in errors_of(valid(timestamp=NOW_MS))["timestamp"]
+
+
+def test_negative_timestamp() -> None:
+    assert errors_of(valid(timestamp=-5))["timestamp"] == "must not be negative (Unix seconds)"
+
+
+def test_old_timestamps_are_accepted_for_replays() -> None:
+    # MovieLens ratings start in 1996; a backfill through HTTP must not be refused.
+    assert event_from_json(valid("rate", timestamp=828_124_615), now_ms=NOW_MS).timestamp == 828_124_615_000
+
+
+@pytest.mark.parametrize("bad", ["not-a-uuid", "1234", 17])
+def test_bad_event_id(bad: Any) -> None:
+    reason = errors_of(valid(event_id=bad))["event_id"]
+    assert reason.startswith(("not a UUID", "must be a UUID string"))
+
+
+@pytest.mark.parametrize("kind", sorted(k.value for k in TITLE_EVENTS))
+def test_title_events_need_video_id(kind: str) -> None:
+    assert errors_of(valid(kind, video_id=...))["video_id"] == "missing"
+
+
+def test_search_needs_no_video_id_but_a_query() -> None:
+    assert event_from_json(valid("search"), now_ms=NOW_MS).video_id is None
+    assert errors_of(valid("search", query=...))["query"] == "missing"
+
+
+def test_set_preferences_needs_genres() -> None:
+    assert errors_of(valid("set_preferences", genres=[]))["genres"] == "must name at least one genre"
+    assert errors_of(valid("set_preferences", genres=["Drama", ""]))["genres[1]"] == "must be a non-empty string"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "length", "limit"),
+    [("user_id", "like", MAX_ID_LEN + 1, MAX_ID_LEN), ("query", "search", MAX_QUERY_LEN + 1, MAX_QUERY_LEN)],
+)
+def test_too_long_strings(name: str, kind: str, length: int, limit: int) -> None:
+    assert errors_of(valid(kind, **{name: "x" * length}))[name] == f"too long: {length} characters, at most {limit}"
+
+
+def test_empty_strings() -> None:
+    assert errors_of(valid(user_id="  "))["user_id"] == "must not be empty"
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    found = errors_of({"event_type": "rate", "timestamp": NOW_S, "rating": 9, "extra": 1})
+    assert set(found) == {"user_id", "video_id", "rating", "extra"}
+
+
+def test_record_to_json_makes_dead_letters_readable() -> None:
+    letter = sample_dead_letter()
+    out = record_to_json(letter)
+    assert base64.b64decode(out["original"]) == letter.original
+    assert out["offset"] == letter.offset and out["field"] == "header"
+    assert record_to_json(sample_event(EventType.SET_PREFERENCES))["genres"] == ["Sci-Fi", "Documentary"]
+    assert record_to_json(sample_event(EventType.LIKE))["event_type"] == "like"
