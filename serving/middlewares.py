@@ -72,7 +72,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(e.status, "http_error")
         headers = {k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")}
-        return error_response(ApiError(e.status, code, e.reason, headers=headers))
+        message = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+        return error_response(ApiError(e.status, code, message, headers=headers))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(ApiError(500, "internal_error", "internal error"))

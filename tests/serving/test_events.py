@@ -1,0 +1,176 @@
+"""POST /v1/events, PUT preferences, impressions and /readyz against the real app and the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from serving.keys import STORE
+from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
+from streamrec.events.codec import default_codec
+from streamrec.events.model import EventType, Impression, UserEvent
+from streamrec.kafka import read_records
+from tests.fixtures.serving import free_port, service_token, token
+
+CODEC = default_codec()
+
+
+def heartbeat(user: str = "u1", **overrides: Any) -> dict[str, Any]:
+    return {"event_id": str(uuid.uuid4()), "user_id": user, "event_type": "heartbeat", "video_id": "m3",
+            "timestamp": time.time() - 5, "position_sec": 455, "duration_sec": 5400, **overrides}
+
+
+async def in_topic(bootstrap: str, topic: str, event_ids: set[str]) -> dict[str, tuple[bytes | None, Any]]:
+    """The records of ``topic`` whose event_id is one of ``event_ids``: id -> (key, decoded record)."""
+    records = await asyncio.to_thread(read_records, bootstrap, topic)
+    found = {}
+    for record in records:
+        decoded = CODEC.decode(record.value or b"")
+        if decoded.event_id in event_ids:
+            found[decoded.event_id] = (record.key, decoded)
+    return found
+
+
+async def test_one_event_is_acknowledged_only_once_durable(feed_world, serve, kafka_broker):
+    event = heartbeat()
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        response = await client.post("/v1/events", json=event, headers=token("u1"))
+        assert response.status == 202, await response.text()
+        assert await response.json() == {"accepted": 1, "event_ids": [event["event_id"]]}
+    found = await in_topic(kafka_broker.bootstrap, TOPIC_EVENTS, {event["event_id"]})
+    key, decoded = found[event["event_id"]]
+    assert key == b"u1"
+    assert isinstance(decoded, UserEvent)
+    assert decoded.event_type is EventType.HEARTBEAT and decoded.video_id == "m3" and decoded.position_sec == 455
+    assert decoded.timestamp == round(event["timestamp"] * 1000)
+
+
+async def test_a_batch_is_accepted_whole_in_both_shapes(feed_world, serve, kafka_broker):
+    bare = [heartbeat(), heartbeat(event_type="play", position_sec=0), {"user_id": "u1", "event_type": "search",
+                                                                      "query": "space", "timestamp": time.time()}]
+    wrapped = {"events": [heartbeat(), heartbeat()]}
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        first = await client.post("/v1/events", json=bare, headers=token("u1"))
+        second = await client.post("/v1/events", json=wrapped, headers=token("u1"))
+        assert first.status == 202 and second.status == 202
+        one, two = await first.json(), await second.json()
+        metrics = await (await client.get("/metrics")).text()
+    assert one["accepted"] == 3 and two["accepted"] == 2
+    generated = one["event_ids"][2]
+    assert uuid.UUID(generated)  # made by the server when the client sent none
+    ids = set(one["event_ids"]) | set(two["event_ids"])
+    assert set(await in_topic(kafka_broker.bootstrap, TOPIC_EVENTS, ids)) == ids
+    assert 'streamrec_events_accepted_total{event_type="heartbeat"} 3.0' in metrics
+
+
+async def test_one_invalid_event_rejects_the_whole_batch_with_field_errors(feed_world, serve, kafka_broker):
+    good = heartbeat()
+    bad = heartbeat(position_sec=-3)
+    worse = {"user_id": "u1", "event_type": "teleport", "timestamp": "yesterday"}
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        response = await client.post("/v1/events", json=[good, bad, worse], headers=token("u1"))
+        body = await response.json()
+    assert response.status == 400 and body["error"] == "invalid_events"
+    where = {(e["index"], e["field"]) for e in body["errors"]}
+    assert (1, "position_sec") in where and (2, "event_type") in where and (2, "timestamp") in where
+    assert not any(e["index"] == 0 for e in body["errors"])
+    assert await in_topic(kafka_broker.bootstrap, TOPIC_EVENTS, {good["event_id"]}) == {}
+
+
+async def test_posting_for_another_profile_is_forbidden_unless_service(feed_world, serve, kafka_broker):
+    theirs = heartbeat(user="u2")
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        denied = await client.post("/v1/events", json=[heartbeat(), theirs], headers=token("u1"))
+        assert denied.status == 403
+        assert (await denied.json())["errors"][0] == {"index": 1, "field": "user_id", "reason": "not the token's profile"}
+        allowed = await client.post("/v1/events", json=theirs, headers=service_token())
+        assert allowed.status == 202
+        anonymous = await client.post("/v1/events", json=theirs)
+        assert anonymous.status == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_size_limits(feed_world, serve, kafka_broker):
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        too_many = await client.post("/v1/events", json=[heartbeat() for _ in range(501)], headers=token("u1"))
+        assert too_many.status == 413
+        assert "at most 500" in (await too_many.json())["message"]
+        most = await client.post("/v1/events", json=[heartbeat() for _ in range(500)], headers=token("u1"))
+        assert most.status == 202 and (await most.json())["accepted"] == 500
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap, max_body_bytes=64 * 1024) as client:
+        too_big = await client.post("/v1/events", json=heartbeat(query="x" * 70_000), headers=token("u1"))
+        assert too_big.status == 413
+        body = await too_big.json()
+        assert body["error"] == "payload_too_large" and "65536" in body["message"]
+
+
+async def test_malformed_bodies(feed_world, serve, kafka_broker):
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        not_json = await client.post("/v1/events", data=b"{oops", headers={**token("u1"), "Content-Type": "application/json"})
+        assert not_json.status == 400 and (await not_json.json())["error"] == "invalid_json"
+        wrong_type = await client.post("/v1/events", data=b"a=b", headers={**token("u1"), "Content-Type": "text/plain"})
+        assert wrong_type.status == 415
+        empty = await client.post("/v1/events", json=[], headers=token("u1"))
+        assert empty.status == 400 and (await empty.json())["errors"][0]["field"] == "events"
+
+
+async def test_kafka_down_answers_503_with_retry_after(feed_world, serve):
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    async with serve(feed_world.store_url, kafka=dead, kafka_ack_timeout_s=1.0, retry_after_s=7) as client:
+        response = await client.post("/v1/events", json=heartbeat(), headers=token("u1"))
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "7"
+        assert (await response.json())["error"] == "kafka_unavailable"
+        prefs = await client.put("/v1/users/u1/preferences", json={"genres": ["Drama"]}, headers=token("u1"))
+        assert prefs.status == 503
+        feed = await client.get("/v1/users/u1/feed", headers=token("u1"))  # the feed does not need Kafka
+        assert feed.status == 200 and (await feed.json())["degraded"] is False
+        ready = await client.get("/readyz")
+        assert ready.status == 503 and (await ready.json())["checks"]["store"] == "ok"
+
+
+async def test_preferences_are_published_as_an_event(feed_world, serve, kafka_broker):
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        response = await client.put("/v1/users/u2/preferences", json={"genres": ["Drama", "Comedy"]}, headers=token("u2"))
+        assert response.status == 202, await response.text()
+        body = await response.json()
+        forbidden = await client.put("/v1/users/u1/preferences", json={"genres": ["Drama"]}, headers=token("u2"))
+        assert forbidden.status == 403
+        empty = await client.put("/v1/users/u2/preferences", json={"genres": []}, headers=token("u2"))
+        assert empty.status == 400 and (await empty.json())["errors"][0]["field"] == "genres"
+        unknown = await client.put("/v1/users/u2/preferences", json={"genres": ["Drama"], "mood": "sad"},
+                                   headers=token("u2"))
+        assert unknown.status == 400 and (await unknown.json())["errors"][0]["field"] == "mood"
+    found = await in_topic(kafka_broker.bootstrap, TOPIC_EVENTS, {body["event_id"]})
+    key, event = found[body["event_id"]]
+    assert key == b"u2" and event.event_type is EventType.SET_PREFERENCES and event.genres == ("Drama", "Comedy")
+
+
+async def test_every_feed_served_produces_impressions(feed_world, serve, kafka_broker):
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        response = await client.get("/v1/users/u1/feed?region=US", headers=token("u1"))
+        feed = await response.json()
+        request_id = response.headers["X-Request-Id"]
+        # Produced in the background: wait for the publisher, not for the response.
+        for _ in range(100):
+            metrics = await (await client.get("/metrics")).text()
+            if 'streamrec_impressions_total{outcome="sent"}' in metrics:
+                break
+            await asyncio.sleep(0.1)
+    records = await asyncio.to_thread(read_records, kafka_broker.bootstrap, TOPIC_IMPRESSIONS)
+    mine = [CODEC.decode(r.value or b"") for r in records]
+    mine = [i for i in mine if isinstance(i, Impression) and i.request_id == request_id]
+    assert [(i.row_type, list(i.video_ids)) for i in mine] == [
+        (row["type"], [item["video_id"] for item in row["items"]]) for row in feed["rows"]]
+    assert all(i.user_id == "u1" and i.region == "US" for i in mine)
+
+
+async def test_readyz_follows_store_and_kafka(feed_world, serve, kafka_broker):
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
+        ready = await client.get("/readyz")
+        assert ready.status == 200, await ready.text()
+        assert await ready.json() == {"ready": True, "checks": {"store": "ok", "kafka": "ok"}}
+        client.app[STORE].store.close()
+        down = await client.get("/readyz")
+        assert down.status == 503 and (await down.json())["checks"]["store"].startswith("unavailable")
