@@ -8,6 +8,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_STAMP := var/kafka/lib/.installed
 DATA ?= ../shared/data/ml-latest-small
+# make demo options: RATE (live replay, events/s), PORT (web), KAFKA_PORT, STORE (URL; default SQLite in var/demo)
+RATE ?= 200
+PORT ?= 8080
+KAFKA_PORT ?= 9092
+STORE ?=
+DEMO_FLAGS = --dataset $(DATA) --rate $(RATE) --port $(PORT) --kafka-port $(KAFKA_PORT) $(if $(STORE),--store $(STORE))
+# The browser tests drive Debian's chromium (Playwright's own browser download does not work here).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: all venv jars test test-fast demo demo-stop demo-reset bench-store bench-pipeline bench-serving eval lint clean
 
@@ -26,14 +34,14 @@ $(KAFKA_STAMP): infra/local/kafka-pom.xml
 	@echo "==> fetching Apache Kafka jars from Maven Central (first run only)"
 	@bash infra/local/fetch-kafka.sh
 
-test: $(STAMP) $(KAFKA_STAMP)
+test: $(STAMP) $(KAFKA_STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not kafka and not browser and not e2e"
 
 demo: $(STAMP) $(KAFKA_STAMP)
-	$(VENV)/bin/streamrec demo --dataset $(DATA)
+	$(VENV)/bin/streamrec demo $(DEMO_FLAGS)
 
 demo-stop: $(STAMP)
 	$(VENV)/bin/streamrec demo-stop
@@ -41,6 +49,11 @@ demo-stop: $(STAMP)
 demo-reset: $(STAMP)
 	$(VENV)/bin/streamrec demo-stop
 	rm -rf var/demo
+
+$(CHROMIUM):
+	@echo "==> installing Debian's chromium for the browser tests (first run only)"
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	 else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -60,7 +60,7 @@ def add_serve(sub: Sub) -> None:
 def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from serving import create_app
+    from serving.app import create_app
     from serving.settings import ServingConfig
 
     overrides: dict[str, object] = {}
@@ -142,10 +142,34 @@ def run_pipeline(argv: list[str]) -> int:
     return 0
 
 
+def backfill_argv(argv: list[str]) -> list[str]:
+    """``--dataset D [--fraction F | --limit N]`` in product words -> the pipeline's backfill options;
+    anything else passes through (``--store``, ``--runner``…). DirectRunner unless told otherwise."""
+    parser = argparse.ArgumentParser(prog="streamrec backfill", add_help=False)
+    parser.add_argument("--dataset", type=Path, default=None)
+    parser.add_argument("--fraction", type=float, default=None, help="the oldest share of the ratings")
+    parser.add_argument("--limit", type=int, default=None, help="the oldest N ratings")
+    known, rest = parser.parse_known_args(argv)
+    out = list(rest)
+    if known.dataset is not None:
+        out += ["--history", str(known.dataset)]
+        limit = known.limit
+        if known.fraction is not None:
+            from streamrec.replay import load_ratings, split_history
+
+            history, _ = split_history(load_ratings(known.dataset), known.fraction)
+            limit = len(history)
+        if limit is not None:
+            out += ["--history_limit", str(limit)]
+    if not any(a == "--runner" or a.startswith("--runner=") for a in out):
+        out += ["--runner", "DirectRunner"]
+    return out
+
+
 def run_backfill(argv: list[str]) -> int:
     from pipelines.main import run
 
-    run(["--mode", "backfill", *argv])
+    run(backfill_argv(argv))
     return 0
 
 

@@ -82,7 +82,7 @@ def bootstrap_state(
         printer.end(f"already done ({state.backfilled_ratings} ratings), resuming")
     else:
         print(flush=True)
-        ratings = run_backfill(dataset, bootstrap_fraction, store_url, env, stack.demo_dir / "logs" / "backfill.log")
+        ratings = run_backfill(dataset, bootstrap_fraction, store_url, env)
         state.backfilled_ratings = ratings
         state.replay_cursor = 0
         state.save(state_path)
