@@ -193,11 +193,16 @@ class EventProducer:
 
     def close(self, timeout_s: float = 10.0) -> int:
         """Flush what is queued (up to ``timeout_s``) and stop; returns records left unsent."""
+        if self._closed.is_set():
+            return 0
         left = self._producer.flush(timeout_s)
         self._closed.set()
         if self._poller is not None:
             self._poller.join(timeout=1.0)
             self._poller = None
+        if not left and hasattr(self._producer, "close"):  # confluent-kafka >= 2.12
+            # Without it the client lingers until garbage-collected, reconnecting to a gone broker.
+            self._producer.close()
         return int(left)
 
     async def __aenter__(self) -> Self:

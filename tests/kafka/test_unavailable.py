@@ -1,0 +1,42 @@
+"""Publishing when there is no broker: the producer says so in time instead of hanging."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from streamrec.kafka import EventProducer, KafkaUnavailable, ensure_topics, topic_specs
+from streamrec.localkafka import free_port
+
+
+async def test_send_many_raises_kafka_unavailable_when_no_broker_answers() -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
+    began = time.monotonic()
+    async with EventProducer(bootstrap, delivery_timeout_s=1.5) as producer:
+        with pytest.raises(KafkaUnavailable) as err:
+            await producer.send_many("streamrec.events.v1", [(b"u-1", b"a"), (b"u-2", b"b")])
+    assert err.value.failed == 2
+    assert time.monotonic() - began < 8, "must give up near its delivery timeout"
+
+
+def test_blocking_send_raises_kafka_unavailable_when_no_broker_answers() -> None:
+    with EventProducer(f"127.0.0.1:{free_port()}", delivery_timeout_s=1.0) as producer:
+        with pytest.raises(KafkaUnavailable):
+            producer.send_many_blocking("streamrec.events.v1", [(b"u-1", b"a")])
+
+
+def test_topics_cannot_be_made_without_a_broker() -> None:
+    with pytest.raises(KafkaUnavailable, match="cannot list topics"):
+        ensure_topics(f"127.0.0.1:{free_port()}", topic_specs(local=True), timeout_s=1.0)
+
+
+def test_production_topic_specs_follow_the_shared_config() -> None:
+    specs = {s.name: s for s in topic_specs()}
+    local = {s.name: s for s in topic_specs(local=True)}
+    from streamrec.config import TOPIC_CATALOG, TOPIC_PARTITIONS
+
+    assert {n: s.partitions for n, s in specs.items()} == TOPIC_PARTITIONS
+    assert all(s.replication == 3 and s.config["min.insync.replicas"] == "2" for s in specs.values())
+    assert all(s.replication == 1 and s.partitions <= 3 for s in local.values())
+    assert specs[TOPIC_CATALOG].config["cleanup.policy"] == "compact"
