@@ -21,9 +21,12 @@ async def test_send_many_raises_kafka_unavailable_when_no_broker_answers() -> No
 
 
 def test_blocking_send_raises_kafka_unavailable_when_no_broker_answers() -> None:
-    with EventProducer(f"127.0.0.1:{free_port()}", delivery_timeout_s=1.0) as producer:
+    producer = EventProducer(f"127.0.0.1:{free_port()}", delivery_timeout_s=1.0)
+    try:
         with pytest.raises(KafkaUnavailable):
             producer.send_many_blocking("streamrec.events.v1", [(b"u-1", b"a")])
+    finally:
+        producer.close(timeout_s=0.5)
 
 
 def test_topics_cannot_be_made_without_a_broker() -> None:
