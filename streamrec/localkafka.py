@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -196,7 +197,7 @@ class LocalKafka:
             return archive, [f"-XX:SharedArchiveFile={archive}"]
         return archive, [f"-XX:ArchiveClassesAtExit={archive}.{os.getpid()}-{uuid.uuid4().hex[:8]}"]
 
-    def _jvm(self, main_class: str, *args: str, cds: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    def _jvm(self, main_class: str, *args: str, cds: Sequence[str] = ()) -> list[str]:
         return [
             self._java(),
             *cds,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ from streamrec.events.model import (
     UserEvent,
 )
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
+#: The repository's schemas; ``STREAMREC_SCHEMA_DIR`` points elsewhere (e.g. on workers that
+#: install streamrec without the repository around it).
+SCHEMA_DIR = Path(os.environ.get("STREAMREC_SCHEMA_DIR") or Path(__file__).resolve().parents[2] / "schemas" / "avro")
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 
