@@ -1,0 +1,37 @@
+# prod: sized for the capacity model (300 M profiles, 1 M titles, 1 M events/s); the arithmetic
+# and its assumptions are in infra/terraform/README.md ("Cost at the capacity model's scale").
+project_id = "streamrec-prod"
+region     = "us-central1"
+zones      = ["us-central1-a", "us-central1-b", "us-central1-c"]
+env        = "prod"
+
+master_authorized_cidrs = ["10.0.0.0/8"]
+
+gke_regional          = true
+gke_node_machine_type = "n2-standard-8"
+gke_node_max_count    = 10
+gke_spot_nodes        = false
+
+# ~250 MiB/s produced (events + impressions) at 1 vCPU per 20 MiB/s and 50% headroom.
+kafka_vcpu_count = 36
+kafka_memory_gib = 144
+
+# Device write bandwidth, not capacity, sets the node count: 4 nodes per zone, 8 local SSDs each.
+aerospike_node_count      = 12
+aerospike_machine_type    = "n2-highmem-16"
+aerospike_local_ssd_count = 8
+aerospike_image           = "projects/streamrec-prod/global/images/family/aerospike-server"
+
+runner                     = "dataflow"
+pipeline_image             = "us-central1-docker.pkg.dev/streamrec-prod/streamrec/pipeline:v1"
+dataflow_template_gcs_path = "gs://streamrec-prod-streamrec-prod-pipeline/templates/streamrec-pipeline.json"
+dataflow_machine_type      = "n2-standard-4"
+dataflow_min_workers       = 20
+dataflow_max_workers       = 100
+
+serving_image                   = "us-central1-docker.pkg.dev/streamrec-prod/streamrec/serving:v1"
+serving_min_replicas            = 12
+serving_max_replicas            = 80
+serving_requests_per_pod_target = 3000
+
+notification_channels = []

@@ -1,0 +1,295 @@
+# The streaming pipeline (pipelines/main.py), one code base, two production runners:
+#   runner = "dataflow": a Dataflow Flex Template job (Streaming Engine, throughput autoscaling).
+#   runner = "flink":    a FlinkDeployment (application mode) managed by the Flink Kubernetes
+#                        Operator on the GKE cluster; an init container runs the very same
+#                        `python -m pipelines.main --runner=FlinkRunner ...` to write the job jar,
+#                        Python DoFns run in a Beam SDK worker-pool sidecar of each TaskManager.
+# Both read Kafka and write the store with the same options, built once in local.pipeline_options.
+
+locals {
+  use_dataflow = var.runner == "dataflow"
+  use_flink    = var.runner == "flink"
+  bucket       = "${var.project_id}-${var.name}-pipeline"
+
+  # Options every runner passes to pipelines.main (as --name=value).
+  pipeline_options = merge({
+    kafka_bootstrap = var.kafka_bootstrap
+    store_url       = var.store_url
+    consumer_group  = var.consumer_group
+  }, var.extra_pipeline_options)
+
+  flink_jar = "/opt/flink/usrlib/streamrec-pipeline.jar"
+
+  flink_build_args = concat(
+    [
+      "--runner=FlinkRunner",
+      "--streaming",
+      "--output_executable_path=${local.flink_jar}",
+      "--flink_job_server_jar=/opt/beam/flink-job-server.jar",
+      "--parallelism=${var.flink_parallelism}",
+      "--checkpointing_interval=${var.checkpoint_interval_ms}",
+      # DoFns run in the TaskManager's worker-pool sidecar.
+      "--environment_type=EXTERNAL",
+      "--environment_config=localhost:50000",
+    ],
+    [for option, value in local.pipeline_options : "--${option}=${value}"],
+  )
+
+  flink_ksa = "streamrec-flink"
+}
+
+resource "google_storage_bucket" "pipeline" {
+  project                     = var.project_id
+  name                        = local.bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  force_destroy               = false
+
+  # temp/ holds Dataflow scratch files; checkpoints/ and savepoints/ are kept.
+  lifecycle_rule {
+    condition {
+      age            = 7
+      matches_prefix = ["temp/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+resource "google_service_account" "pipeline" {
+  project      = var.project_id
+  account_id   = substr("${var.name}-pipeline", 0, 30)
+  display_name = "streamrec pipeline workers (${var.name})"
+}
+
+resource "google_project_iam_member" "pipeline" {
+  for_each = toset([
+    "roles/dataflow.worker",
+    "roles/managedkafka.client",
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/artifactregistry.reader",
+  ])
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.pipeline.email}"
+}
+
+resource "google_storage_bucket_iam_member" "pipeline" {
+  bucket = google_storage_bucket.pipeline.name
+  role   = "roles/storage.objectAdmin"
+  member = "serviceAccount:${google_service_account.pipeline.email}"
+}
+
+# --- Dataflow ---------------------------------------------------------------------------------
+
+resource "google_dataflow_flex_template_job" "pipeline" {
+  count    = local.use_dataflow ? 1 : 0
+  provider = google-beta
+
+  project                 = var.project_id
+  region                  = var.region
+  name                    = "${var.name}-pipeline"
+  container_spec_gcs_path = var.dataflow_template_gcs_path
+  sdk_container_image     = var.pipeline_image
+  parameters              = local.pipeline_options
+
+  service_account_email = google_service_account.pipeline.email
+  subnetwork            = "https://www.googleapis.com/compute/v1/${var.subnet_id}"
+  ip_configuration      = "WORKER_IP_PRIVATE"
+  temp_location         = "gs://${local.bucket}/temp"
+  staging_location      = "gs://${local.bucket}/staging"
+
+  machine_type            = var.dataflow_machine_type
+  num_workers             = var.dataflow_min_workers
+  max_workers             = var.dataflow_max_workers
+  autoscaling_algorithm   = "THROUGHPUT_BASED"
+  enable_streaming_engine = true
+  additional_experiments  = ["use_network_tags=${var.network_tag}"]
+
+  # Drain on destroy/replace: in-flight windows and state are flushed, nothing is dropped.
+  on_delete = "drain"
+
+  lifecycle {
+    precondition {
+      condition     = startswith(var.dataflow_template_gcs_path, "gs://")
+      error_message = "runner = \"dataflow\" needs dataflow_template_gcs_path (gs://...), built with `gcloud dataflow flex-template build`."
+    }
+  }
+}
+
+# --- Flink on GKE -----------------------------------------------------------------------------
+
+resource "google_service_account_iam_member" "flink_workload_identity" {
+  count              = local.use_flink ? 1 : 0
+  service_account_id = google_service_account.pipeline.name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "serviceAccount:${var.workload_pool}[${var.flink_namespace}/${local.flink_ksa}]"
+}
+
+resource "kubernetes_namespace_v1" "flink" {
+  count = local.use_flink ? 1 : 0
+  metadata {
+    name = var.flink_namespace
+  }
+}
+
+resource "kubernetes_service_account_v1" "flink" {
+  count = local.use_flink ? 1 : 0
+  metadata {
+    name      = local.flink_ksa
+    namespace = kubernetes_namespace_v1.flink[0].metadata[0].name
+    annotations = {
+      "iam.gke.io/gcp-service-account" = google_service_account.pipeline.email
+    }
+  }
+}
+
+# Flink's native Kubernetes integration: the JobManager creates TaskManager pods and keeps its
+# HA metadata in ConfigMaps.
+resource "kubernetes_role_v1" "flink" {
+  count = local.use_flink ? 1 : 0
+  metadata {
+    name      = local.flink_ksa
+    namespace = kubernetes_namespace_v1.flink[0].metadata[0].name
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["pods", "configmaps", "services"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  rule {
+    api_groups = ["apps"]
+    resources  = ["deployments"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  rule {
+    api_groups = ["coordination.k8s.io"]
+    resources  = ["leases"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+}
+
+resource "kubernetes_role_binding_v1" "flink" {
+  count = local.use_flink ? 1 : 0
+  metadata {
+    name      = local.flink_ksa
+    namespace = kubernetes_namespace_v1.flink[0].metadata[0].name
+  }
+
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role_v1.flink[0].metadata[0].name
+  }
+
+  subject {
+    kind      = "ServiceAccount"
+    name      = local.flink_ksa
+    namespace = kubernetes_namespace_v1.flink[0].metadata[0].name
+  }
+}
+
+resource "kubernetes_manifest" "flink_deployment" {
+  count = local.use_flink ? 1 : 0
+
+  manifest = {
+    apiVersion = "flink.apache.org/v1beta1"
+    kind       = "FlinkDeployment"
+    metadata = {
+      name      = "streamrec-pipeline"
+      namespace = kubernetes_namespace_v1.flink[0].metadata[0].name
+    }
+    spec = {
+      image          = var.flink_image
+      flinkVersion   = var.flink_version
+      serviceAccount = local.flink_ksa
+
+      flinkConfiguration = {
+        "taskmanager.numberOfTaskSlots"    = tostring(var.flink_task_slots)
+        "state.backend.type"               = "rocksdb"
+        "state.backend.incremental"        = "true"
+        "state.checkpoints.dir"            = "gs://${local.bucket}/checkpoints"
+        "state.savepoints.dir"             = "gs://${local.bucket}/savepoints"
+        "execution.checkpointing.interval" = "${var.checkpoint_interval_ms}ms"
+        "execution.checkpointing.mode"     = "EXACTLY_ONCE"
+        "high-availability.type"           = "kubernetes"
+        "high-availability.storageDir"     = "gs://${local.bucket}/ha"
+        "restart-strategy.type"            = "exponential-delay"
+        # Scraped by Managed Prometheus (observability module) for the lag and DLQ alerts.
+        "metrics.reporter.prom.factory.class" = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        "metrics.reporter.prom.port"          = "9249"
+      }
+
+      # gs:// checkpoints need Flink's GCS filesystem plugin, shipped in opt/ of the image.
+      podTemplate = {
+        spec = {
+          containers = [{
+            name = "flink-main-container"
+            env = [{
+              name  = "ENABLE_BUILT_IN_PLUGINS"
+              value = var.flink_gcs_plugin_jar
+            }]
+          }]
+        }
+      }
+
+      jobManager = {
+        replicas = 1
+        resource = { memory = "2048m", cpu = 1 }
+        podTemplate = {
+          spec = {
+            # Builds the job jar from the same pipeline code, with this environment's options.
+            initContainers = [{
+              name         = "build-pipeline-jar"
+              image        = var.jar_builder_image
+              command      = ["python", "-m", "pipelines.main"]
+              args         = local.flink_build_args
+              volumeMounts = [{ name = "usrlib", mountPath = "/opt/flink/usrlib" }]
+            }]
+            containers = [{
+              name         = "flink-main-container"
+              volumeMounts = [{ name = "usrlib", mountPath = "/opt/flink/usrlib" }]
+            }]
+            volumes = [{ name = "usrlib", emptyDir = {} }]
+          }
+        }
+      }
+
+      taskManager = {
+        replicas = var.flink_taskmanagers
+        resource = { memory = var.flink_taskmanager_memory, cpu = var.flink_taskmanager_cpu }
+        podTemplate = {
+          spec = {
+            containers = [{
+              name  = "beam-worker-pool"
+              image = var.pipeline_image
+              args  = ["--worker_pool"]
+              ports = [{ containerPort = 50000, name = "beam-pool" }]
+            }]
+          }
+        }
+      }
+
+      job = {
+        jarURI      = "local://${local.flink_jar}"
+        entryClass  = "org.apache.beam.runners.flink.FlinkPipelineRunner"
+        parallelism = var.flink_parallelism
+        # Upgrades take a savepoint and resume from it: no event is lost or counted twice.
+        upgradeMode = "savepoint"
+        state       = "running"
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.jar_builder_image != "" && var.workload_pool != ""
+      error_message = "runner = \"flink\" needs jar_builder_image and workload_pool."
+    }
+  }
+}

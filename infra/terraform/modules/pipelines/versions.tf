@@ -1,0 +1,18 @@
+terraform {
+  required_version = ">= 1.6"
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 6.20, < 8"
+    }
+    # google_dataflow_flex_template_job exists only in the beta provider.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 6.20, < 8"
+    }
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = ">= 2.30, < 4"
+    }
+  }
+}

@@ -1,0 +1,99 @@
+"""Reading the Terraform tree in infra/terraform as data, for the offline infrastructure checks.
+
+python-hcl2 (8.x) keeps the quotes of string literals and wraps expressions in ``${...}``; the
+helpers here turn its output into plain names and values so the tests read like the rules they
+check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+TERRAFORM = Path(__file__).resolve().parents[2] / "infra" / "terraform"
+MODULES = TERRAFORM / "modules"
+ENVS = TERRAFORM / "envs"
+
+
+def unquote(text: str) -> str:
+    """``'"name"'`` -> ``'name'``; anything else unchanged."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def is_meta(key: str) -> bool:
+    """python-hcl2's own bookkeeping keys (``__is_block__``, ``__comments__``), not HCL names."""
+    return key.startswith("__") and key.endswith("__")
+
+
+@cache
+def load(path: Path) -> dict[str, Any]:
+    """One .tf or .tfvars file as python-hcl2 returns it (parsed once per test session; do not mutate)."""
+    with path.open() as f:
+        return hcl2.load(f)
+
+
+def blocks(document: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Labelled blocks of one kind (``variable``, ``module``, ``output``) by their unquoted label."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in document.get(kind, []):
+        for label, body in entry.items():
+            if not is_meta(label):
+                found[unquote(label)] = body
+    return found
+
+
+@dataclass
+class Config:
+    """A Terraform directory (a module or an environment root): its blocks across all .tf files."""
+
+    path: Path
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def required_variables(self) -> set[str]:
+        return {name for name, body in self.variables.items() if "default" not in body}
+
+
+@cache
+def read_config(path: Path) -> Config:
+    config = Config(path)
+    for tf in sorted(path.glob("*.tf")):
+        document = load(tf)
+        config.variables |= blocks(document, "variable")
+        config.outputs |= blocks(document, "output")
+        config.modules |= blocks(document, "module")
+        for entry in document.get("locals", []):
+            config.locals |= {k: v for k, v in entry.items() if not is_meta(k)}
+        config.text += tf.read_text()
+    return config
+
+
+def module_dirs() -> list[Path]:
+    return sorted(p for p in MODULES.iterdir() if p.is_dir())
+
+
+def env_dirs() -> list[Path]:
+    return sorted(p for p in ENVS.iterdir() if p.is_dir())
+
+
+def references(text: str, prefix: str) -> set[str]:
+    """Names used as ``<prefix>.<name>`` in HCL text (``var``, ``local``), comments excluded."""
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    return set(re.findall(rf"(?<![\w.]){prefix}\.(\w+)", code))
+
+
+def module_output_references(text: str) -> set[tuple[str, str]]:
+    """``(module, output)`` pairs used as ``module.<module>.<output>``."""
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    return set(re.findall(r"(?<![\w.])module\.(\w+)\.(\w+)", code))
