@@ -375,3 +375,18 @@ def test_startup_script_is_valid_bash_and_maps_zones_to_racks(
     for rack, zone in enumerate(ZONES, start=1):
         assert f"  {zone}) rack_id={rack} ;;" in rendered["startup"]
     assert rendered["conf"].strip() in rendered["startup"]
+
+
+# --- the pipeline options Terraform passes exist in pipelines/main.py ----------------------------
+
+
+def test_pipeline_options_are_ones_pipelines_main_accepts() -> None:
+    main = pytest.importorskip(
+        "pipelines.main", reason="pipelines/main.py defines the options"
+    )
+    expression = read_config(MODULES / "pipelines").locals["pipeline_options"]
+    names = set(re.findall(r"(\w+)\s*=", expression[: expression.index("}")]))
+    assert names, "no pipeline options found in modules/pipelines"
+    args, unknown = main.parse_args([f"--{name}=value" for name in sorted(names)])
+    assert unknown == [], f"pipelines.main does not know {unknown}"
+    assert all(getattr(args, name) == "value" for name in names)

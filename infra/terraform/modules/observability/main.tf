@@ -5,6 +5,7 @@
 
 locals {
   dataflow_job = "monitored_resource=\"dataflow_job\",job_name=\"${var.dataflow_job_name}\""
+  dlq_counters = join("|", var.dlq_counters)
 
   feed_p99_query = format(
     "histogram_quantile(0.99, sum by (le) (rate(streamrec_http_request_duration_seconds_bucket{namespace=\"%s\",route=\"%s\"}[5m]))) > %s",
@@ -19,8 +20,8 @@ locals {
   }
 
   default_dlq_query = {
-    dataflow = "sum(rate(dataflow_googleapis_com:job_user_counter{${local.dataflow_job},metric_name=\"${var.dlq_counter}\"}[5m])) > ${var.dlq_rate_threshold}"
-    flink    = "sum(rate({__name__=~\"flink_taskmanager_job_task_operator_.*${var.dlq_counter}.*\",namespace=\"${var.flink_namespace}\"}[5m])) > ${var.dlq_rate_threshold}"
+    dataflow = "sum(rate(dataflow_googleapis_com:job_user_counter{${local.dataflow_job},metric_name=~\"${local.dlq_counters}\"}[5m])) > ${var.dlq_rate_threshold}"
+    flink    = "sum(rate({__name__=~\"flink_taskmanager_job_task_operator_.*(${local.dlq_counters})\",namespace=\"${var.flink_namespace}\"}[5m])) > ${var.dlq_rate_threshold}"
   }
 
   alerts = {

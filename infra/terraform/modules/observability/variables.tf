@@ -76,10 +76,10 @@ variable "dlq_rate_threshold" {
   default     = 1
 }
 
-variable "dlq_counter" {
-  type        = string
-  description = "Name of the pipeline's Beam counter of dead-lettered records."
-  default     = "dlq_records"
+variable "dlq_counters" {
+  type        = list(string)
+  description = "Names of the pipeline's Beam counters of records sent to the DLQ (pipelines/decode.py dead_letters, pipelines/user_state.py rejected_events)."
+  default     = ["dead_letters", "rejected_events"]
 }
 
 variable "alert_duration" {

@@ -11,11 +11,12 @@ locals {
   use_flink    = var.runner == "flink"
   bucket       = "${var.project_id}-${var.name}-pipeline"
 
-  # Options every runner passes to pipelines.main (as --name=value).
+  # Options every runner passes to pipelines.main (as --name=value; pipelines/main.py parse_args).
+  # pipelines.main turns streaming on by itself when it reads Kafka.
   pipeline_options = merge({
-    kafka_bootstrap = var.kafka_bootstrap
-    store_url       = var.store_url
-    consumer_group  = var.consumer_group
+    bootstrap = var.kafka_bootstrap
+    store     = var.store_url
+    group     = var.consumer_group
   }, var.extra_pipeline_options)
 
   flink_jar = "/opt/flink/usrlib/streamrec-pipeline.jar"

@@ -157,6 +157,6 @@ variable "flink_taskmanager_cpu" {
 
 variable "checkpoint_interval_ms" {
   type        = number
-  description = "Flink checkpoint interval; Kafka offsets are committed on checkpoints, so this bounds replay after a failure."
+  description = "Flink checkpoint interval; after a failure the job resumes from the last checkpoint (state and each partition's read position), so this bounds the replay."
   default     = 30000
 }
