@@ -1,0 +1,300 @@
+# ruff: noqa: B008  -- Beam declares DoFn state, timer and restriction parameters as defaults
+"""Kafka at the pipeline's edges, in Python: a splittable-DoFn source and a small producer sink.
+
+``ReadFromKafka(bootstrap, topic, group)`` emits :class:`KafkaRecord` elements stamped with the
+record's Kafka timestamp (the producer sets it to the event time). It is a splittable DoFn over
+confluent-kafka, one restriction per partition:
+
+- the restriction is an ``OffsetRange`` of the partition's offsets; the start is the consumer
+  group's committed offset (else ``start`` = earliest/latest), the end is ``sys.maxsize`` when
+  unbounded, or the partition's high watermark at start-up with ``stop_at_end=True`` (a bounded
+  read of what is there now: the benchmark and one-shot replays);
+- every record is claimed through the ``OffsetRestrictionTracker`` before it is emitted, and the
+  DoFn defers the remainder (``defer_remainder``, the SDK's form of ``ProcessContinuation.resume``) after ``max_batch_ms`` (so bundles stay short and
+  downstream sees records quickly) or when the partition is idle; the runner checkpoints the
+  remainder ``[next offset, end)``;
+- the watermark is event time with bounded out-of-orderness: ``max record time seen -
+  max_out_of_order_ms``; a caught-up idle partition moves it on with the wall clock, so windows
+  close while a partition is quiet.
+
+Offsets are committed to the consumer group by the reader itself, trailing what it read by
+``commit_lag_s``: a restart resumes at most that far back, and the per-user dedup by ``event_id``
+absorbs the replay. The guarantee holds while the pipeline's end-to-end latency stays below the
+lag (docs/pipelines.md, "Delivery guarantee").
+
+This replaces Java KafkaIO through cross-language expansion, which needs Docker or a Flink job
+server this machine cannot fetch (docs/pipelines.md, "Runners tried").
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Duration, Timestamp
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+_COORDINATOR_WAIT = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                     KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
+class KafkaRecord(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+class PartitionSpec(NamedTuple):
+    """One partition to read and the offsets to read it between (end exclusive)."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+
+def _consumer(bootstrap: str, group: str, **extra: Any) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,  # offsets are committed after the store writes, by CommitOffsets
+        "enable.partition.eof": False,
+        "fetch.wait.max.ms": 50,  # short fetch waits keep freshness; batches come from consume(n)
+        **extra,
+    })
+
+
+def _committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: float = 30.0) -> list[TopicPartition]:
+    # A fresh broker answers NOT_COORDINATOR while it creates __consumer_offsets: retry a while.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return list(consumer.committed(partitions, timeout=10))
+        except KafkaException as exc:
+            if not exc.args[0].retriable() and exc.args[0].code() not in _COORDINATOR_WAIT or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+class _ListPartitions(beam.DoFn):
+    """topic -> one PartitionSpec per partition, resolving the start and end offsets once."""
+
+    def __init__(self, bootstrap: str, group: str, start: str, stop_at_end: bool) -> None:
+        if start not in ("earliest", "latest"):
+            raise ValueError(f"start: must be 'earliest' or 'latest', got {start!r}")
+        self.bootstrap, self.group, self.start, self.stop_at_end = bootstrap, group, start, stop_at_end
+
+    def process(self, topic: str) -> Iterator[PartitionSpec]:
+        consumer = _consumer(self.bootstrap, self.group)
+        try:
+            metadata = consumer.list_topics(topic=topic, timeout=30).topics.get(topic)
+            if metadata is None or metadata.error is not None or not metadata.partitions:
+                raise RuntimeError(f"topic {topic!r} not found on {self.bootstrap}: {metadata and metadata.error}")
+            wanted = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+            committed = {tp.partition: tp.offset for tp in _committed(consumer, wanted)}
+            for tp in wanted:
+                low, high = consumer.get_watermark_offsets(tp, timeout=30)
+                start = committed.get(tp.partition, -1)
+                if start < 0:
+                    start = low if self.start == "earliest" else high
+                start = max(start, low)  # retention may have removed what the group last saw
+                end = high if self.stop_at_end else sys.maxsize
+                yield PartitionSpec(topic, tp.partition, start, max(start, end))
+        finally:
+            consumer.close()
+
+
+class _PartitionRestrictions(RestrictionProvider):  # type: ignore[misc]
+    def initial_restriction(self, spec: PartitionSpec) -> OffsetRange:
+        return OffsetRange(spec.start, spec.end)
+
+    def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, spec: PartitionSpec, restriction: OffsetRange) -> int:
+        return min(restriction.size(), 1 << 30)
+
+    def split(self, spec: PartitionSpec, restriction: OffsetRange) -> Iterator[OffsetRange]:
+        yield restriction  # one reader per partition: the runner splits only at checkpoints
+
+    def truncate(self, spec: PartitionSpec, restriction: OffsetRange) -> OffsetRange | None:
+        # On drain, an unbounded partition read stops where it is instead of reading forever.
+        return None if restriction.stop == sys.maxsize else restriction
+
+
+class _ReadPartition(beam.DoFn):
+    """The splittable DoFn: reads one partition's restriction in short batches."""
+
+    def __init__(self, bootstrap: str, group: str, max_batch_ms: int, max_out_of_order_ms: int,
+                 idle_resume_s: float, commit_lag_s: float) -> None:
+        self.bootstrap, self.group = bootstrap, group
+        self.commit_lag_s = commit_lag_s
+        self.max_batch_ms, self.max_out_of_order_ms = max_batch_ms, max_out_of_order_ms
+        self.idle_resume_s = idle_resume_s
+        self._consumers: dict[tuple[str, int], Consumer] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+
+    def setup(self) -> None:
+        self._consumers, self._positions = {}, {}
+        self._read_at: dict[tuple[str, int], collections.deque[tuple[float, int]]] = {}
+
+    def _commit_trailing(self, key: tuple[str, int], consumer: Consumer) -> None:
+        """Remember where we are now; commit where we were ``commit_lag_s`` ago."""
+        now = time.monotonic()
+        marks = self._read_at.setdefault(key, collections.deque())
+        position = self._positions.get(key)
+        if position is not None and (not marks or marks[-1][1] != position) and (not marks or now - marks[-1][0] >= 1.0):
+            marks.append((now, position))
+        due = None
+        while marks and now - marks[0][0] >= self.commit_lag_s:
+            due = marks.popleft()[1]
+        if due is not None:
+            consumer.commit(offsets=[TopicPartition(key[0], key[1], due)], asynchronous=True)
+
+    def teardown(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close()
+        self._consumers = {}
+
+    def _consumer_at(self, topic: str, partition: int, offset: int) -> Consumer:
+        key = (topic, partition)
+        consumer = self._consumers.get(key)
+        if consumer is None:
+            consumer = self._consumers[key] = _consumer(self.bootstrap, self.group)
+            consumer.assign([TopicPartition(topic, partition, offset)])
+        elif self._positions.get(key) != offset:  # resumed elsewhere than where we stopped: seek
+            consumer.seek(TopicPartition(topic, partition, offset))
+        self._positions[key] = offset
+        return consumer
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        spec: PartitionSpec,
+        tracker: OffsetRestrictionTracker = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(
+            ManualWatermarkEstimator.default_provider()),
+    ) -> Iterator[Any]:
+        restriction = tracker.current_restriction()
+        if restriction.start >= restriction.stop:
+            return
+        key = (spec.topic, spec.partition)
+        consumer = self._consumer_at(spec.topic, spec.partition, restriction.start)
+        deadline = time.monotonic() + self.max_batch_ms / 1000.0
+        newest_ms = -1
+        read_any = False
+        while time.monotonic() < deadline:
+            messages = consumer.consume(num_messages=1000, timeout=0.05)
+            if not messages:
+                break
+            for msg in messages:
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise RuntimeError(f"reading {spec.topic}[{spec.partition}]: {msg.error()}")
+                offset = msg.offset()
+                if not tracker.try_claim(offset):
+                    return  # the restriction ends here (bounded read, or the runner split it)
+                self._positions[key] = offset + 1
+                ts_ms = msg.timestamp()[1]
+                newest_ms = max(newest_ms, ts_ms)
+                read_any = True
+                yield TimestampedValue(
+                    KafkaRecord(spec.topic, spec.partition, offset, msg.key(), msg.value() or b"", ts_ms),
+                    ts_ms / 1000.0)
+        self._commit_trailing(key, consumer)
+        current = watermark.current_watermark()
+        if read_any:
+            candidate = Timestamp(micros=(newest_ms - self.max_out_of_order_ms) * 1000)
+        else:  # caught up and idle: event time moves on with the wall clock
+            candidate = Timestamp.of(time.time() - self.max_out_of_order_ms / 1000.0)
+        if current is None or candidate > current:
+            watermark.set_watermark(candidate)
+        if restriction.stop != sys.maxsize:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True) or (0, 0)
+            if self._positions.get(key, restriction.start) >= min(restriction.stop, high or restriction.stop):
+                tracker.try_claim(restriction.stop)  # a bounded read that reached its end is done
+                return
+        # Hand the rest back to the runner: it checkpoints [next offset, end) and calls again.
+        tracker.defer_remainder(Duration(seconds=0 if read_any else self.idle_resume_s))
+
+
+class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
+    """topic -> KafkaRecord elements, event-time stamped, from the group's committed offsets."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str, *, start: str = "earliest",
+                 stop_at_end: bool = False, max_batch_ms: int = 200, max_out_of_order_ms: int = 2000,
+                 idle_resume_s: float = 0.05, commit_lag_s: float = 30.0) -> None:
+        super().__init__()
+        self.bootstrap, self.topic, self.group = bootstrap, topic, group
+        self.start, self.stop_at_end = start, stop_at_end
+        self.max_batch_ms, self.max_out_of_order_ms = max_batch_ms, max_out_of_order_ms
+        self.idle_resume_s, self.commit_lag_s = idle_resume_s, commit_lag_s
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | "Topic" >> beam.Create([self.topic])
+            | "ListPartitions" >> beam.ParDo(_ListPartitions(self.bootstrap, self.group, self.start, self.stop_at_end))
+            | "ReadPartitions" >> beam.ParDo(_ReadPartition(
+                self.bootstrap, self.group, self.max_batch_ms, self.max_out_of_order_ms, self.idle_resume_s,
+                self.commit_lag_s))
+        )
+
+
+class WriteToKafka(beam.DoFn):
+    """(key, value) -> the topic; flushed at the end of every bundle, so a committed bundle's
+    records are acknowledged by the broker (at-least-once: a retried bundle may write twice)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.producer: Producer | None = None
+        self.failures: list[str] = []
+
+    def setup(self) -> None:
+        self.producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
+                                  "acks": "all", "linger.ms": 5})
+
+    def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            self.failures.append(err.str())
+
+    def process(self, record: tuple[bytes | None, bytes]) -> None:
+        assert self.producer is not None
+        key, value = record
+        while True:
+            try:
+                self.producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain, then retry
+                self.producer.poll(0.1)
+        self.producer.poll(0)
+
+    def finish_bundle(self) -> None:
+        assert self.producer is not None
+        left = self.producer.flush(30)
+        if left or self.failures:
+            failures, self.failures = self.failures, []
+            raise RuntimeError(f"{self.topic}: {left} records unacknowledged, failures: {failures[:3]}")
+
+    def teardown(self) -> None:
+        if self.producer is not None:
+            self.producer.flush(10)
+            self.producer = None

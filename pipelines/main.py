@@ -1,0 +1,174 @@
+"""The pipeline entry point: ``run(argv)`` builds the streaming job or the batch backfill.
+
+I/O lives only here, at the edges; the stages in between are the same in both jobs:
+
+    streaming:  Kafka events  -> DecodeEvents -> MaintainState -> store     (dead letters -> DLQ topic)
+                Kafka catalog -> DecodeCatalog -> CatalogUpsert -> store
+    backfill:   --history DIR (rating log -> watch events) -> MaintainState -> store
+                                 (its movies file -> CatalogUpsert -> store)
+
+Run locally (Prism, Beam's portable runner, built by ``make prism``)::
+
+    python -m pipelines.main --bootstrap 127.0.0.1:9092 --store sqlite:///var/streamrec.db \\
+        --runner PrismRunner --prism_location var/prism/bin/prism --environment_type LOOPBACK --streaming
+    python -m pipelines.main --history ../shared/data/ml-latest-small --store sqlite:///var/x.db \\
+        --runner DirectRunner
+
+Any other Beam option passes through to the runner (Dataflow, Flink: see docs/pipelines.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+)
+from apache_beam.transforms.window import TimestampedValue
+
+from pipelines.decode import DecodeCatalog, DecodeEvents
+from pipelines.kafka_source import ReadFromKafka, WriteToKafka
+from pipelines.stages import (
+    CatalogUpsert,
+    CoWatchCounts,
+    ItemVectors,
+    Trending,
+    WriteTrending,
+    WriteUsers,
+)
+from pipelines.user_state import TAG_COWATCH, TAG_REJECTED, TAG_WATCHES, UpdateUserState
+from streamrec.config import (
+    DEFAULT_KAFKA_BOOTSTRAP,
+    DEFAULT_STORE_URL,
+    TOPIC_CATALOG,
+    TOPIC_DLQ,
+    TOPIC_EVENTS,
+)
+from streamrec.events.model import CatalogItem, DeadLetter, UserEvent
+
+CONSUMER_GROUP = "streamrec-pipeline"
+
+
+class MaintainState(beam.PTransform):  # type: ignore[misc]
+    """UserEvent -> every piece of state in the store. The one graph both the streaming job and
+    the backfill run. Returns UpdateUserState's outputs: ``users`` (the snapshots written),
+    ``rejected`` (DeadLetters of events the state refused), ``cowatch``, ``watches``."""
+
+    def __init__(self, store_url: str, *, settle_s: float = 5.0, max_delay_s: float = 60.0,
+                 idle_s: float = 24 * 3600.0, top_picks_k: int = 50, trending_top_n: int = 100,
+                 early_s: float = 5.0) -> None:
+        super().__init__()
+        self.store_url, self.idle_s = store_url, idle_s
+        self.settle_s, self.max_delay_s, self.top_picks_k = settle_s, max_delay_s, top_picks_k
+        self.trending_top_n, self.early_s = trending_top_n, early_s
+
+    def expand(self, events: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        updated = events | "UpdateUserState" >> UpdateUserState(
+            self.store_url, settle_s=self.settle_s, max_delay_s=self.max_delay_s, idle_s=self.idle_s,
+            top_picks_k=self.top_picks_k)
+        _ = updated.users | "WriteUsers" >> WriteUsers(self.store_url)
+        combined = updated[TAG_COWATCH] | "CoWatchCounts" >> CoWatchCounts(self.store_url)
+        _ = combined | "ItemVectors" >> ItemVectors(self.store_url)
+        _ = (updated[TAG_WATCHES]
+             | "Trending" >> Trending(top_n=self.trending_top_n, early_s=self.early_s)
+             | "WriteTrending" >> WriteTrending(self.store_url))
+        return updated
+
+
+def history_events(dataset: str, limit: int | None) -> Iterator[TimestampedValue]:
+    """A rating log's ratings (oldest first, the first ``limit``) as watch events at event time."""
+    from streamrec import replay
+
+    ratings = replay.load_ratings(Path(dataset))
+    for event in replay.history_events(ratings[:limit] if limit else ratings):
+        yield TimestampedValue(event, event.timestamp / 1000.0)
+
+
+def catalog_items(dataset: str) -> Iterator[CatalogItem]:
+    from streamrec import replay
+
+    yield from replay.load_catalog(Path(dataset))
+
+
+def _encode_dead_letter(letter: DeadLetter) -> tuple[bytes | None, bytes]:
+    from streamrec.events.codec import default_codec
+
+    return letter.original_key, default_codec().encode(letter)
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", default=DEFAULT_KAFKA_BOOTSTRAP, help="Kafka bootstrap servers")
+    parser.add_argument("--store", default=DEFAULT_STORE_URL, help="store URL (sqlite:///..., aerospike://...)")
+    parser.add_argument("--events_topic", default=TOPIC_EVENTS)
+    parser.add_argument("--catalog_topic", default=TOPIC_CATALOG)
+    parser.add_argument("--dlq_topic", default=TOPIC_DLQ)
+    parser.add_argument("--group", default=CONSUMER_GROUP, help="consumer group whose offsets the job commits")
+    parser.add_argument("--start", choices=("earliest", "latest"), default="earliest",
+                        help="where to start a partition the group has no offset for")
+    parser.add_argument("--stop_at_end", action="store_true",
+                        help="read the topics up to their current end, then finish (bounded run)")
+    parser.add_argument("--history", help="backfill from this rating-log directory instead of Kafka")
+    parser.add_argument("--history_limit", type=int, default=None, help="backfill only the oldest N ratings")
+    parser.add_argument("--settle_s", type=float, default=5.0, help="quiet time before a top-picks refresh")
+    parser.add_argument("--max_delay_s", type=float, default=60.0, help="longest a top-picks refresh waits")
+    parser.add_argument("--max_batch_ms", type=int, default=200, help="longest a Kafka read bundle lasts")
+    parser.add_argument("--commit_lag_s", type=float, default=30.0,
+                        help="committed offsets trail what was read by this much (restart replays it)")
+    parser.add_argument("--early_s", type=float, default=5.0, help="trending: early firing period")
+    return parser.parse_known_args(argv)
+
+
+def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
+    """Add the job ``args`` describe to ``pipeline`` (no runner specifics here)."""
+    stages = MaintainState(args.store, settle_s=args.settle_s, max_delay_s=args.max_delay_s, early_s=args.early_s)
+    if args.history:
+        events = (pipeline
+                  | "HistoryPath" >> beam.Create([args.history])
+                  | "ReadHistory" >> beam.FlatMap(history_events, args.history_limit))
+        _ = events | "MaintainState" >> stages
+        _ = (pipeline
+             | "CatalogPath" >> beam.Create([args.history])
+             | "ReadCatalog" >> beam.FlatMap(catalog_items)
+             | "CatalogUpsert" >> CatalogUpsert(args.store))
+        return
+
+    read = {"start": args.start, "stop_at_end": args.stop_at_end, "max_batch_ms": args.max_batch_ms,
+            "commit_lag_s": args.commit_lag_s}
+    records = pipeline | "ReadEvents" >> ReadFromKafka(args.bootstrap, args.events_topic, args.group, **read)
+    events, undecodable = records | "DecodeEvents" >> DecodeEvents()
+    refused = (events | "MaintainState" >> stages)[TAG_REJECTED]
+    catalog = pipeline | "ReadCatalog" >> ReadFromKafka(args.bootstrap, args.catalog_topic, args.group, **read)
+    items, bad_items = catalog | "DecodeCatalog" >> DecodeCatalog()
+    _ = items | "CatalogUpsert" >> CatalogUpsert(args.store)
+    _ = ((undecodable, refused, bad_items)
+         | "DeadLetters" >> beam.Flatten()
+         | "EncodeDeadLetters" >> beam.Map(_encode_dead_letter)
+         | "WriteDLQ" >> beam.ParDo(WriteToKafka(args.bootstrap, args.dlq_topic)))
+
+
+def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:
+    """Run the job; blocks until a bounded job (backfill, ``--stop_at_end``) finishes."""
+    args, beam_args = parse_args(argv)
+    options = PipelineOptions(beam_args)
+    options.view_as(SetupOptions).save_main_session = False
+    if not args.history and not args.stop_at_end:
+        options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, args)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
+
+
+__all__ = ["MaintainState", "UserEvent", "build", "run"]
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    run()

@@ -1,0 +1,187 @@
+"""The write stages after UpdateUserState: co-watch counts, item vectors, trending, catalog.
+
+Each is one composite transform whose ``expand()`` reads as the data flow; constructors take
+plain values. Sinks are the batching DoFns of :mod:`pipelines.sinks`.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.transforms import trigger, window
+
+from pipelines.sinks import (
+    CombineIncrements,
+    WriteCatalog,
+    WriteIncrements,
+    WriteItemVectors,
+    WriteRankedLists,
+    WriteUserStates,
+    vector_deltas,
+)
+from streamrec.recommend.trending import top_n
+from streamrec.store.base import RankedList, trending_key
+
+GLOBAL_REGION = "global"
+
+
+class WriteUsers(beam.PTransform):  # type: ignore[misc]
+    """UserState snapshots -> store, newest per user per batch."""
+
+    def __init__(self, store_url: str, batch_size: int = 500) -> None:
+        super().__init__()
+        self.store_url, self.batch_size = store_url, batch_size
+
+    def expand(self, users: beam.PCollection) -> beam.PCollection:
+        return users | "PutUsers" >> beam.ParDo(WriteUserStates(self.store_url, self.batch_size))
+
+
+class CoWatchCounts(beam.PTransform):  # type: ignore[misc]
+    """(co-watch pairs, item counts) per event -> summed per batch -> ``add_cowatch`` and
+    ``add_item_counts``. Returns the combined increments (ItemVectors reads them)."""
+
+    def __init__(self, store_url: str, combine_batch: int = 2000) -> None:
+        super().__init__()
+        self.store_url, self.combine_batch = store_url, combine_batch
+
+    def expand(self, increments: beam.PCollection) -> beam.PCollection:
+        combined = increments | "CombinePairs" >> beam.ParDo(CombineIncrements(self.combine_batch))
+        _ = combined | "AddCounts" >> beam.ParDo(WriteIncrements(self.store_url))
+        return combined
+
+
+class ItemVectors(beam.PTransform):  # type: ignore[misc]
+    """Combined co-watch increments -> per-title vector deltas -> read-add-write of raw vectors.
+
+    The online rule (streamrec.recommend.vectors): ``raw(a) = basis(a) + sum_b count(a,b) * basis(b)``;
+    an increment of n on (a, b) adds ``n * basis(b)``. Deltas are routed by title to
+    ``shards`` keys and grouped per pane, so one title's read-add-write happens in one place
+    even on a runner with many workers."""
+
+    def __init__(self, store_url: str, shards: int = 4) -> None:
+        super().__init__()
+        self.store_url, self.shards = store_url, shards
+
+    def expand(self, combined: beam.PCollection) -> beam.PCollection:
+        shards = self.shards
+
+        def by_shard(increments: tuple[dict[tuple[str, str], int], dict[str, int]]) -> Iterator[tuple[int, dict]]:
+            parts: dict[int, dict] = {}
+            for video_id, delta in vector_deltas(increments).items():
+                parts.setdefault(zlib.crc32(video_id.encode()) % shards, {})[video_id] = delta
+            yield from parts.items()
+
+        def merge(shard_deltas: tuple[int, Iterable[dict]]) -> dict:
+            merged: dict = {}
+            for deltas in shard_deltas[1]:
+                for video_id, delta in deltas.items():
+                    merged[video_id] = merged[video_id] + delta if video_id in merged else delta.copy()
+            return merged
+
+        return (
+            combined
+            | "DeltasByShard" >> beam.FlatMap(by_shard)
+            # A GroupByKey in the global window needs a trigger to emit while streaming: every
+            # pane of whatever arrived, discarding, so each delta is added exactly once.
+            | "PerPane" >> beam.WindowInto(window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
+                                           accumulation_mode=trigger.AccumulationMode.DISCARDING)
+            | "GroupByShard" >> beam.GroupByKey()
+            | "MergeDeltas" >> beam.Map(merge)
+            | "AddToVectors" >> beam.ParDo(WriteItemVectors(self.store_url))
+        )
+
+
+class _TopItems(beam.CombineFn):  # type: ignore[misc]
+    """Counts watches per title in a window and keeps the top ``n`` (ties by id)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def create_accumulator(self) -> dict[str, int]:
+        return {}
+
+    def add_input(self, counts: dict[str, int], video_id: str) -> dict[str, int]:
+        counts[video_id] = counts.get(video_id, 0) + 1
+        return counts
+
+    def merge_accumulators(self, accumulators: Iterable[dict[str, int]]) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for counts in accumulators:
+            for video_id, n in counts.items():
+                merged[video_id] = merged.get(video_id, 0) + n
+        return merged
+
+    def extract_output(self, counts: dict[str, int]) -> list:
+        return top_n(counts, self.n)
+
+
+class Trending(beam.PTransform):  # type: ignore[misc]
+    """(region, video_id) watches at event time -> top-N per sliding window, per region and
+    globally, as RankedList ``trending:<label>:<region>`` with the window's end.
+
+    ``windows``: ``(label, size_minutes, period_minutes, allowed_lateness_minutes)``. Each window
+    fires early every ``early_s`` of processing time (so the current hour is visible while it
+    fills), on time when the watermark passes its end, and once more per late watch until the
+    allowed lateness is over; panes accumulate, so every firing is the window's full count.
+    Watches later than that are dropped here (they still changed user state and co-watch)."""
+
+    def __init__(self, windows: Sequence[tuple[str, int, int, int]] = (("1h", 60, 5, 10), ("24h", 1440, 60, 60)),
+                 top_n: int = 100, early_s: float = 5.0) -> None:
+        super().__init__()
+        self.windows, self.n, self.early_s = tuple(windows), top_n, early_s
+
+    def expand(self, watches: beam.PCollection) -> beam.PCollection:
+        # Every watch counts for its region and for the global list.
+        both = watches | "AndGlobal" >> beam.FlatMap(
+            lambda rv: [rv] if rv[0] == GLOBAL_REGION else [rv, (GLOBAL_REGION, rv[1])])
+        lists = []
+        for label, size_min, period_min, lateness_min in self.windows:
+            lists.append(
+                both
+                | f"Window{label}" >> beam.WindowInto(
+                    window.SlidingWindows(size=size_min * 60, period=period_min * 60),
+                    trigger=trigger.AfterWatermark(early=trigger.AfterProcessingTime(max(1, round(self.early_s))),
+                                                   late=trigger.AfterCount(1)),
+                    accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+                    allowed_lateness=lateness_min * 60)
+                | f"TopPerRegion{label}" >> beam.CombinePerKey(_TopItems(self.n))
+                | f"ToList{label}" >> beam.ParDo(_ToRankedList(label))
+                | f"Unwindow{label}" >> beam.WindowInto(window.GlobalWindows())  # lists carry their window end
+            )
+        return lists | "AllWindows" >> beam.Flatten()
+
+
+class _ToRankedList(beam.DoFn):
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def process(self, region_top: tuple[str, list], win: window.IntervalWindow = beam.DoFn.WindowParam) -> Iterator[RankedList]:
+        region, items = region_top
+        yield RankedList(key=trending_key(self.label, region), items=items, updated_at=int(time.time() * 1000),
+                         window_end=int(win.end.micros // 1000))
+
+
+class WriteTrending(beam.PTransform):  # type: ignore[misc]
+    def __init__(self, store_url: str) -> None:
+        super().__init__()
+        self.store_url = store_url
+
+    def expand(self, lists: beam.PCollection) -> beam.PCollection:
+        return (
+            lists
+            | "PutLists" >> beam.ParDo(WriteRankedLists(self.store_url))
+        )
+
+
+class CatalogUpsert(beam.PTransform):  # type: ignore[misc]
+    """CatalogItem -> store (metadata, and a basis vector for titles that have none)."""
+
+    def __init__(self, store_url: str, batch_size: int = 500) -> None:
+        super().__init__()
+        self.store_url, self.batch_size = store_url, batch_size
+
+    def expand(self, items: beam.PCollection) -> beam.PCollection:
+        return items | "UpsertItems" >> beam.ParDo(WriteCatalog(self.store_url, self.batch_size))
