@@ -7,6 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_STAMP := var/kafka/lib/.installed
+# Beam's portable local runner, built from the Go module proxy (the streaming pipeline runs on it).
+BEAM_VERSION := 2.75.0
+PRISM := var/prism/bin/prism
 DATA ?= ../shared/data/ml-latest-small
 # make demo options: RATE (live replay, events/s), PORT (web), KAFKA_PORT, STORE (URL; default SQLite in var/demo)
 RATE ?= 200
@@ -17,7 +20,7 @@ DEMO_FLAGS = --dataset $(DATA) --rate $(RATE) --port $(PORT) --kafka-port $(KAFK
 # The browser tests drive Debian's chromium (Playwright's own browser download does not work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: all venv jars test test-fast demo demo-stop demo-reset bench-store bench-pipeline bench-serving eval lint clean
+.PHONY: all venv jars prism test test-fast demo demo-stop demo-reset bench-store bench-pipeline bench-serving eval lint clean
 
 all: test
 
@@ -34,13 +37,13 @@ $(KAFKA_STAMP): infra/local/kafka-pom.xml
 	@echo "==> fetching Apache Kafka jars from Maven Central (first run only)"
 	@bash infra/local/fetch-kafka.sh
 
-test: $(STAMP) $(KAFKA_STAMP) $(CHROMIUM)
+test: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(CHROMIUM)
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not kafka and not browser and not e2e"
 
-demo: $(STAMP) $(KAFKA_STAMP)
+demo: $(STAMP) $(KAFKA_STAMP) $(PRISM)
 	$(VENV)/bin/streamrec demo $(DEMO_FLAGS)
 
 demo-stop: $(STAMP)
@@ -54,6 +57,15 @@ $(CHROMIUM):
 	@echo "==> installing Debian's chromium for the browser tests (first run only)"
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	 else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+
+prism: $(PRISM)
+$(PRISM):
+	@echo "==> building Beam's Prism runner $(BEAM_VERSION) with go install (first run: a few minutes)"
+	@mkdir -p $(dir $(PRISM))
+	GOBIN=$(abspath $(dir $(PRISM))) go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(BEAM_VERSION)
+
+bench-pipeline: $(STAMP) $(KAFKA_STAMP) $(PRISM)
+	$(PY) bench/bench_pipeline.py --out bench/results/pipeline.json
 
 bench-store: $(STAMP)
 	$(PY) bench/bench_store.py --out bench/results/store.json
