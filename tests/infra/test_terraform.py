@@ -390,3 +390,37 @@ def test_pipeline_options_are_ones_pipelines_main_accepts() -> None:
     args, unknown = main.parse_args([f"--{name}=value" for name in sorted(names)])
     assert unknown == [], f"pipelines.main does not know {unknown}"
     assert all(getattr(args, name) == "value" for name in names)
+
+
+def test_flex_template_metadata_declares_what_terraform_passes() -> None:
+    # Dataflow refuses Flex Template parameters its metadata does not declare.
+    metadata = json.loads(
+        (MODULES / "pipelines" / "flex-template" / "metadata.json").read_text()
+    )
+    declared = {parameter["name"] for parameter in metadata["parameters"]}
+    expression = read_config(MODULES / "pipelines").locals["pipeline_options"]
+    passed = set(re.findall(r"(\w+)\s*=", expression[: expression.index("}")]))
+    assert passed <= declared
+    main = pytest.importorskip(
+        "pipelines.main", reason="pipelines/main.py defines the options"
+    )
+    samples = {
+        "start": "latest"
+    }  # the one option with fixed choices; the rest take numbers or text
+    _, unknown = main.parse_args(
+        [f"--{name}={samples.get(name, '1')}" for name in sorted(declared)]
+    )
+    assert unknown == [], (
+        f"metadata.json declares options pipelines.main does not know: {unknown}"
+    )
+
+
+def test_aerospike_record_size_limit_matches_store() -> None:
+    base = pytest.importorskip(
+        "streamrec.store.base", reason="the store contract holds MAX_RECORD_BYTES"
+    )
+    default = unquote(
+        read_config(MODULES / "aerospike").variables["max_record_size"]["default"]
+    )
+    units = {"K": 1 << 10, "M": 1 << 20}
+    assert int(default[:-1]) * units[default[-1]] == base.MAX_RECORD_BYTES
