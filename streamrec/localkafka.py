@@ -16,6 +16,7 @@ From a shell (the broker keeps running after the command returns)::
     python -m streamrec.localkafka start [--port 9092] [--data-dir var/kafka/data]
     python -m streamrec.localkafka status
     python -m streamrec.localkafka stop
+    python -m streamrec.localkafka prepare    # once, at install: storage template + JVM class archive
 
 Locally each topic gets at most ``LOCAL_MAX_PARTITIONS`` partitions and replication factor 1 (see
 ``streamrec.kafka.topic_specs``): one broker on two cores does not need twelve partitions, and
@@ -33,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -116,6 +118,7 @@ class LocalKafka:
     create_topics: bool = True
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     started_in_s: float | None = field(default=None, init=False)
+    _dump_classes_to: Path | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -183,19 +186,41 @@ class LocalKafka:
         )
         return path
 
-    def _class_data_archive(self) -> tuple[Path, list[str]]:
-        """The JVM class-data-sharing archive for this jar set, and the flags to use or make it.
+    @property
+    def class_archive(self) -> Path:
+        """The JVM class-data-sharing archive for this jar set (made by ``prepare()``).
 
-        Loading Kafka's classes from a CDS archive halves broker start-up (~7 s -> ~3.5 s here).
-        The first start dumps one at exit into a pid-named file; ``stop()`` moves it into place.
-        The name follows the jar set, so re-fetched jars never meet a stale archive.
+        Loading Kafka's classes from it halves broker start-up (~7 s -> ~3.5 s here). Its name
+        follows the jar set, so re-fetched jars never meet a stale archive.
         """
         stamp = self.lib_dir / ".installed"
         key = int(stamp.stat().st_mtime) if stamp.exists() else 0
-        archive = self.lib_dir.parent / f"classes-{key}.jsa"
+        return self.lib_dir.parent / f"classes-{key}.jsa"
+
+    def prepare(self, timeout_s: float = 180.0) -> Path:
+        """Make the formatted-storage template and the class archive, by running this broker once.
+
+        A one-off at install time (``infra/local/fetch-kafka.sh`` calls it), because the JVM
+        writes the archive while exiting, which makes that stop slow. Returns the archive path.
+        """
+        archive = self.class_archive
         if archive.exists():
-            return archive, [f"-XX:SharedArchiveFile={archive}"]
-        return archive, [f"-XX:ArchiveClassesAtExit={archive}.{os.getpid()}-{uuid.uuid4().hex[:8]}"]
+            return archive
+        dump = archive.with_name(f"{archive.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._dump_classes_to = dump
+        try:
+            self.start()
+            clean = self.stop(timeout_s=timeout_s)
+        finally:
+            self._dump_classes_to = None
+        if not clean or not dump.exists():
+            dump.unlink(missing_ok=True)
+            raise LocalKafkaError(f"the JVM wrote no class archive (clean stop: {clean}):\n{self.tail_log()}")
+        if archive.exists():  # another session won the race: theirs is as good
+            dump.unlink()
+        else:
+            dump.rename(archive)
+        return archive
 
     def _jvm(self, main_class: str, *args: str, cds: Sequence[str] = ()) -> list[str]:
         return [
@@ -263,7 +288,10 @@ class LocalKafka:
             self.controller_port = free_port()
         config = self._write_config()
         self._format(config)
-        archive, cds = self._class_data_archive()
+        if self._dump_classes_to is not None:
+            cds = [f"-XX:ArchiveClassesAtExit={self._dump_classes_to}"]
+        else:
+            cds = [f"-XX:SharedArchiveFile={self.class_archive}"] if self.class_archive.exists() else []
         with open(self.data_dir / "stdout.log", "ab") as out:
             # Own session: a Ctrl-C in the terminal that started the demo does not reach the broker
             # half-way; stop() is what ends it, and the CLI keeps it running between commands.
@@ -275,15 +303,7 @@ class LocalKafka:
                 start_new_session=True,
             )
         self._state_file.write_text(
-            json.dumps(
-                {
-                    "pid": self._process.pid,
-                    "port": self.port,
-                    "controller_port": self.controller_port,
-                    "cds_dump": cds[0].split("=", 1)[1] if "ArchiveClassesAtExit" in cds[0] else None,
-                    "cds_archive": str(archive),
-                }
-            )
+            json.dumps({"pid": self._process.pid, "port": self.port, "controller_port": self.controller_port})
         )
         try:
             self._wait_until_ready(began + timeout_s)
@@ -351,12 +371,15 @@ class LocalKafka:
         self.port, self.controller_port = int(state["port"]), int(state["controller_port"])
         return True
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM (Kafka shuts down cleanly on it), wait up to ``timeout_s``, then SIGKILL."""
+    def stop(self, timeout_s: float = 20.0) -> bool:
+        """SIGTERM (Kafka shuts down cleanly on it), wait up to ``timeout_s``, then SIGKILL.
+
+        Returns False when it had to kill; True when the broker exited by itself or was not running.
+        """
         pid = self.running_pid()
         if pid is None:
             self._process = None
-            return
+            return True
         os.kill(pid, signal.SIGTERM)
         killed = False
         deadline = time.monotonic() + timeout_s
@@ -372,24 +395,13 @@ class LocalKafka:
             os.kill(pid, signal.SIGKILL)
             if self._process is not None and self._process.pid == pid:
                 self._process.wait(timeout=10)
+            else:  # not our child: wait until the kernel has it gone, so the port is free again
+                gone_by = time.monotonic() + 10
+                while _pid_alive(pid) and time.monotonic() < gone_by:
+                    time.sleep(0.05)
         self._process = None
-        self._adopt_class_archive(discard=killed)
         self._state_file.unlink(missing_ok=True)
-
-    def _adopt_class_archive(self, *, discard: bool) -> None:
-        """Move a class archive dumped at a clean exit into place (a killed JVM's may be partial)."""
-        try:
-            state = json.loads(self._state_file.read_text())
-        except (OSError, ValueError):
-            return
-        dump = Path(state["cds_dump"]) if state.get("cds_dump") else None
-        if dump is None or not dump.exists():
-            return
-        archive = Path(state["cds_archive"])
-        if discard or archive.exists():
-            dump.unlink()
-        else:
-            dump.rename(archive)
+        return not killed
 
     def tail_log(self, lines: int = 30) -> str:
         texts = []
@@ -407,7 +419,7 @@ class LocalKafka:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streamrec.localkafka", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("command", choices=["start", "stop", "status", "prepare"])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--lib-dir", type=Path, default=DEFAULT_LIB_DIR)
@@ -415,7 +427,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     broker = LocalKafka(data_dir=args.data_dir, port=args.port, lib_dir=args.lib_dir, heap_mb=args.heap_mb)
     try:
-        if args.command == "start":
+        if args.command == "prepare":
+            with tempfile.TemporaryDirectory(prefix="kafka-prepare-", dir=args.lib_dir.parent) as scratch:
+                warmup = LocalKafka(data_dir=Path(scratch), port=free_port(), lib_dir=args.lib_dir)
+                print(f"prepared: {warmup.prepare()}")
+        elif args.command == "start":
             if broker.attach():
                 print(f"already running: {broker.bootstrap} (pid {broker.running_pid()})")
                 return 0
