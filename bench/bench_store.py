@@ -14,6 +14,7 @@ Aerospike runs when ``STREAMREC_AEROSPIKE_HOSTS`` is set.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sqlite3
@@ -164,7 +165,7 @@ def bench_store(store: Store, rng: np.random.Generator, batches: list[dict[tuple
                 users: dict[str, UserState], ceilings: dict[str, float]) -> dict[str, object]:
     result: dict[str, object] = {}
     increments = sum(map(len, batches))
-    seconds = sum(timed(lambda b=batch: store.add_cowatch(b)) for batch in batches)
+    seconds = sum(timed(functools.partial(store.add_cowatch, batch)) for batch in batches)
     result["cowatch_increments_per_s"] = round(increments / seconds)
     result["cowatch_batch_size"] = round(increments / len(batches))
     if "raw_sqlite_upserts_per_s" in ceilings:
@@ -173,7 +174,7 @@ def bench_store(store: Store, rng: np.random.Generator, batches: list[dict[tuple
 
     popular = [video_id(int(i)) for i in rng.zipf(1.3, size=20_000) if i <= CATALOG]
     read_batches = [popular[i : i + 50] for i in range(0, 50 * 200, 50)]
-    seconds = sum(timed(lambda b=b: store.get_neighbours(b, 50)) for b in read_batches)
+    seconds = sum(timed(functools.partial(store.get_neighbours, b, 50)) for b in read_batches)
     result["neighbour_reads_items_per_s"] = round(sum(map(len, read_batches)) / seconds)
     result["neighbour_read_batch_of_50_ms"] = round(1000 * seconds / len(read_batches), 3)
 
