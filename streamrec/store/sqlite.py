@@ -175,7 +175,9 @@ class SqliteStore(Store):
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (disk full, interrupt): nothing left to undo.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
