@@ -332,6 +332,8 @@ def read_records(
             "group.id": "streamrec-reader",  # required by the client; no offsets are committed
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            # The default 500 ms long-poll on an empty partition would dominate a short read.
+            "fetch.wait.max.ms": 20,
         }
     )
     try:
