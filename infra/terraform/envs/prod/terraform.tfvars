@@ -5,7 +5,7 @@ region     = "us-central1"
 zones      = ["us-central1-a", "us-central1-b", "us-central1-c"]
 env        = "prod"
 
-master_authorized_cidrs = ["10.0.0.0/8"]
+master_authorized_cidrs = ["203.0.113.0/24"] # the CI runners' egress range (placeholder)
 
 gke_regional          = true
 gke_node_machine_type = "n2-standard-8"

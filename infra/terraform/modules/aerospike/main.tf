@@ -123,7 +123,8 @@ resource "google_compute_region_instance_group_manager" "nodes" {
     instance_template = google_compute_instance_template.node.id
   }
 
-  # Instances come only from the per-instance configs below; no target_size.
+  # Instances come only from the per-instance configs below: creating one creates its VM and
+  # raises the target size, so target_size is neither set nor diffed here.
   # Aerospike must wait for partition migrations between node restarts, which a MIG cannot see:
   # template changes are rolled out by an operator, node by node (see README).
   update_policy {
@@ -134,6 +135,10 @@ resource "google_compute_region_instance_group_manager" "nodes" {
     max_surge_fixed              = 0
     max_unavailable_fixed        = length(var.zones)
   }
+
+  lifecycle {
+    ignore_changes = [target_size]
+  }
 }
 
 resource "google_compute_region_per_instance_config" "node" {
@@ -142,6 +147,9 @@ resource "google_compute_region_per_instance_config" "node" {
   region                        = var.region
   region_instance_group_manager = google_compute_region_instance_group_manager.nodes.name
   name                          = local.node_names[count.index]
+
+  # Lowering node_count deletes the highest-numbered nodes: quiesce them first (README).
+  remove_instance_on_destroy = true
 
   preserved_state {
     internal_ip {

@@ -49,11 +49,16 @@ resource "google_container_cluster" "main" {
     master_ipv4_cidr_block  = var.master_cidr
   }
 
-  master_authorized_networks_config {
-    dynamic "cidr_blocks" {
-      for_each = var.master_authorized_cidrs
-      content {
-        cidr_block = cidr_blocks.value
+  # With no CIDRs given (dev) the public endpoint stays open to authenticated callers; with CIDRs
+  # only those ranges reach the Kubernetes API.
+  dynamic "master_authorized_networks_config" {
+    for_each = length(var.master_authorized_cidrs) > 0 ? [1] : []
+    content {
+      dynamic "cidr_blocks" {
+        for_each = var.master_authorized_cidrs
+        content {
+          cidr_block = cidr_blocks.value
+        }
       }
     }
   }
@@ -99,5 +104,21 @@ resource "google_container_node_pool" "general" {
     workload_metadata_config {
       mode = "GKE_METADATA"
     }
+  }
+}
+
+# A private cluster's control plane reaches nodes only on 443/10250 by default; admission webhooks
+# (the Flink Kubernetes Operator's, cert-manager's) listen on other ports.
+resource "google_compute_firewall" "control_plane_webhooks" {
+  project                 = var.project_id
+  name                    = "${var.name}-gke-webhooks"
+  network                 = var.network_id
+  direction               = "INGRESS"
+  source_ranges           = [var.master_cidr]
+  target_service_accounts = [google_service_account.nodes.email]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["8443", "9443"]
   }
 }
