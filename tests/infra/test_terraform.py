@@ -424,3 +424,17 @@ def test_aerospike_record_size_limit_matches_store() -> None:
     )
     units = {"K": 1 << 10, "M": 1 << 20}
     assert int(default[:-1]) * units[default[-1]] == base.MAX_RECORD_BYTES
+
+
+def test_serving_command_is_one_the_cli_accepts() -> None:
+    cli = pytest.importorskip(
+        "streamrec_cli.main", reason="the streamrec command starts the service"
+    )
+    variables = read_config(MODULES / "serving").variables
+    command = [unquote(part) for part in variables["command"]["default"]]
+    assert command[0] == "streamrec"
+    args = cli.build_parser().parse_args(command[1:])
+    assert args.host == "0.0.0.0", (
+        "the pod must listen on all interfaces for probes and the LB"
+    )
+    assert args.port == variables["container_port"]["default"]
