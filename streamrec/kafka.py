@@ -219,7 +219,7 @@ class EventProducer:
 
     # -- publishing -----------------------------------------------------------------------------
 
-    def _produce(
+    def _produce_blocking(
         self, topic: str, key: bytes | str | None, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
     ) -> None:
         deadline = time.monotonic() + self.delivery_timeout_s
@@ -254,13 +254,22 @@ class EventProducer:
             return on_delivery
 
         for (key, value), future in zip(records, futures, strict=True):
-            try:
-                self._produce(topic, key, value, resolver(future))
-            except KafkaException as exc:
-                raise DeliveryFailed(f"cannot produce to {topic}: {exc}", failed=len(records)) from exc
-            except KafkaUnavailable as exc:
-                exc.failed = len(records)
-                raise
+            deadline = time.monotonic() + self.delivery_timeout_s
+            while True:
+                try:
+                    self._producer.produce(topic, value=value, key=key, on_delivery=resolver(future))
+                    self._producer.poll(0)
+                    break
+                except BufferError:
+                    # The local queue is full. Yield to the loop (never block it) while the
+                    # delivery thread drains the queue, up to the delivery deadline.
+                    if time.monotonic() > deadline:
+                        raise KafkaUnavailable(
+                            f"producer queue to {topic} stayed full: the broker is not keeping up", len(records)
+                        ) from None
+                    await asyncio.sleep(0.01)
+                except KafkaException as exc:
+                    raise DeliveryFailed(f"cannot produce to {topic}: {exc}", failed=len(records)) from exc
         try:
             await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.delivery_timeout_s + 2.0)
         except TimeoutError as exc:
@@ -285,7 +294,10 @@ class EventProducer:
 
         count = 0
         for key, value in records:
-            self._produce(topic, key, value, on_delivery)
+            try:
+                self._produce_blocking(topic, key, value, on_delivery)
+            except KafkaException as exc:
+                raise DeliveryFailed(f"cannot produce to {topic}: {exc}", failed=count + 1) from exc
             count += 1
         left = self._producer.flush(self.delivery_timeout_s + 2.0)
         if left:

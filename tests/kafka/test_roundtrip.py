@@ -151,3 +151,15 @@ def test_blocking_send_for_tools(kafka_broker: RunningBroker) -> None:
     with EventProducer(kafka_broker.bootstrap) as producer:
         assert producer.send_many_blocking(topic, ((e.user_id, codec.encode(e)) for e in events)) == 50
     assert [codec.decode(r.value or b"") for r in read_records(kafka_broker.bootstrap, topic, expected=50)] == events
+
+
+async def test_a_full_producer_queue_waits_instead_of_failing(kafka_broker: RunningBroker) -> None:
+    codec = default_codec()
+    topic = fresh_topic(kafka_broker, partitions=1)
+    events = [sample_event(EventType.HEARTBEAT, n=i) for i in range(300)]
+    # A queue of 20 records: most produce() calls meet BufferError and must wait for deliveries.
+    tiny_queue = {"queue.buffering.max.messages": 20}
+    async with EventProducer(kafka_broker.bootstrap, extra_config=tiny_queue) as producer:
+        await producer.send_many(topic, [(e.user_id, codec.encode(e)) for e in events])
+    stored = read_records(kafka_broker.bootstrap, topic, expected=len(events))
+    assert [codec.decode(r.value or b"") for r in stored] == events
