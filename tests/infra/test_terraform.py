@@ -106,18 +106,15 @@ def test_module_variables_have_type_and_description(module: Path) -> None:
 
 
 @pytest.mark.parametrize("module", module_dirs(), ids=lambda p: p.name)
-def test_module_has_readme_naming_its_inputs(module: Path) -> None:
+def test_module_has_readme_naming_its_inputs_and_outputs(module: Path) -> None:
     readme = module / "README.md"
     assert readme.is_file(), f"{module.name}: no README.md"
     text = readme.read_text()
+    config = read_config(module)
     missing = sorted(
-        name
-        for name in read_config(module).required_variables
-        if f"`{name}`" not in text
+        name for name in [*config.variables, *config.outputs] if f"`{name}`" not in text
     )
-    assert not missing, (
-        f"{module.name}/README.md does not mention required inputs {missing}"
-    )
+    assert not missing, f"{module.name}/README.md does not document {missing}"
 
 
 @pytest.mark.parametrize("directory", module_dirs() + env_dirs(), ids=lambda p: p.name)
