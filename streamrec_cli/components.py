@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from tqdm import tqdm
 
 from streamrec.replay import load_ratings, split_history
 
@@ -33,15 +36,28 @@ def pipeline_args(env: dict[str, str]) -> list[str]:
     ]
 
 
-def run_backfill(dataset: Path, fraction: float, store_url: str, env: dict[str, str]) -> int:
-    """The batch backfill over the oldest ``fraction`` of the ratings (its progress shows on this
-    terminal); returns how many ratings it loaded."""
+def run_backfill(dataset: Path, fraction: float, store_url: str, env: dict[str, str], log: Path) -> int:
+    """The batch backfill over the oldest ``fraction`` of the ratings (output in ``log``, elapsed
+    time on this terminal); returns how many ratings it loaded."""
     history, _ = split_history(load_ratings(dataset), fraction)
     if not history:
         return 0
     cmd = [sys.executable, "-m", "streamrec_cli.main", "backfill", "--dataset", str(dataset),
            "--limit", str(len(history)), "--store", store_url]
-    result = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env}, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"the backfill failed with exit code {result.returncode}")
+    with open(log, "ab") as out:
+        process = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+        # The batch job reports nothing until it is done: show that it is alive, and for how long.
+        with tqdm(total=None, desc=f"      backfill ({len(history)} ratings)", bar_format="{desc}: {elapsed}") as ticker:
+            try:
+                while process.poll() is None:
+                    time.sleep(1.0)
+                    ticker.update(0)
+                    ticker.refresh()
+            except BaseException:
+                process.terminate()
+                process.wait(timeout=30)
+                raise
+    if process.returncode != 0:
+        raise RuntimeError(f"the backfill failed with exit code {process.returncode}: see {log}")
     return len(history)

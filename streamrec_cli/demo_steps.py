@@ -82,7 +82,7 @@ def bootstrap_state(
         printer.end(f"already done ({state.backfilled_ratings} ratings), resuming")
     else:
         print(flush=True)
-        ratings = run_backfill(dataset, bootstrap_fraction, store_url, env)
+        ratings = run_backfill(dataset, bootstrap_fraction, store_url, env, stack.demo_dir / "logs" / "backfill.log")
         state.backfilled_ratings = ratings
         state.replay_cursor = 0
         state.save(state_path)
@@ -166,9 +166,11 @@ def replay_forever(
                         stats_path=stats_path, durations=durations, on_progress=progress, probe=probe)
         state.save(state_path)
         if exit_after_replay:
+            time.sleep(2.0)  # let the lag probe see the last events arrive
             return
         print("live replay finished; the stack keeps running for the page. Ctrl-C or `make demo-stop` to stop.", flush=True)
-        while True:
+        while True:  # keep the live panel current (the lag probe may still report)
+            write_stats(stats_path, stats)
             time.sleep(1.0)
     finally:
         stats.running = False

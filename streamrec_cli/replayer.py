@@ -11,6 +11,7 @@ pipeline lag measured by watching the store) for the page's live panel.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -34,6 +35,7 @@ from streamrec.replay import (
 from streamrec.store.base import Store
 
 TICK_S = 0.1  # the replay sends what is due every tick: small batches, steady pace
+MIN_SESSION_MS = 10  # a squeezed session still spans this much, so its events keep their order
 
 
 def publish_catalog(bootstrap: str, items: Iterable[CatalogItem]) -> int:
@@ -145,6 +147,7 @@ def replay_live(
     window: deque[tuple[float, int]] = deque()  # (monotonic, events) for the rolling rate
     index = start
     next_stats = 0.0
+    last_end: dict[str, int] = {}  # user -> time of their last replayed event
     while index < len(ratings) and not should_stop():
         # Send what is due by the end of this tick, then sleep the rest of it.
         due = (time.monotonic() - began + TICK_S) * events_per_s - sent_events
@@ -153,12 +156,15 @@ def replay_live(
         now_ms = int(time.time() * 1000)
         while len(batch) < due and index < len(ratings):
             rating = ratings[index]
-            # The session ends now: every event time is in the past, as a player would report it.
-            batch.extend(
-                session_events(
-                    rating, start_ms=now_ms - policy.session_ms, duration_sec=durations.get(rating.video_id), policy=policy
-                )
-            )
+            # The session ends now, so every event time is in the past, as a player would report it;
+            # a viewer's sessions never overlap: one that rated many titles at once (rating logs come
+            # in bursts) gets them one after the other, squeezed into the time up to now.
+            start_ms = max(now_ms - policy.session_ms, last_end.get(rating.user_id, 0) + 1)
+            span = max(min(policy.session_ms, now_ms - start_ms), MIN_SESSION_MS)
+            session = session_events(rating, start_ms=start_ms, duration_sec=durations.get(rating.video_id),
+                                     policy=dataclasses.replace(policy, session_ms=span))
+            last_end[rating.user_id] = session[-1].timestamp
+            batch.extend(session)
             index += 1
             sessions += 1
         if batch:

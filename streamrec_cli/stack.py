@@ -77,11 +77,15 @@ def stop_group(pid: int, name: str, timeout_s: float = STOP_TIMEOUT_S) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    """Whether any process of the group still runs; zombies (exited, not yet reaped by us) do not."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def stop_leftovers(demo_dir: Path) -> list[str]:

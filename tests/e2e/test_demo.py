@@ -1,0 +1,86 @@
+"""End to end over the whole demo stack: ``streamrec demo`` with a short live replay, then a
+replayed viewer's feed read over HTTP shows what they watched."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamrec.replay import DEFAULT_POLICY, Rating, load_ratings, split_history
+from tests.fixtures.demo import BOOTSTRAP_FRACTION, REPLAY_LIMIT, DemoStack
+
+pytestmark = pytest.mark.e2e
+CATCH_UP_S = 60.0
+
+
+def replayed(movielens_dir: Path) -> list[Rating]:
+    _, live = split_history(load_ratings(movielens_dir), BOOTSTRAP_FRACTION)
+    return list(live[:REPLAY_LIMIT])
+
+
+def last_session_per_user(ratings: list[Rating]) -> dict[str, Rating]:
+    last: dict[str, Rating] = {}
+    for rating in ratings:
+        last[rating.user_id] = rating
+    return last
+
+
+def wait_for_replay(stack: DemoStack) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        stats = stack.stats()
+        if stats.get("replay_total") and stats.get("replayed_sessions") == stats["replay_total"]:
+            return stats
+        time.sleep(0.5)
+    pytest.fail(f"the live replay did not finish: {stack.stats()}")
+
+
+def row_ids(feed: dict[str, Any], row_type: str) -> list[str]:
+    return [i["video_id"] for r in feed["rows"] if r["type"] == row_type for i in r["items"]]
+
+
+def test_replayed_viewers_feeds_show_what_they_watched(demo_stack: DemoStack, movielens_dir: Path) -> None:
+    stats = wait_for_replay(demo_stack)
+    assert stats["replay_total"] == REPLAY_LIMIT
+    assert stats["replayed_events"] >= REPLAY_LIMIT * 5  # play, heartbeats, complete/pause, rate per rating
+    last = last_session_per_user(replayed(movielens_dir))
+    ratings = replayed(movielens_dir)
+    # A viewer who stopped halfway (and did not come back to the title): continue watching.
+    stopped = [r for r in last.values() if r.stars < DEFAULT_POLICY.complete_at
+               and sum(x.user_id == r.user_id and x.video_id == r.video_id for x in ratings) == 1]
+    finished = [r for r in last.values() if r.stars >= DEFAULT_POLICY.complete_at]
+    assert stopped and finished, "the replayed slice should hold both kinds of session"
+
+    viewer = stopped[-1]
+    deadline = time.monotonic() + CATCH_UP_S
+    while True:
+        feed = demo_stack.get_json(f"/v1/users/{viewer.user_id}/feed", user=viewer.user_id)
+        if viewer.video_id in row_ids(feed, "continue_watching") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert viewer.video_id in row_ids(feed, "continue_watching"), feed
+    item = next(i for r in feed["rows"] if r["type"] == "continue_watching" for i in r["items"]
+                if i["video_id"] == viewer.video_id)
+    assert item["progress_sec"] == pytest.approx(item["duration_sec"] * DEFAULT_POLICY.stop_fraction, abs=1)
+
+    # A viewer who watched to the end: the title seeds "because you watched" (their newest watch).
+    watcher = finished[-1]
+    deadline = time.monotonic() + CATCH_UP_S
+    while True:
+        feed = demo_stack.get_json(f"/v1/users/{watcher.user_id}/feed", user=watcher.user_id)
+        seeds = [r.get("seed_video_id") for r in feed["rows"] if r["type"] == "because_you_watched"]
+        if watcher.video_id in seeds or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert seeds == [watcher.video_id], feed
+    assert watcher.video_id not in row_ids(feed, "top_picks")
+    assert watcher.video_id not in row_ids(feed, "continue_watching")
+
+
+def test_demo_panel_counters(demo_stack: DemoStack) -> None:
+    stats = wait_for_replay(demo_stack)
+    assert stats["last_event_ms"] > (time.time() - 600) * 1000  # replayed events carry today's time
+    assert stats["pipeline_lag_ms"] is not None and stats["pipeline_lag_ms"] < 30_000
