@@ -124,7 +124,7 @@ class Trending(beam.PTransform):  # type: ignore[misc]
 
     ``windows``: ``(label, size_minutes, period_minutes, allowed_lateness_minutes)``. Each window
     fires early every ``early_s`` of processing time (so the current hour is visible while it
-    fills), on time when the watermark passes its end, and once more per late watch until the
+    fills; ``early_s=0`` turns that off, as the batch backfill must), on time when the watermark passes its end, and once more per late watch until the
     allowed lateness is over; panes accumulate, so every firing is the window's full count.
     Watches later than that are dropped here (they still changed user state and co-watch)."""
 
@@ -137,14 +137,15 @@ class Trending(beam.PTransform):  # type: ignore[misc]
         # Every watch counts for its region and for the global list.
         both = watches | "AndGlobal" >> beam.FlatMap(
             lambda rv: [rv] if rv[0] == GLOBAL_REGION else [rv, (GLOBAL_REGION, rv[1])])
+        # Batch runners have no processing-time clock: early firings only where they mean something.
+        early = trigger.AfterProcessingTime(max(1, round(self.early_s))) if self.early_s > 0 else None
         lists = []
         for label, size_min, period_min, lateness_min in self.windows:
             lists.append(
                 both
                 | f"Window{label}" >> beam.WindowInto(
                     window.SlidingWindows(size=size_min * 60, period=period_min * 60),
-                    trigger=trigger.AfterWatermark(early=trigger.AfterProcessingTime(max(1, round(self.early_s))),
-                                                   late=trigger.AfterCount(1)),
+                    trigger=trigger.AfterWatermark(early=early, late=trigger.AfterCount(1)),
                     accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
                     allowed_lateness=lateness_min * 60)
                 | f"TopPerRegion{label}" >> beam.CombinePerKey(_TopItems(self.n))
