@@ -70,6 +70,11 @@ bench-pipeline: $(STAMP) $(KAFKA_STAMP) $(PRISM)
 bench-store: $(STAMP)
 	$(PY) bench/bench_store.py --out bench/results/store.json
 
+bench-serving: $(STAMP)
+	@command -v wrk >/dev/null || { echo "==> installing wrk (Debian package)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk; else sudo apt-get install -y -q wrk; fi; }
+	$(PY) bench/bench_serving.py --dataset $(DATA) --out bench/results/serving.json
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy streamrec

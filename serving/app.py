@@ -19,7 +19,7 @@ from serving.feed import ListCache
 from serving.feed_service import LISTS
 from serving.keys import CONFIG, FEED_CACHE, METRICS
 from serving.metrics import ServingMetrics
-from serving.middlewares import auth_middleware, error_middleware, metrics_middleware
+from serving.middlewares import VERIFIED_TOKENS, VerifiedTokens, auth_middleware, error_middleware, metrics_middleware
 from serving.routes import ROUTES
 from serving.settings import ServingConfig
 
@@ -36,6 +36,7 @@ def create_app(config: ServingConfig) -> web.Application:
     app[METRICS] = ServingMetrics()
     app[FEED_CACHE] = FeedCache(config.cache_ttl_s, config.cache_max_entries)
     app[LISTS] = ListCache(LIST_CACHE_TTL_S)
+    app[VERIFIED_TOKENS] = VerifiedTokens()
     app.cleanup_ctx.append(clients.store_ctx)
     app.cleanup_ctx.append(clients.producer_ctx)
     if config.impressions:

@@ -225,8 +225,13 @@ class RowBuilder:
         return view
 
     def listed(self, ranked: Sequence[ScoredItem]) -> list[dict[str, Any]]:
-        picked = [s.video_id for s in ranked if self.allowed(s.video_id)]
-        return [self.view(v) for v in picked[: self.query.limit]]
+        views: list[dict[str, Any]] = []
+        for s in ranked:  # lists hold up to 200 titles; a row needs `limit` of them
+            if self.allowed(s.video_id):
+                views.append(self.view(s.video_id))
+                if len(views) >= self.query.limit:
+                    break
+        return views
 
 
 def continue_watching(b: RowBuilder) -> dict[str, Any] | None:
@@ -256,7 +261,8 @@ def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | N
     pool = [s.video_id for g in b.items[seed].genres for s in r.genre_lists.get(g, ())[:CONTENT_POOL]]
     similar = recommend.similar_titles(
         seed, neighbours=r.neighbours.get(seed, ()), item_counts=r.item_counts, items=b.items,
-        content_candidates=list(dict.fromkeys(pool)), k=b.query.limit + len(b.watched),
+        # Twice the row: room for the watched titles filtered below without ranking the whole pool.
+        content_candidates=list(dict.fromkeys(pool)), k=2 * b.query.limit,
         region=b.query.region_filter, max_maturity=b.query.max_maturity)
     items = [b.view(s.video_id) for s in similar if b.allowed(s.video_id)][: b.query.limit]
     return {"type": "because_you_watched", "title": f"Because You Watched {b.items[seed].title}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -90,11 +91,44 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     challenge = {"WWW-Authenticate": 'Bearer realm="streamrec"'}
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "missing bearer token", headers=challenge)
-    try:
-        request[PRINCIPAL] = auth.verify_token(token.strip(), request.app[CONFIG].jwt_key)
-    except auth.InvalidToken as e:
-        raise ApiError(401, "unauthorized", str(e), headers=challenge) from e
+    token = token.strip()
+    verified = request.app[VERIFIED_TOKENS]
+    principal = verified.get(token)
+    if principal is None or principal.expires_at < time.time():
+        try:
+            principal = auth.verify_token(token, request.app[CONFIG].jwt_key)
+        except auth.InvalidToken as e:
+            verified.pop(token, None)
+            raise ApiError(401, "unauthorized", str(e), headers=challenge) from e
+        verified.put(token, principal)
+    request[PRINCIPAL] = principal
     return await handler(request)
+
+
+class VerifiedTokens:
+    """Tokens already verified, until they expire: a client sends the same token with every
+    request, and checking an HS256 signature costs more than serving a cached feed."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._tokens: OrderedDict[str, auth.Principal] = OrderedDict()
+
+    def get(self, token: str) -> auth.Principal | None:
+        principal = self._tokens.get(token)
+        if principal is not None:
+            self._tokens.move_to_end(token)
+        return principal
+
+    def put(self, token: str, principal: auth.Principal) -> None:
+        self._tokens[token] = principal
+        if len(self._tokens) > self.max_entries:
+            self._tokens.popitem(last=False)
+
+    def pop(self, token: str, default: None = None) -> None:
+        self._tokens.pop(token, default)
+
+
+VERIFIED_TOKENS = web.AppKey("verified_tokens", VerifiedTokens)
 
 
 def require_access(request: web.Request, user_id: str, action: str) -> auth.Principal:

@@ -45,6 +45,7 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     max_maturity: str | None = None
     name: str | None = None
+    expires_at: float = float("inf")  # Unix seconds (the token's exp)
 
     @property
     def is_service(self) -> bool:
@@ -116,6 +117,7 @@ def verify_token(token: str, key: str, *, leeway_seconds: float = 30.0) -> Princ
         scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
         max_maturity=maturity,
         name=name if isinstance(name, str) else None,
+        expires_at=float(claims["exp"]) + leeway_seconds,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -84,9 +85,20 @@ async def test_requests_without_a_valid_token_are_refused(feed_world, serve, hea
         assert (await response.json())["error"] == "unauthorized"
 
 
+async def test_a_remembered_token_still_expires(feed_world, serve):
+    # exp one second from now, plus the 30 s leeway: valid for ~1 s more than a fresh check allows.
+    headers = {"Authorization": "Bearer " + auth.mint_token("u1", JWT_KEY, ttl_seconds=1, now=time.time() - 30)}
+    async with serve(feed_world.store_url) as client:
+        first = await client.get("/v1/users/u1/feed", headers=headers)
+        assert first.status == 200
+        await asyncio.sleep(1.5)
+        again = await client.get("/v1/users/u1/feed", headers=headers)
+        assert again.status == 401 and "expired" in (await again.json())["message"]
+
+
 def test_tokens_round_trip_their_claims():
     principal = auth.verify_token(auth.mint_token("u7", JWT_KEY, max_maturity="PG", name="Kid"), JWT_KEY)
-    assert principal == auth.Principal("u7", frozenset(), "PG", "Kid")
+    assert (principal.user_id, principal.scopes, principal.max_maturity, principal.name) == ("u7", frozenset(), "PG", "Kid")
     assert principal.may_act_for("u7") and not principal.may_act_for("u8")
     service = auth.verify_token(auth.mint_token("gw", JWT_KEY, scopes=("service",)), JWT_KEY)
     assert service.is_service and service.may_act_for("anyone")

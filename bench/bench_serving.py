@@ -1,0 +1,336 @@
+"""Feed service benchmark: prints one JSON object (``make bench-serving``).
+
+    .venv/bin/python bench/bench_serving.py --dataset ../shared/data/ml-latest-small
+
+1. Seeds a SQLite store from the MovieLens ratings (each a ``rate`` event; every viewer's last
+   three the full watch session ``streamrec.replay`` derives), driven through
+   ``streamrec.recommend``'s state machine and written through the store contract
+   (``bench.serving_seed``).
+2. Starts the service (``python -m serving``, one process) pinned to CPU 0; the load runs on CPU 1.
+3. Latency at a fixed rate: an open-loop asyncio client (its own process) sends feed requests
+   at 1,000/s for ``--duration`` seconds, each timed from its *scheduled* send time (no
+   coordinated omission); p50/p99.
+4. Throughput: ``wrk -t1 -c32`` (Debian's wrk) with a Lua script that rotates users, for feed,
+   similar and, in the same run, a static 2 KB JSON response from a bare aiohttp app on the same
+   core: the ceiling, and ``feed_ratio = feed_max_rps / static_ceiling_rps``.
+
+Feeds are requested with a service token across every seeded user, with the response cache as
+configured in production (10 s TTL, invalidated by state version); ``feed_uncached_*`` repeats the
+measurement with the cache off, so the cost of a full assembly is visible too. Impressions are
+off (no broker is started: its JVM would share the two cores being measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SERVER_CPU, LOAD_CPU = 0, 1
+JWT_KEY = "bench-key-" + "b" * 40
+
+
+def bench_events(ratings: list, sessions_per_user: int) -> list:  # type: ignore[type-arg]
+    """Each rating as a ``rate`` event (a watch, as the evaluation replays it), except each
+    viewer's last ``sessions_per_user`` ratings, which become the full watch session the replay
+    derives (play, heartbeats, pause or complete, rate): so continue-watching rows exist too.
+    Full sessions for all 100k ratings would take minutes of state-machine time for no change in
+    what the feed reads."""
+    from streamrec.events.model import EventType, UserEvent
+    from streamrec.replay import history_events, region_for
+
+    last: dict[str, list] = {}  # type: ignore[type-arg]
+    for r in ratings:
+        last.setdefault(r.user_id, []).append(r)
+    tail = {id(r) for rs in last.values() for r in rs[-sessions_per_user:]}
+    events = [UserEvent(f"{r.user_id}:{r.video_id}:{r.timestamp}", EventType.RATE, r.user_id, r.timestamp * 1000,
+                        region=region_for(r.user_id), video_id=r.video_id, rating=r.stars)
+              for r in ratings if id(r) not in tail]
+    events += history_events([r for r in ratings if id(r) in tail])
+    return events
+
+
+def seed(db: Path, dataset: Path, max_ratings: int | None) -> dict[str, object]:
+    from bench.serving_seed import seed_store
+    from streamrec.replay import load_catalog, load_ratings
+    from streamrec.store import open_store
+
+    began = time.perf_counter()
+    catalog = load_catalog(dataset)
+    ratings = load_ratings(dataset)[:max_ratings]
+    store = open_store(f"sqlite:///{db}")
+    try:
+        sizes = seed_store(store, catalog, bench_events(ratings, sessions_per_user=3))
+    finally:
+        store.close()
+    users = sorted({r.user_id for r in ratings}, key=lambda u: (len(u), u))
+    videos = [v for v, _ in _popular(ratings)][:500]
+    return {"sizes": sizes, "seconds": round(time.perf_counter() - began, 1), "users": users, "videos": videos,
+            "ratings": len(ratings)}
+
+
+def _popular(ratings: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
+    counts: dict[str, int] = {}
+    for r in ratings:
+        counts[r.video_id] = counts.get(r.video_id, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+LOG = REPO / "var" / "bench" / "serving.log"
+
+
+def start(argv: list[str], env: dict[str, str], port: int, cpu: int) -> subprocess.Popen[bytes]:
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    with LOG.open("ab") as log:  # a file, not a pipe: a full pipe would stall the server
+        process = subprocess.Popen(["taskset", "-c", str(cpu), *argv], env=env, cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 30
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{argv} exited: see {LOG}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{argv} did not answer on port {port}")
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User + system CPU of the server so far (taskset execs it, so the pid is the server's)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def service(db: Path, cache_ttl_s: float) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "STREAMREC_STORE": f"sqlite:///{db}", "STREAMREC_JWT_KEY": JWT_KEY,
+           "STREAMREC_SERVING_PORT": str(port), "STREAMREC_SERVING_IMPRESSIONS": "0",
+           "STREAMREC_SERVING_CACHE_TTL_S": str(cache_ttl_s),
+           "STREAMREC_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}", "PYTHONPATH": str(REPO)}
+    return start([sys.executable, "-m", "serving"], env, port, SERVER_CPU), port
+
+
+def static_server() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return start([sys.executable, str(Path(__file__)), "--static-server", str(port)], env, port, SERVER_CPU), port
+
+
+def run_static_server(port: int) -> None:
+    """A bare aiohttp app answering a fixed ~2 KB JSON document: the ceiling of any handler."""
+    from aiohttp import web
+
+    body = json.dumps({"items": [{"video_id": f"v{i}", "title": "x" * 40} for i in range(32)]}).encode()[:2048]
+
+    async def static(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/static.json", static)
+    app.router.add_get("/healthz", static)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+wrk.headers["Authorization"] = "Bearer %s"
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+"""
+
+
+def wrk(port: int, paths: list[str], token: str, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % (",".join(json.dumps(p) for p in paths), token))
+        script = f.name
+    try:
+        out = subprocess.run(["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", "-c32", f"-d{seconds}s", "-s", script,
+                              f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": round(rps), "requests": total, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def measured(server: subprocess.Popen[bytes], run, *args):  # type: ignore[no-untyped-def]
+    """``run(*args)``'s result with the server's CPU microseconds per request added."""
+    before = cpu_seconds(server)
+    result = run(*args)
+    result["server_cpu_us_per_req"] = round((cpu_seconds(server) - before) / max(result["requests"], 1) * 1e6)
+    return result
+
+
+def fixed_rate(port: int, paths: list[str], token: str, rate: int, seconds: float) -> dict[str, float]:
+    """Runs the open-loop client in its own process on the load CPU."""
+    argv = ["taskset", "-c", str(LOAD_CPU), sys.executable, str(Path(__file__)), "--fixed-rate-client",
+            json.dumps({"port": port, "paths": paths, "token": token, "rate": rate, "seconds": seconds})]
+    return json.loads(subprocess.run(argv, capture_output=True, text=True, check=True, cwd=REPO).stdout)
+
+
+def run_fixed_rate_client(spec: dict) -> None:  # type: ignore[type-arg]
+    import aiohttp
+
+    async def main() -> dict[str, float]:
+        latencies: list[float] = []
+        failures = 0
+        headers = {"Authorization": f"Bearer {spec['token']}"}
+        connector = aiohttp.TCPConnector(limit=256)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{spec['port']}", connector=connector,
+                                         headers=headers) as session:
+
+            async def one(path: str, scheduled: float) -> None:
+                nonlocal failures
+                async with session.get(path) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures += 1
+                latencies.append(time.perf_counter() - scheduled)
+
+            # Warm the connection pool and the service first.
+            await asyncio.gather(*(one(p, time.perf_counter()) for p in spec["paths"][:64]))
+            latencies.clear()
+            paths, rate = spec["paths"], spec["rate"]
+            total = int(rate * spec["seconds"])
+            start = time.perf_counter()
+            tasks = []
+            for n in range(total):
+                scheduled = start + n / rate
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(paths[n % len(paths)], scheduled)))
+            await asyncio.gather(*tasks)
+            achieved = total / (time.perf_counter() - start)
+        latencies.sort()
+        return {"p50_ms": round(statistics.median(latencies) * 1000, 2),
+                "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+                "max_ms": round(latencies[-1] * 1000, 2), "requests": total, "failures": failures,
+                "achieved_rps": round(achieved)}
+
+    print(json.dumps(asyncio.run(main())))
+
+
+def scrape(port: int, token: str) -> dict[str, float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    values = {}
+    for result in ("hit", "miss", "stale"):
+        m = re.search(rf'streamrec_feed_cache_total\{{result="{result}"\}} ([\d.e+]+)', text)
+        values[result] = float(m.group(1)) if m else 0.0
+    degraded = sum(float(v) for v in re.findall(r"streamrec_feed_degraded_total\{[^}]*\} ([\d.e+]+)", text))
+    looked = sum(values.values()) or 1.0
+    return {"cache_hit_ratio": round(values["hit"] / looked, 3), "degraded": degraded}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "data" / "ml-latest-small")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--max-ratings", type=int, default=None, help="use only the first N ratings")
+    parser.add_argument("--out", type=Path, help="also write the JSON object here")
+    parser.add_argument("--db", type=Path, default=REPO / "var" / "bench" / "serving.db")
+    parser.add_argument("--static-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--fixed-rate-client", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.static_server:
+        return run_static_server(args.static_server)
+    if args.fixed_rate_client:
+        return run_fixed_rate_client(json.loads(args.fixed_rate_client))
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: `make bench-serving` installs it (apt-get install wrk)")
+
+    from streamrec.auth import SERVICE_SCOPE, mint_token
+
+    for old in args.db.parent.glob(args.db.name + "*") if args.db.parent.exists() else ():
+        old.unlink()
+    args.db.parent.mkdir(parents=True, exist_ok=True)
+    print(f"seeding {args.db} from {args.dataset} ...", file=sys.stderr)
+    seeded = seed(args.db, args.dataset, args.max_ratings)
+    token = mint_token("bench", JWT_KEY, scopes=(SERVICE_SCOPE,), ttl_seconds=3600)
+    feed_paths = [f"/v1/users/{u}/feed" for u in seeded["users"]]  # type: ignore[union-attr]
+    similar_paths = [f"/v1/videos/{v}/similar" for v in seeded["videos"]]  # type: ignore[union-attr]
+    result: dict[str, object] = {}
+
+    static, port = static_server()
+    try:
+        ceiling = measured(static, wrk, port, ["/static.json"], token, args.duration)
+        result["static_ceiling_rps"] = ceiling["rps"]
+        result["static_cpu_us_per_req"] = ceiling["server_cpu_us_per_req"]
+    finally:
+        stop(static)
+
+    for label, ttl in (("feed", 10.0), ("feed_uncached", 1e-9)):
+        print(f"measuring {label} ...", file=sys.stderr)
+        server, port = service(args.db, ttl)
+        try:
+            latency = measured(server, fixed_rate, port, feed_paths, token, args.rate, args.duration)
+            result[f"{label}_p50_ms"], result[f"{label}_p99_ms"] = latency["p50_ms"], latency["p99_ms"]
+            result[f"{label}_at_rate"] = latency
+            throughput = measured(server, wrk, port, feed_paths, token, args.duration)
+            result[f"{label}_max_rps"] = throughput["rps"]
+            result[f"{label}_wrk"] = throughput
+            result[f"{label}_server"] = scrape(port, token)
+            if label == "feed":
+                similar = measured(server, wrk, port, similar_paths, token, args.duration)
+                result["similar_max_rps"], result["similar_wrk"] = similar["rps"], similar
+        finally:
+            stop(server)
+
+    ceiling = float(result["static_ceiling_rps"])  # type: ignore[arg-type]
+    result["feed_ratio"] = round(float(result["feed_max_rps"]) / ceiling, 3)  # type: ignore[arg-type]
+    result["feed_uncached_ratio"] = round(float(result["feed_uncached_max_rps"]) / ceiling, 3)  # type: ignore[arg-type]
+    result["rate_rps"] = args.rate
+    result["seed"] = {"ratings": seeded["ratings"], "seconds": seeded["seconds"], **seeded["sizes"]}  # type: ignore[dict-item]
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine skews every figure
+    result["setup"] = {"server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU, "wrk": "-t1 -c32", "duration_s": args.duration,
+                       "users": len(feed_paths), "impressions": False, "cache_ttl_s": 10.0}
+    line = json.dumps(result)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(line + "\n")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
