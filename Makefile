@@ -75,6 +75,12 @@ bench-serving: $(STAMP)
 		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk; else sudo apt-get install -y -q wrk; fi; }
 	$(PY) bench/bench_serving.py --dataset $(DATA) --out bench/results/serving.json
 
+# Prequential replay of both shared rating logs: streamrec vs the baselines -> docs/quality.md
+EVAL_DATA ?= ../shared/data/ml-latest-small ../shared/data/movietweetings-100k
+eval: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/streamrec eval $(foreach d,$(EVAL_DATA),--dataset $(d)) \
+		--format markdown --out docs/quality --doc docs/quality.md
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy streamrec

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 def cli_main(argv: Sequence[str] | None = None) -> int:
     """Run ``streamrec eval`` with ``argv`` (without the subcommand name); returns the exit code."""
-    from streamrec.evaluation.command import main  # imported late: numpy/matplotlib are heavy
+    from streamrec.evaluation.command import (
+        main,  # imported late: numpy/matplotlib are heavy
+    )
 
     return main(argv)

@@ -30,7 +30,8 @@ The replay skips it, with a note, while that module does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -58,7 +59,7 @@ class Method(Protocol):
 
     name: str
 
-    def recommend(self, user: str, now_ms: int, k: int, exclude: Set[str]) -> list[str]:
+    def recommend(self, user: str, now_ms: int, k: int, exclude: AbstractSet[str]) -> list[str]:
         """Top ``k`` title ids for ``user`` at ``now_ms``, best first, none of them in ``exclude``."""
         ...
 

@@ -1,0 +1,165 @@
+"""``streamrec eval``: replay rating logs against streamrec and the baselines, print the table.
+
+    streamrec eval --dataset PATH [--dataset PATH ...] [--format json|markdown] [--out DIR]
+                   [--doc docs/quality.md] [--methods popular,trending,...] [--log-format csv|dat|udata]
+
+``--format json`` prints one JSON object per data set on stdout (see ``report.py``); markdown
+prints the table. ``--out DIR`` also writes ``<dataset>.md``, ``<dataset>.json`` and the rolling
+HR@10 plot ``<dataset>-hr10.png`` there; ``--doc FILE`` writes the quality page for all data sets
+(``make eval``). The progress bar goes to stderr. Exit code 2 if a method failed mid-run (the
+others are still reported), 1 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from streamrec.evaluation.baselines import (
+    ItemKNNStream,
+    Popular,
+    RandomTitles,
+    Trending,
+)
+from streamrec.evaluation.datasets import LogFormat, RatingLogError, load_log
+from streamrec.evaluation.ease import EaseNightly
+from streamrec.evaluation.methods import EvalContext, MethodFactory
+from streamrec.evaluation.replay import MethodResult, build_schedule, run_method
+from streamrec.evaluation.report import (
+    markdown_report,
+    plot_rolling_hit_rate,
+    quality_page,
+    summarise,
+)
+
+METHOD_NAMES = ("streamrec", "popular", "trending", "itemknn_stream", "ease_nightly", "random")
+STREAMREC_MODULE = "streamrec.evaluation.streamrec_method"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamrec eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", action="append", required=True, help="rating file or its folder (repeatable)")
+    parser.add_argument("--format", choices=("json", "markdown"), default="markdown", help="stdout format")
+    parser.add_argument("--out", type=Path, help="folder for the markdown table, JSON and plot")
+    parser.add_argument("--doc", type=Path, help="write the quality page (all data sets) to this file")
+    parser.add_argument("--log-format", choices=[f.value for f in LogFormat], help="rating layout (default: detect)")
+    parser.add_argument("--methods", default=",".join(METHOD_NAMES), help="comma-separated methods to run")
+    parser.add_argument("--warmup", type=float, default=0.2, help="share of events only learned from")
+    parser.add_argument("--k", type=int, default=10, help="list length (metrics are named @10 regardless)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trending-days", type=float, default=7.0)
+    parser.add_argument("--knn-window", type=int, default=50)
+    parser.add_argument("--knn-decay", type=float, default=0.9)
+    parser.add_argument("--ease-lambda", type=float, default=200.0)
+    parser.add_argument("--ease-items", type=int, default=2500)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return parser
+
+
+def streamrec_factory() -> tuple[MethodFactory | None, str | None]:
+    """The recommendation engine's adapter, or why it cannot be evaluated."""
+    try:
+        module = importlib.import_module(STREAMREC_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name == STREAMREC_MODULE:
+            return None, "streamrec skipped: streamrec/evaluation/streamrec_method.py does not exist yet"
+        return None, f"streamrec skipped: importing its adapter failed: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a half-finished adapter must not stop the baselines
+        return None, f"streamrec skipped: importing its adapter failed: {type(exc).__name__}: {exc}"
+    create = getattr(module, "create", None)
+    if create is None:
+        return None, f"streamrec skipped: {STREAMREC_MODULE} has no create(context)"
+    return create, None
+
+
+def method_factories(args: argparse.Namespace) -> tuple[dict[str, MethodFactory], list[str]]:
+    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(wanted) - set(METHOD_NAMES))
+    if unknown:
+        raise ValueError(f"--methods: unknown method(s) {', '.join(unknown)}; known: {', '.join(METHOD_NAMES)}")
+    notes: list[str] = []
+    factories: dict[str, MethodFactory] = {}
+    for name in wanted:
+        if name == "streamrec":
+            create, note = streamrec_factory()
+            if create is None:
+                notes.append(note or "streamrec skipped")
+                continue
+            factories[name] = create
+        elif name == "popular":
+            factories[name] = Popular
+        elif name == "trending":
+            factories[name] = partial(Trending, window_days=args.trending_days)
+        elif name == "itemknn_stream":
+            factories[name] = partial(ItemKNNStream, window=args.knn_window, decay=args.knn_decay)
+        elif name == "ease_nightly":
+            factories[name] = partial(EaseNightly, l2=args.ease_lambda, max_items=args.ease_items)
+        elif name == "random":
+            factories[name] = RandomTitles
+    return factories, notes
+
+
+def evaluate(path: str, args: argparse.Namespace) -> tuple[dict[str, Any], list[MethodResult]]:
+    """Replay one data set against every requested method."""
+    log = load_log(path, args.log_format)
+    schedule = build_schedule(log, args.warmup)
+    context = EvalContext(dataset=log.name, catalog=log.catalog, seed=args.seed)
+    factories, notes = method_factories(args)
+    results: list[MethodResult] = []
+    for name, factory in factories.items():
+        try:
+            results.append(run_method(schedule, factory, context, k=args.k, progress=not args.no_progress))
+        except Exception as exc:  # report the others; the exit code says something failed
+            if name != "streamrec":
+                raise
+            notes.append(f"{name} failed during the replay: {type(exc).__name__}: {exc}")
+    return summarise(log.name, schedule, results, notes), results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.k <= 0:
+        parser.error("--k must be positive")
+    if not 0.0 <= args.warmup < 1.0:
+        parser.error("--warmup must be in [0, 1)")
+    sections: list[tuple[dict[str, Any], str | None]] = []
+    failed = False
+    for path in args.dataset:
+        try:
+            summary, results = evaluate(path, args)
+        except (RatingLogError, ValueError) as exc:
+            print(f"streamrec eval: {exc}", file=sys.stderr)
+            return 1
+        failed |= any("failed" in note for note in summary["notes"])
+        plot_name = None
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            plot_name = f"{summary['dataset']}-hr10.png"
+            plot_rolling_hit_rate(results, args.out / plot_name, summary["dataset"])
+            (args.out / f"{summary['dataset']}.json").write_text(json.dumps(summary, indent=1) + "\n")
+            (args.out / f"{summary['dataset']}.md").write_text(markdown_report(summary, plot_name))
+        sections.append((summary, plot_name))
+        if args.format == "json":
+            print(json.dumps(summary), flush=True)
+        else:
+            print(markdown_report(summary), flush=True)
+    if args.doc:
+        doc_sections = sections
+        if args.out:  # links in the page are relative to the page
+            rel = os.path.relpath(args.out, args.doc.parent)
+            doc_sections = [(s, f"{rel}/{p}" if p else None) for s, p in sections]
+        command = "streamrec eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        args.doc.parent.mkdir(parents=True, exist_ok=True)
+        settings = {key: getattr(args, key) for key in
+                    ("trending_days", "knn_window", "knn_decay", "ease_lambda", "ease_items", "seed")}
+        args.doc.write_text(quality_page(doc_sections, command, settings))
+    return 2 if failed else 0
