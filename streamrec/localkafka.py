@@ -116,6 +116,8 @@ class LocalKafka:
     heap_mb: int = 384
     log_level: str = "WARN"
     create_topics: bool = True
+    #: End the broker when the process that started it dies (tests); off for `localkafka start`.
+    die_with_parent: bool = False
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     started_in_s: float | None = field(default=None, init=False)
     _dump_classes_to: Path | None = field(default=None, init=False, repr=False)
@@ -222,6 +224,12 @@ class LocalKafka:
             dump.rename(archive)
         return archive
 
+    def _parent_death_signal(self) -> list[str]:
+        """With ``die_with_parent``: a `setpriv` prefix that makes Linux SIGTERM the broker when
+        its starter dies (setpriv execs the JVM, so the broker keeps the starter as parent)."""
+        setpriv = shutil.which("setpriv") if self.die_with_parent else None
+        return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
     def _jvm(self, main_class: str, *args: str, cds: Sequence[str] = ()) -> list[str]:
         return [
             self._java(),
@@ -296,7 +304,7 @@ class LocalKafka:
             # Own session: a Ctrl-C in the terminal that started the demo does not reach the broker
             # half-way; stop() is what ends it, and the CLI keeps it running between commands.
             self._process = subprocess.Popen(
-                self._jvm("kafka.Kafka", str(config), cds=cds),
+                self._parent_death_signal() + self._jvm("kafka.Kafka", str(config), cds=cds),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

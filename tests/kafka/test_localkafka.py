@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,35 @@ def test_a_broker_that_cannot_start_reports_its_log(data_dir: Path) -> None:
     with pytest.raises(LocalKafkaError, match="broker exited"):
         broker.start(timeout_s=60)
     assert broker.running_pid() is None
+
+
+def test_a_broker_started_for_tests_ends_when_its_starter_is_killed(data_dir: Path) -> None:
+    port = free_port()
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\n"
+            "from streamrec.localkafka import LocalKafka\n"
+            f"b = LocalKafka(data_dir={str(data_dir)!r}, port={port}, create_topics=False, die_with_parent=True)\n"
+            "b.start()\n"
+            "print(b.running_pid(), flush=True)\n"
+                "time.sleep(600)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert starter.stdout is not None
+        broker_pid = int(starter.stdout.readline())
+        assert _pid_alive(broker_pid)
+    finally:
+        starter.kill()  # SIGKILL: no cleanup code of the starter runs
+        starter.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while _pid_alive(broker_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _pid_alive(broker_pid), "the broker outlived the test run that started it"
+    assert not _port_open(port)
