@@ -435,3 +435,67 @@ def test_serving_command_is_one_the_cli_accepts() -> None:
         "the pod must listen on all interfaces for probes and the LB"
     )
     assert args.port == variables["container_port"]["default"]
+
+
+def locals_block(text: str) -> str:
+    """The first top-level ``locals { ... }`` block of a .tf file, by brace matching."""
+    start = text.index("\nlocals {") + 1
+    depth = 0
+    for position in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[position], 0)
+        if depth == 0 and text[position] == "}":
+            return text[start : position + 1]
+    raise ValueError("unbalanced locals block")
+
+
+@pytest.fixture(scope="module")
+def pipeline_locals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The pipelines module's locals, evaluated by Terraform with the module's own variables."""
+    module = MODULES / "pipelines"
+    root = tmp_path_factory.mktemp("pipelines-locals")
+    (root / "variables.tf").write_text((module / "variables.tf").read_text())
+    (root / "locals.tf").write_text(
+        locals_block((module / "main.tf").read_text())
+        + '\noutput "flink_build_args" {\n  value = local.flink_build_args\n}\n'
+        + 'output "pipeline_options" {\n  value = local.pipeline_options\n}\n'
+    )
+    required = {
+        "project_id": "p",
+        "region": "us-central1",
+        "name": "streamrec-test",
+        "pipeline_image": "image",
+        "kafka_bootstrap": "bootstrap.example:9092",
+        "store_url": "aerospike://10.0.0.1:3000/streamrec",
+        "subnet_id": "projects/p/regions/us-central1/subnetworks/s",
+        "network_tag": "tag",
+    }
+    tf = terraform(root)
+    assert tf.init().retcode == 0
+    applied = tf.apply(auto_approve=True, json=False, vars=required)
+    assert applied.retcode == 0, applied.error
+    return {name: entry["value"] for name, entry in tf.output(json=True).value.items()}
+
+
+def test_flink_build_args_are_options_of_pipelines_main_or_beam(
+    pipeline_locals: dict[str, Any],
+) -> None:
+    main = pytest.importorskip(
+        "pipelines.main", reason="pipelines/main.py defines the options"
+    )
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability import flink_runner  # noqa: F401  (registers Flink's options)
+
+    args = pipeline_locals["flink_build_args"]
+    ours, beam_args = main.parse_args(args)
+    assert ours.bootstrap == "bootstrap.example:9092"
+    assert ours.store == "aerospike://10.0.0.1:3000/streamrec"
+    known = PipelineOptions(beam_args).get_all_options(drop_default=True)
+    given = {arg[2:].split("=", 1)[0] for arg in beam_args}
+    # Java-side FlinkPipelineOptions: the job server declares them to the Python runner at
+    # submission (portable_runner.add_runner_options), so the SDK alone does not know them.
+    job_server_options = {"checkpointing_interval"}
+    unknown = given - set(known) - job_server_options
+    assert not unknown, (
+        f"neither Beam's Python options nor the Flink job server's: {sorted(unknown)}"
+    )
+    assert known["runner"] == "FlinkRunner" and known["flink_version"] == "1.20"

@@ -26,6 +26,7 @@ locals {
       "--runner=FlinkRunner",
       "--streaming",
       "--output_executable_path=${local.flink_jar}",
+      "--flink_version=${replace(trimprefix(var.flink_version, "v"), "_", ".")}",
       "--flink_job_server_jar=/opt/beam/flink-job-server.jar",
       "--parallelism=${var.flink_parallelism}",
       "--checkpointing_interval=${var.checkpoint_interval_ms}",
