@@ -16,9 +16,9 @@ from streamrec.localkafka import (
     DEFAULT_LIB_DIR,
     LocalKafka,
     LocalKafkaError,
-    _pid_alive,
-    _port_open,
     free_port,
+    pid_alive,
+    port_open,
 )
 from tests.events.samples import sample_event
 
@@ -60,7 +60,7 @@ def test_cli_starts_a_broker_that_outlives_it_keeps_data_across_restarts_and_sto
         assert pid is not None
         stopped = cli("stop", *where)
         assert stopped.returncode == 0 and "stopped" in stopped.stdout
-        assert not _pid_alive(pid) and not _port_open(port)
+        assert not pid_alive(pid) and not port_open(port)
         assert cli("status", *where).returncode == 1
 
         # The demo restarts on the same folder: the broker comes back with its data.
@@ -110,12 +110,12 @@ def test_a_broker_started_for_tests_ends_when_its_starter_is_killed(data_dir: Pa
     try:
         assert starter.stdout is not None
         broker_pid = int(starter.stdout.readline())
-        assert _pid_alive(broker_pid)
+        assert pid_alive(broker_pid)
     finally:
         starter.kill()  # SIGKILL: no cleanup code of the starter runs
         starter.wait(timeout=10)
     deadline = time.monotonic() + 30
-    while _pid_alive(broker_pid) and time.monotonic() < deadline:
+    while pid_alive(broker_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _pid_alive(broker_pid), "the broker outlived the test run that started it"
-    assert not _port_open(port)
+    assert not pid_alive(broker_pid), "the broker outlived the test run that started it"
+    assert not port_open(port)

@@ -1,40 +1,13 @@
-"""A real single-node Apache Kafka (KRaft, combined broker+controller) on 127.0.0.1.
-
-For tests, the demo and hand work on one machine. The jars come from Maven Central through
-``infra/local/fetch-kafka.sh`` (``make jars``) into ``var/kafka/lib``; the broker's data, its
-generated ``server.properties``, log4j2 config, log and pid file live in one data folder (by
-default ``var/kafka/data``, git-ignored).
-
-From Python::
-
-    with LocalKafka(data_dir=tmp, port=free_port()) as broker:   # formats, starts, waits, makes topics
-        produce_to(broker.bootstrap)
-                                                                   # leaving the block stops it
-
-From a shell (the broker keeps running after the command returns)::
-
-    python -m streamrec.localkafka start [--port 9092] [--data-dir var/kafka/data]
-    python -m streamrec.localkafka status
-    python -m streamrec.localkafka stop
-    python -m streamrec.localkafka prepare    # once, at install: storage template + JVM class archive
-
-Locally each topic gets at most ``LOCAL_MAX_PARTITIONS`` partitions and replication factor 1 (see
-``streamrec.kafka.topic_specs``): one broker on two cores does not need twelve partitions, and
-keying by user keeps per-user order at any partition count.
-"""
+"""``LocalKafka``: one broker process, from formatting its storage to stopping it (see the package doc)."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -43,62 +16,21 @@ from pathlib import Path
 from typing import Self
 
 from streamrec.config import DEFAULT_KAFKA_BOOTSTRAP
+from streamrec.localkafka.processes import free_port, pid_alive, port_open
+from streamrec.localkafka.settings import (
+    JVM_FLAGS,
+    log4j2_properties,
+    server_properties,
+)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_LIB_DIR = REPO / "var" / "kafka" / "lib"
 DEFAULT_DATA_DIR = REPO / "var" / "kafka" / "data"
 DEFAULT_PORT = int(DEFAULT_KAFKA_BOOTSTRAP.rsplit(":", 1)[1])
 
-# Start-up speed matters more than peak throughput for a test broker: the client compiler alone
-# (TieredStopAtLevel=1) and SerialGC cut JVM warm-up on two shared cores; the heap stays small.
-JVM_FLAGS = (
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-Xss512k",
-    "-Djava.awt.headless=true",
-)
-
-_LOG4J2 = """\
-status = warn
-shutdownHook = disable
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = {log}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = {level}
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = kafka
-logger.kafka.level = {level}
-logger.apache.name = org.apache.kafka
-logger.apache.level = {level}
-"""
-
 
 class LocalKafkaError(RuntimeError):
     """The local broker could not be set up, started or reached; the message says why."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that the OS says is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @dataclass
@@ -153,39 +85,9 @@ class LocalKafka:
         return str(self.lib_dir / "*")
 
     def _write_config(self) -> Path:
-        logs = self.data_dir / "logs"
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(logs),
-            # One broker: every internal topic has a single replica.
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "4",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            # Topics are made explicitly with their settings (streamrec.kafka.ensure_topics), never by accident.
-            "auto.create.topics.enable": "false",
-            "num.network.threads": "2",
-            "num.io.threads": "2",
-            "background.threads": "2",
-            "log.cleaner.threads": "1",
-            "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
-        }
         path = self.data_dir / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        (self.data_dir / "log4j2.properties").write_text(
-            _LOG4J2.format(log=self.log_file, level=self.log_level)
-        )
+        path.write_text(server_properties(self.port, self.controller_port, self.data_dir / "logs"))
+        (self.data_dir / "log4j2.properties").write_text(log4j2_properties(self.log_file, self.log_level))
         return path
 
     @property
@@ -289,7 +191,7 @@ class LocalKafka:
         running = self.running_pid()
         if running is not None:
             raise LocalKafkaError(f"a broker from {self.data_dir} already runs (pid {running}); stop it first")
-        if _port_open(self.port):
+        if port_open(self.port):
             raise LocalKafkaError(f"port {self.port} on 127.0.0.1 is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.controller_port:
@@ -329,7 +231,7 @@ class LocalKafka:
         from confluent_kafka.admin import AdminClient
 
         assert self._process is not None
-        while not _port_open(self.port):
+        while not port_open(self.port):
             if self._process.poll() is not None:
                 raise LocalKafkaError(f"broker exited with {self._process.returncode}:\n{self.tail_log()}")
             if time.monotonic() > deadline:
@@ -360,7 +262,7 @@ class LocalKafka:
         except (OSError, ValueError):
             return None
         pid = int(state["pid"])
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return None
         # A recycled pid must not be mistaken for our broker: check it runs Kafka on our config.
         try:
@@ -395,7 +297,7 @@ class LocalKafka:
             if self._process is not None and self._process.pid == pid:
                 if self._process.poll() is not None:
                     break
-            elif not _pid_alive(pid):
+            elif not pid_alive(pid):
                 break
             time.sleep(0.1)
         else:
@@ -405,7 +307,7 @@ class LocalKafka:
                 self._process.wait(timeout=10)
             else:  # not our child: wait until the kernel has it gone, so the port is free again
                 gone_by = time.monotonic() + 10
-                while _pid_alive(pid) and time.monotonic() < gone_by:
+                while pid_alive(pid) and time.monotonic() < gone_by:
                     time.sleep(0.05)
         self._process = None
         self._state_file.unlink(missing_ok=True)
@@ -424,45 +326,6 @@ class LocalKafka:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streamrec.localkafka", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["start", "stop", "status", "prepare"])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--lib-dir", type=Path, default=DEFAULT_LIB_DIR)
-    parser.add_argument("--heap-mb", type=int, default=384)
-    args = parser.parse_args(argv)
-    broker = LocalKafka(data_dir=args.data_dir, port=args.port, lib_dir=args.lib_dir, heap_mb=args.heap_mb)
-    try:
-        if args.command == "prepare":
-            with tempfile.TemporaryDirectory(prefix="kafka-prepare-", dir=args.lib_dir.parent) as scratch:
-                warmup = LocalKafka(data_dir=Path(scratch), port=free_port(), lib_dir=args.lib_dir)
-                print(f"prepared: {warmup.prepare()}")
-        elif args.command == "start":
-            if broker.attach():
-                print(f"already running: {broker.bootstrap} (pid {broker.running_pid()})")
-                return 0
-            broker.start()
-            broker._process = None  # leave it running after we exit
-            print(f"started: {broker.bootstrap} in {broker.started_in_s:.1f}s (data in {broker.data_dir})")
-        elif args.command == "stop":
-            if broker.running_pid() is None:
-                print("not running")
-            else:
-                broker.stop()
-                print("stopped")
-        else:
-            if broker.attach():
-                print(f"running: {broker.bootstrap} (pid {broker.running_pid()})")
-            else:
-                print("not running")
-                return 1
-    except LocalKafkaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def detach(self) -> None:
+        """Forget the process without stopping it: it keeps running after this Python exits."""
+        self._process = None
