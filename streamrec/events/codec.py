@@ -288,6 +288,10 @@ class EventCodec:
 
     def decode_dict(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:
         """The writer's schema and the record as a plain dict, resolved to the current schema."""
+        entry, datum = self._read(data)
+        return entry.schema, datum
+
+    def _read(self, data: bytes) -> tuple[_Reader, dict[str, Any]]:
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
             head = bytes(data[:2]).hex() or "nothing"
             raise EventDecodeError(
@@ -310,15 +314,15 @@ class EventCodec:
         left = len(data) - buf.tell()
         if left:
             raise EventDecodeError("body", f"{left} bytes left after a complete {entry.schema.name}: corrupt record")
-        return entry.schema, datum  # type: ignore[return-value]  # a record schema reads a dict
+        return entry, datum  # type: ignore[return-value]  # a record schema reads a dict
 
     def decode(self, data: bytes) -> Record:
         """The model record in ``data``; ``EventDecodeError`` naming the field when it cannot be read."""
-        schema, datum = self.decode_dict(data)
+        entry, datum = self._read(data)
         try:
-            return self._readers[bytes(data[2:HEADER_LEN])].from_dict(datum)  # type: ignore[no-any-return]
+            return entry.from_dict(datum)  # type: ignore[no-any-return]
         except (KeyError, TypeError) as exc:
-            raise EventDecodeError("body", f"{schema.name} does not fit the model: {exc}") from exc
+            raise EventDecodeError("body", f"{entry.schema.name} does not fit the model: {exc}") from exc
 
     def decode_event(self, data: bytes) -> UserEvent:
         """Like ``decode`` but only accepts a ``UserEvent``."""
