@@ -320,3 +320,14 @@ def test_probe_and_metrics_paths_are_routes_of_the_service() -> None:
     probes = set(re.findall(r'path\s*=\s*"(/[a-z]+)"', serving))
     assert probes == {"/readyz", "/healthz"}
     assert probes | {"/metrics"} <= paths
+
+
+@pytest.mark.parametrize("env", env_dirs(), ids=lambda p: p.name)
+def test_flex_template_lives_in_the_bucket_the_environment_creates(env: Path) -> None:
+    tfvars = load(env / "terraform.tfvars")
+    project, name = unquote(tfvars["project_id"]), f"streamrec-{unquote(tfvars['env'])}"
+    bucket = read_config(MODULES / "pipelines").locals["bucket"]
+    assert unquote(bucket) == "${var.project_id}-${var.name}-pipeline"
+    assert unquote(read_config(env).locals["name"]) == "streamrec-${var.env}"
+    path = unquote(tfvars["dataflow_template_gcs_path"])
+    assert path.startswith(f"gs://{project}-{name}-pipeline/templates/"), path
