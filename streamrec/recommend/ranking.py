@@ -146,14 +146,20 @@ def source_scores(user: UserState, inputs: RankingInputs,
     counts = inputs.item_counts
     if weights.get("cowatch", 0.0) > 0 and user.history:
         cowatch: dict[str, float] = {}
+        norms: dict[str, float] = {}  # candidate count ** beta, computed once per candidate
         total = 0.0
+        beta = config.beta
         for position, entry in enumerate(user.history[: config.seeds]):
             w = entry.weight * 0.5 ** (position / config.recency_half_life)
             total += w
-            seed_norm = max(counts.get(entry.video_id, 0), 1) ** config.alpha
+            seed_w = w / max(counts.get(entry.video_id, 0), 1) ** config.alpha
             for neighbour, count in inputs.neighbours.get(entry.video_id, ())[: config.neighbours_per_seed]:
-                sim = count / (seed_norm * max(counts.get(neighbour, 0), 1) ** config.beta)
-                cowatch[neighbour] = cowatch.get(neighbour, 0.0) + w * (min(1.0, sim))
+                norm = norms.get(neighbour)
+                if norm is None:
+                    norm = norms[neighbour] = max(counts.get(neighbour, 0), 1) ** beta
+                # sim = count / (seed_count**alpha * count**beta), clamped to 1, times the seed weight
+                contribution = seed_w * count / norm
+                cowatch[neighbour] = cowatch.get(neighbour, 0.0) + (contribution if contribution < w else w)  # noqa: FURB136 (hot loop)
         if total > 0:
             out["cowatch"] = {v: s / total for v, s in cowatch.items()}
     if weights.get("vector", 0.0) > 0 and user.vector is not None and inputs.item_vectors:
@@ -174,40 +180,63 @@ def source_scores(user: UserState, inputs: RankingInputs,
     return out
 
 
-def blend(scores: Mapping[str, Mapping[str, float]], config: RankingConfig = DEFAULT_CONFIG) -> dict[str, float]:
-    """Candidate -> match score in [0, 1] (see the module docstring for the formula)."""
+def raw_blend(scores: Mapping[str, Mapping[str, float]], config: RankingConfig = DEFAULT_CONFIG) -> dict[str, float]:
+    """Candidate -> ``sum(weight * score) + multi_source_bonus * (sources - 1)`` (unbounded)."""
     raw: dict[str, float] = {}
-    found: dict[str, int] = {}
+    bonus = config.multi_source_bonus
     for source, per_item in scores.items():
         weight = config.weights.get(source, 0.0)
+        if weight <= 0:
+            continue
+        get = raw.get
         for video_id, score in per_item.items():
-            raw[video_id] = raw.get(video_id, 0.0) + weight * score
-            found[video_id] = found.get(video_id, 0) + 1
-    bonus = config.multi_source_bonus
-    return {v: 1.0 - math.exp(-(r + bonus * (found[v] - 1)) / config.match_scale) for v, r in raw.items()}
+            current = get(video_id)
+            raw[video_id] = weight * score if current is None else current + weight * score + bonus
+    return raw
+
+
+def match_score(raw: float, config: RankingConfig = DEFAULT_CONFIG) -> float:
+    """The fixed monotone map from blended evidence to a match score in [0, 1)."""
+    return 1.0 - math.exp(-max(raw, 0.0) / config.match_scale)
+
+
+def blend(scores: Mapping[str, Mapping[str, float]], config: RankingConfig = DEFAULT_CONFIG) -> dict[str, float]:
+    """Candidate -> match score in [0, 1] (see the module docstring for the formula)."""
+    return {v: match_score(r, config) for v, r in raw_blend(scores, config).items()}
+
+
+def _excluded(user: UserState) -> set[str]:
+    return set(user.seen).union(user.disliked, user.in_progress, (h.video_id for h in user.history))
+
+
+def _allowed(video_id: str, excluded: set[str], inputs: RankingInputs) -> bool:
+    if video_id in excluded:
+        return False
+    item = inputs.items.get(video_id)
+    if inputs.region is not None and not available_in(item, inputs.region):
+        return False
+    return inputs.max_maturity is None or maturity_allowed(item.maturity_rating if item else None,
+                                                          inputs.max_maturity)
 
 
 def allowed_titles(user: UserState, candidates: Sequence[str], inputs: RankingInputs) -> list[str]:
-    """The candidates that pass every top-picks filter, in the given order."""
-    excluded = set(user.seen) | set(user.disliked) | set(user.in_progress) | {h.video_id for h in user.history}
-    out = []
-    for video_id in candidates:
-        if video_id in excluded:
-            continue
-        item = inputs.items.get(video_id)
-        if not available_in(item, inputs.region):
-            continue
-        if inputs.max_maturity is not None and not maturity_allowed(item.maturity_rating if item else None,
-                                                                     inputs.max_maturity):
-            continue
-        out.append(video_id)
-    return out
+    """The candidates that pass every top-picks filter, in the given order: not seen/completed,
+    not disliked, not in continue watching, available in the region, within the maturity cap."""
+    excluded = _excluded(user)
+    return [v for v in candidates if _allowed(v, excluded, inputs)]
 
 
-def _genre_overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
+_GENRE_BITS: dict[str, int] = {}
+
+
+def _genre_mask(item: CatalogItem | None) -> int:
+    mask = 0
+    for genre in item.genres if item is not None else ():
+        bit = _GENRE_BITS.get(genre)
+        if bit is None:
+            bit = _GENRE_BITS.setdefault(genre, 1 << len(_GENRE_BITS))
+        mask |= bit
+    return mask
 
 
 def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k: int,
@@ -216,24 +245,27 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
     ``lambda * score - (1 - lambda) * max genre-Jaccard with those already picked``.
     Items keep their own scores; ties by ``video_id``."""
     if mmr_lambda >= 1.0 or k <= 1:
-        return list(ranked[:k])
-    genres = {s.video_id: frozenset(items[s.video_id].genres) if s.video_id in items else frozenset()
-              for s in ranked}
+        return sorted(ranked, key=lambda s: (-s.score, s.video_id))[:k]
     remaining = sorted(ranked, key=lambda s: (-s.score, s.video_id))
-    penalty = {s.video_id: 0.0 for s in ranked}
+    masks = [_genre_mask(items.get(s.video_id)) for s in remaining]
+    penalty = [0.0] * len(remaining)
     chosen: list[ScoredItem] = []
+    keep = 1.0 - mmr_lambda
     while remaining and len(chosen) < k:
         best_index, best_value = 0, -math.inf
         for index, s in enumerate(remaining):  # strict '>' keeps the first of equals: the smaller id
-            value = mmr_lambda * s.score - (1 - mmr_lambda) * penalty[s.video_id]
+            value = mmr_lambda * s.score - keep * penalty[index]
             if value > best_value:
                 best_index, best_value = index, value
-        best = remaining.pop(best_index)
-        chosen.append(best)
-        picked = genres[best.video_id]
-        for s in remaining:
-            overlap = _genre_overlap(genres[s.video_id], picked)
-            penalty[s.video_id] = max(penalty[s.video_id], overlap)
+        chosen.append(remaining.pop(best_index))
+        picked = masks.pop(best_index)
+        penalty.pop(best_index)
+        if picked:
+            for index, mask in enumerate(masks):
+                union = (mask | picked).bit_count()
+                if union:
+                    overlap = (mask & picked).bit_count() / union
+                    penalty[index] = max(penalty[index], overlap)
     return chosen
 
 
@@ -242,7 +274,16 @@ def top_picks(user: UserState, inputs: RankingInputs, k: int = 10,
     """The top-picks row: ``k`` titles with their ``match_score``, best first after diversity."""
     if k < 0:
         raise ValueError(f"k: must be >= 0, got {k}")
-    scores = blend(source_scores(user, inputs, config), config)
-    allowed = allowed_titles(user, list(scores), inputs)
-    ranked = sorted(allowed, key=lambda v: (-scores[v], v))[: max(config.pool, k)]
-    return diversify([ScoredItem(v, scores[v]) for v in ranked], inputs.items, k, config.mmr_lambda)
+    raw = raw_blend(source_scores(user, inputs, config), config)
+    # Sort by id, then (stably) by score: ties stay in id order, with C-level keys only.
+    order = sorted(raw)
+    order.sort(key=raw.__getitem__, reverse=True)
+    excluded = _excluded(user)
+    pool: list[ScoredItem] = []
+    size = max(config.pool, k)
+    for video_id in order:
+        if _allowed(video_id, excluded, inputs):
+            pool.append(ScoredItem(video_id, match_score(raw[video_id], config)))
+            if len(pool) >= size:
+                break
+    return diversify(pool, inputs.items, k, config.mmr_lambda)

@@ -1,0 +1,159 @@
+"""streamrec under prequential test: the served top-picks row, through ``streamrec.recommend``.
+
+The adapter plays both sides of the product in-process, with no Kafka and no store server:
+
+- ``learn`` is the pipeline's user-state step: every rating goes through
+  :func:`streamrec.recommend.state.apply_events` (the very state machine the Beam pipeline runs),
+  and its side effects are written to in-memory tables shaped like the store's: directed co-watch
+  rows kept to the store's top ``COWATCH_NEIGHBOURS_LIMIT`` per title (trimmed when a row reaches
+  twice that, an amortised form of the store's trim-after-write), item counts, raw item vectors
+  (incremented as :func:`streamrec.recommend.vectors.item_vector_increments` says) and a trending
+  list of decayed watch counts, refreshed at every UTC day boundary like the pipeline's windows.
+- ``recommend`` is the feed's top-picks row: the same two batched reads the feed makes
+  (neighbours of the seed titles; metadata, counts and vectors of the candidates), then
+  :func:`streamrec.recommend.ranking.top_picks` with its filters and diversity re-rank.
+
+Ratings above 5 (MovieTweetings rates 0-10) are halved to the event model's 1-5 stars.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+
+import numpy as np
+
+from streamrec.evaluation.methods import EvalContext, Method
+from streamrec.events.model import CatalogItem, UserEvent
+from streamrec.recommend import (
+    RankingConfig,
+    RankingInputs,
+    StateConfig,
+    apply_events,
+    candidate_titles,
+    item_basis,
+    seed_titles,
+    top_n,
+    top_picks,
+)
+from streamrec.recommend.trending import decayed_add
+from streamrec.store.base import (
+    COWATCH_NEIGHBOURS_LIMIT,
+    SEEN_LIMIT,
+    ScoredItem,
+    UserState,
+)
+
+TRENDING_HALF_LIFE_MS = 7 * 24 * 3600 * 1000
+TRENDING_SIZE = 100
+
+
+class StreamrecMethod:
+    """The product's top picks, learning online from every event (see the module docstring)."""
+
+    name = "streamrec"
+
+    def __init__(self, context: EvalContext, state_config: StateConfig | None = None,
+                 ranking_config: RankingConfig | None = None, use_vectors: bool = True) -> None:
+        self.catalog: Mapping[str, CatalogItem] = context.catalog
+        self.state_config = state_config or StateConfig()
+        self.ranking_config = ranking_config or RankingConfig()
+        self.use_vectors = use_vectors and self.ranking_config.weights.get("vector", 0.0) > 0
+        self.rating_scale = 2.0 if "movietweetings" in context.dataset.lower() else 1.0
+        self.users: dict[str, UserState] = {}
+        self.cowatch: dict[str, dict[str, int]] = {}  # item -> neighbour -> count
+        self.ranked: dict[str, list[tuple[int, str]]] = {}  # item -> [(-count, neighbour)], ascending
+        self.counts: dict[str, int] = {}
+        self.raw_vectors: dict[str, np.ndarray] = {}
+        self.trend_scores: dict[str, tuple[float, int]] = {}
+        self.trending: list[ScoredItem] = []
+
+    # -- the pipeline side ---------------------------------------------------------------------
+    def learn(self, events: Sequence[UserEvent]) -> None:
+        if not events:
+            return
+        events = [self._stars(e) for e in events]
+        user_id = events[0].user_id
+        state = self.users.get(user_id) or UserState(user_id)
+        vectors = ({e.video_id: self._vector(e.video_id) for e in events if e.video_id}
+                   if self.use_vectors else None)
+        update = apply_events(state, events, item_vectors=vectors, config=self.state_config)
+        self.users[user_id] = update.state
+        self._write_cowatch(update.cowatch)
+        for video_id, n in update.item_counts.items():
+            self.counts[video_id] = self.counts.get(video_id, 0) + n
+        for video_id in update.watched:
+            score, ts = self.trend_scores.get(video_id, (0.0, events[0].timestamp))
+            self.trend_scores[video_id] = decayed_add(score, ts, 1.0, events[0].timestamp, TRENDING_HALF_LIFE_MS)
+
+    def on_day_boundary(self, day_start_ms: int) -> None:
+        # Bring every decayed count to the same time before ranking them.
+        current = {v: decayed_add(s, ts, 0.0, day_start_ms, TRENDING_HALF_LIFE_MS)[0]
+                   for v, (s, ts) in self.trend_scores.items()}
+        self.trending = top_n(current, TRENDING_SIZE)
+
+    def _stars(self, event: UserEvent) -> UserEvent:
+        if event.rating is None:
+            return event
+        rating = event.rating / self.rating_scale
+        return event.replace(rating=min(5.0, max(0.0, rating)))
+
+    def _write_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
+        limit = COWATCH_NEIGHBOURS_LIMIT
+        for (item, neighbour), n in increments.items():
+            row = self.cowatch.get(item)
+            if row is None:
+                row = self.cowatch[item] = {}
+                self.ranked[item] = []
+            ranked = self.ranked[item]
+            old = row.get(neighbour)
+            if old is not None:
+                del ranked[bisect.bisect_left(ranked, (-old, neighbour))]
+            new = row[neighbour] = (old or 0) + n
+            bisect.insort(ranked, (-new, neighbour))
+            if len(ranked) >= 2 * limit:
+                for _, dropped in ranked[limit:]:
+                    del row[dropped]
+                del ranked[limit:]
+            if self.use_vectors:
+                raw = self.raw_vectors.get(item)
+                if raw is None:
+                    raw = self.raw_vectors[item] = item_basis(item).copy()
+                raw += np.float32(n) * item_basis(neighbour)
+
+    def _vector(self, video_id: str) -> np.ndarray:
+        raw = self.raw_vectors.get(video_id)
+        return raw if raw is not None else item_basis(video_id)
+
+    # -- the feed side -------------------------------------------------------------------------
+    def _neighbours(self, video_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, int]]]:
+        out = {}
+        for video_id in video_ids:
+            ranked = self.ranked.get(video_id)
+            if ranked:
+                out[video_id] = [(neighbour, -negative) for negative, neighbour in ranked[:k]]
+        return out
+
+    def recommend(self, user: str, now_ms: int, k: int, exclude: AbstractSet[str]) -> list[str]:
+        state = self.users.get(user) or UserState(user)
+        config = self.ranking_config
+        seeds = seed_titles(state, config)
+        inputs = RankingInputs(neighbours=self._neighbours(seeds, config.neighbours_per_seed),
+                               trending=self.trending)
+        ids = candidate_titles(state, inputs, config)
+        inputs = inputs.with_items(
+            items={v: self.catalog[v] for v in ids + seeds if v in self.catalog},
+            item_counts={v: self.counts[v] for v in ids + seeds if v in self.counts},
+            item_vectors={v: self.raw_vectors[v] for v in ids if v in self.raw_vectors} if self.use_vectors else {},
+        )
+        # The state keeps the newest SEEN_LIMIT titles; the replay knows them all, so ask for a
+        # few more and drop what the bounded state forgot.
+        margin = 10 if len(state.seen) >= SEEN_LIMIT else 0
+        picks = top_picks(state, inputs, k=k + margin, config=config)
+        return [p.video_id for p in picks if p.video_id not in exclude][:k]
+
+
+def create(context: EvalContext) -> Method:
+    """The factory the replay looks for (``streamrec.evaluation.methods``)."""
+    return StreamrecMethod(context)
