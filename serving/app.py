@@ -19,7 +19,13 @@ from serving.feed import ListCache
 from serving.feed_service import LISTS
 from serving.keys import CONFIG, FEED_CACHE, METRICS
 from serving.metrics import ServingMetrics
-from serving.middlewares import VERIFIED_TOKENS, VerifiedTokens, auth_middleware, error_middleware, metrics_middleware
+from serving.middlewares import (
+    VERIFIED_TOKENS,
+    VerifiedTokens,
+    auth_middleware,
+    error_middleware,
+    metrics_middleware,
+)
 from serving.routes import ROUTES
 from serving.settings import ServingConfig
 

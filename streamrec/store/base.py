@@ -150,6 +150,11 @@ class Store(abc.ABC):
     def get_user(self, user_id: str) -> UserState | None:
         return self.get_users([user_id]).get(user_id)
 
+    def get_user_versions(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """State versions alone (the feed cache's validity check); unknown users are absent.
+        Backends override this default, which decodes whole states, with a read of the version."""
+        return {user_id: state.version for user_id, state in self.get_users(user_ids).items()}
+
     # -- co-watch ------------------------------------------------------------------------
     @abc.abstractmethod
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
