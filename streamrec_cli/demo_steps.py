@@ -154,9 +154,12 @@ def replay_forever(
         if time.monotonic() - last_save > 2.0:
             state.save(state_path)
             last_save = time.monotonic()
+            stack.check_alive()
         if stats.pipeline_lag_ms is not None:
             bar.set_postfix_str(f"{stats.events_per_s:.0f} ev/s, lag {stats.pipeline_lag_ms:.0f} ms", refresh=False)
 
+    left = max(0, len(live) - state.replay_cursor)
+    stack.printer.line(f"live replay: {left} of {len(live)} ratings to go, at {rate:g} events/s")
     try:
         with (
             EventProducer(bootstrap, client_id="streamrec-demo-replay") as producer,
@@ -169,8 +172,9 @@ def replay_forever(
             time.sleep(2.0)  # let the lag probe see the last events arrive
             return
         print("live replay finished; the stack keeps running for the page. Ctrl-C or `make demo-stop` to stop.", flush=True)
-        while True:  # keep the live panel current (the lag probe may still report)
+        while True:  # keep the live panel current (the lag probe may still report); watch the parts
             write_stats(stats_path, stats)
+            stack.check_alive()
             time.sleep(1.0)
     finally:
         stats.running = False

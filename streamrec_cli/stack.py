@@ -119,6 +119,11 @@ class StepPrinter:
         self._began = time.monotonic()
         print(f"[{self.done}/{self.total}] {text} …", end="", flush=True)
 
+    def line(self, text: str) -> None:
+        """A step that reports itself (a progress bar follows)."""
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {text}", flush=True)
+
     def end(self, detail: str = "ready") -> float:
         took = time.monotonic() - self._began
         print(f" {detail} ({took:.1f} s)", flush=True)
@@ -130,6 +135,7 @@ class Stack:
     demo_dir: Path
     printer: StepPrinter
     started: list[tuple[str, int, str]] = field(default_factory=list)  # name, pid, marker
+    children: dict[str, tuple[subprocess.Popen[bytes], Path]] = field(default_factory=dict)  # name -> process, log
     _broker: object | None = None
 
     def _record(self, name: str, pid: int, marker: str) -> None:
@@ -168,7 +174,18 @@ class Stack:
                 cwd=Path(__file__).resolve().parents[1], env={**os.environ, **env}, start_new_session=True,
             )
         self._record(name, process.pid, "streamrec_cli.main")
+        self.children[name] = (process, log)
         return process
+
+    def check_alive(self) -> None:
+        """Raise, naming the part and its log, when a process of the stack has died."""
+        for name, (process, log) in self.children.items():
+            if process.poll() is not None:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:]) if log.exists() else ""
+                raise RuntimeError(f"the {name} stopped (exit code {process.returncode}); see {log}:\n{tail}")
+        broker = self._broker
+        if broker is not None and broker.running_pid() is None:  # type: ignore[attr-defined]
+            raise RuntimeError(f"the Kafka broker stopped; see {broker.log_file}")  # type: ignore[attr-defined]
 
     def start_pipeline(self, env: dict[str, str]) -> None:
         from streamrec_cli.components import pipeline_args
