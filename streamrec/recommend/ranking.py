@@ -243,7 +243,7 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
               mmr_lambda: float) -> list[ScoredItem]:
     """Maximal marginal relevance over genres: pick, one at a time, the candidate maximising
     ``lambda * score - (1 - lambda) * max genre-Jaccard with those already picked``.
-    Items keep their own scores; ties by ``video_id``."""
+    Items keep their own scores; equal values go to the higher score, then the smaller id."""
     if mmr_lambda >= 1.0 or k <= 1:
         return sorted(ranked, key=lambda s: (-s.score, s.video_id))[:k]
     remaining = sorted(ranked, key=lambda s: (-s.score, s.video_id))
@@ -253,7 +253,7 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
     keep = 1.0 - mmr_lambda
     while remaining and len(chosen) < k:
         best_index, best_value = 0, -math.inf
-        for index, s in enumerate(remaining):  # strict '>' keeps the first of equals: the smaller id
+        for index, s in enumerate(remaining):  # strict '>' keeps the first of equals: higher score, smaller id
             value = mmr_lambda * s.score - keep * penalty[index]
             if value > best_value:
                 best_index, best_value = index, value

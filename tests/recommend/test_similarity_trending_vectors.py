@@ -1,0 +1,132 @@
+"""Similarity, trending and vector helpers: known answers, bounds, determinism."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from streamrec.events.model import CatalogItem
+from streamrec.recommend import (
+    content_similarity,
+    cowatch_similarity,
+    decay_factor,
+    decayed_add,
+    fold_in,
+    item_basis,
+    item_vector,
+    item_vector_increments,
+    maturity_allowed,
+    merge_counts,
+    similar_titles,
+    top_n,
+    vector_scores,
+)
+from streamrec.store.base import ScoredItem
+
+
+def test_cowatch_similarity_is_the_cosine_of_binary_watchers() -> None:
+    # 4 users watched a, 9 watched b, 3 watched both: cosine = 3 / sqrt(4 * 9) = 0.5
+    assert cowatch_similarity(3, 4, 9) == pytest.approx(0.5)
+    assert cowatch_similarity(0, 4, 9) == 0.0
+    assert cowatch_similarity(50, 1, 1) == 1.0  # clamped
+    assert cowatch_similarity(2, 0, 0) == 1.0  # counts not yet written count as 1
+
+
+def test_content_similarity_known_answers() -> None:
+    a = CatalogItem("a", "A", genres=("Drama", "War"), release_year=1990, language="en")
+    b = CatalogItem("b", "B", genres=("Drama",), release_year=2000, language="en")
+    c = CatalogItem("c", "C", genres=("Comedy",), content_type="series", language="fr")
+    assert content_similarity(a, a) == pytest.approx(1.0)
+    assert content_similarity(a, b) == pytest.approx(0.6 * 0.5 + 0.2 * math.exp(-1.0) + 0.1 + 0.1)
+    assert content_similarity(a, c) == 0.0
+    assert content_similarity(a, b) == content_similarity(b, a)
+
+
+def test_maturity_caps() -> None:
+    assert maturity_allowed("R", None)
+    assert maturity_allowed("PG", "PG") and maturity_allowed("G", "PG")
+    assert not maturity_allowed("PG-13", "PG")
+    assert not maturity_allowed(None, "PG")  # kids never see unrated titles
+    assert maturity_allowed(None, "NC-17")
+    with pytest.raises(ValueError, match="max_maturity"):
+        maturity_allowed("G", "X")
+
+
+def test_similar_titles_prefers_cowatch_and_falls_back_to_content() -> None:
+    items = {
+        "seed": CatalogItem("seed", "S", genres=("Drama",)),
+        "close": CatalogItem("close", "C", genres=("Drama",), maturity_rating="PG"),
+        "far": CatalogItem("far", "F", genres=("Horror",), maturity_rating="G"),
+        "n1": CatalogItem("n1", "N1", maturity_rating="PG"),
+        "n2": CatalogItem("n2", "N2", maturity_rating="G"),
+        "mature": CatalogItem("mature", "M", genres=("Drama",), maturity_rating="R"),
+        "elsewhere": CatalogItem("elsewhere", "E", genres=("Drama",), regions=("FR",)),
+    }
+    counts = {"seed": 10, "n1": 5, "n2": 40, "mature": 4, "weak": 3}
+    neighbours = [("n2", 8), ("n1", 4), ("mature", 4), ("weak", 1)]
+    candidates = ["far", "close", "seed", "elsewhere"]
+    got = similar_titles("seed", neighbours=neighbours, item_counts=counts, items=items,
+                         content_candidates=candidates, k=10, region="US")
+    # n1: 4/sqrt(10*5) = .57 > mature: 4/sqrt(40) = .63? no: .632 > .566 > n2: 8/sqrt(400) = .4
+    assert [s.video_id for s in got] == ["mature", "n1", "n2", "close", "far"]
+    assert got[0].score == pytest.approx(4 / math.sqrt(40), abs=1e-3)
+    assert all(0.0 <= s.score <= 1.0 for s in got)
+    kids = similar_titles("seed", neighbours=neighbours, item_counts=counts, items=items,
+                          content_candidates=candidates, k=10, region="US", max_maturity="PG")
+    assert [s.video_id for s in kids] == ["n1", "n2", "close", "far"]
+    assert [s.video_id for s in similar_titles("seed", neighbours=neighbours, item_counts=counts, items=items,
+                                               k=2)] == ["mature", "n1"]
+
+
+def test_top_n_orders_by_count_then_id() -> None:
+    assert top_n({"b": 2, "a": 2, "c": 5, "d": 1}, 3) == [ScoredItem("c", 5), ScoredItem("a", 2), ScoredItem("b", 2)]
+    assert top_n({}, 3) == []
+    with pytest.raises(ValueError, match="n"):
+        top_n({"a": 1}, -1)
+
+
+def test_decay_is_arrival_order_independent() -> None:
+    assert decay_factor(10, 10) == pytest.approx(0.5)
+    assert decay_factor(-5, 10) == 1.0
+    in_order = decayed_add(*decayed_add(0.0, 0, 1.0, 0, 10), 1.0, 10, 10)
+    late = decayed_add(*decayed_add(0.0, 0, 1.0, 10, 10), 1.0, 0, 10)
+    assert in_order[1] == late[1] == 10
+    assert in_order[0] == pytest.approx(late[0]) == pytest.approx(1.5)
+    assert merge_counts([{"a": 1}, {"a": 2, "b": 1}]) == {"a": 3, "b": 1}
+
+
+def test_item_basis_is_deterministic_unit_and_read_only() -> None:
+    a = item_basis("vid_1")
+    assert np.array_equal(a, item_basis("vid_1"))
+    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-6)
+    assert not np.array_equal(a, item_basis("vid_2"))
+    with pytest.raises(ValueError):
+        a[0] = 1.0
+
+
+def test_item_vector_from_neighbours_equals_the_sum_of_increments() -> None:
+    neighbours = [("b", 3), ("c", 1)]
+    deltas = item_vector_increments({("a", "b"): 2, ("a", "c"): 1, ("x", "a"): 1})
+    raw = item_basis("a") + deltas["a"] + item_basis("b")  # a second increment of (a, b) by 1
+    assert np.allclose(item_vector("a", neighbours), raw / np.linalg.norm(raw), atol=1e-6)
+
+
+def test_shared_neighbours_make_item_vectors_close() -> None:
+    shared = [(f"n{i}", 5) for i in range(20)]
+    a, b = item_vector("a", shared), item_vector("b", shared)
+    c = item_vector("c", [(f"m{i}", 5) for i in range(20)])
+    assert float(a @ b) > 0.9 > 0.5 > abs(float(a @ c))
+
+
+def test_fold_in_and_vector_scores() -> None:
+    a, b = item_basis("a"), item_basis("b")
+    assert fold_in(None, a, -1.0) is None
+    user = fold_in(None, a, 1.0)
+    assert user is not None
+    scores = vector_scores(user, {"a": a, "b": b})
+    assert scores["a"] == pytest.approx(1.0, abs=1e-5) and scores["a"] > scores["b"]
+    assert vector_scores(None, {"a": a}) == {}
+    with pytest.raises(ValueError, match="decay"):
+        fold_in(user, b, 1.0, decay=0.0)
