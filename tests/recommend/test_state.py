@@ -17,7 +17,10 @@ def ev(n: int, kind: EventType, video: str | None = None, ts: int | None = None,
                      video_id=video, **kw)  # type: ignore[arg-type]
 
 
-def run(*events: UserEvent, config: StateConfig = StateConfig()) -> UserState:
+DEFAULT = StateConfig()
+
+
+def run(*events: UserEvent, config: StateConfig = DEFAULT) -> UserState:
     state = UserState(U)
     for e in events:
         state = apply_event(state, e, config=config).state
