@@ -107,12 +107,14 @@ def method_factories(args: argparse.Namespace) -> tuple[dict[str, MethodFactory]
     return factories, notes
 
 
-def evaluate(path: str, args: argparse.Namespace) -> tuple[dict[str, Any], list[MethodResult]]:
-    """Replay one data set against every requested method."""
+def evaluate(
+    path: str, args: argparse.Namespace, factories: dict[str, MethodFactory], notes: list[str]
+) -> tuple[dict[str, Any], list[MethodResult]]:
+    """Replay one data set against every method of ``factories``."""
     log = load_log(path, args.log_format)
     schedule = build_schedule(log, args.warmup)
     context = EvalContext(dataset=log.name, catalog=log.catalog, seed=args.seed)
-    factories, notes = method_factories(args)
+    notes = list(notes)
     results: list[MethodResult] = []
     for name, factory in factories.items():
         try:
@@ -131,11 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--k must be positive")
     if not 0.0 <= args.warmup < 1.0:
         parser.error("--warmup must be in [0, 1)")
+    try:
+        factories, notes = method_factories(args)
+    except ValueError as exc:
+        print(f"streamrec eval: {exc}", file=sys.stderr)
+        return 1
     sections: list[tuple[dict[str, Any], str | None]] = []
     failed = False
     for path in args.dataset:
         try:
-            summary, results = evaluate(path, args)
+            summary, results = evaluate(path, args, factories, notes)
         except (RatingLogError, ValueError) as exc:
             print(f"streamrec eval: {exc}", file=sys.stderr)
             return 1

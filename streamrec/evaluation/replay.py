@@ -2,7 +2,7 @@
 
 The protocol, fixed here once for every method:
 
-- events are sorted by timestamp (then user); one user's events sharing a timestamp form a
+- events are sorted by timestamp (then user, then title); one user's events sharing a timestamp form a
   *group* and are simultaneous: the method is asked once, against its state before any of them,
   and every title of the group is scored against that one list; then it learns the whole group;
 - events before the warm-up cut (the timestamp of the event at 20% of the log) are only learned;
@@ -71,7 +71,8 @@ def build_schedule(log: RatingLog, warmup: float = DEFAULT_WARMUP) -> Schedule:
     """Sort and group the log; ``warmup`` is the share of events that are only learned from."""
     if not 0.0 <= warmup < 1.0:
         raise ValueError(f"warmup must be in [0, 1), got {warmup}")
-    ratings = sorted(log.ratings, key=lambda r: (r.timestamp_ms, r.user))
+    # (time, user, title): a canonical order, so the order of lines within a second never matters
+    ratings = sorted(log.ratings, key=lambda r: (r.timestamp_ms, r.user, r.item))
     events = [to_event(r) for r in ratings]
     cut_ms = ratings[int(len(ratings) * warmup)].timestamp_ms
     history: dict[str, set[str]] = {}
