@@ -15,9 +15,8 @@ from aiohttp import web
 
 from serving import clients
 from serving.cache import FeedCache
-from serving.feed import ListCache
-from serving.feed_service import LISTS
-from serving.keys import CONFIG, FEED_CACHE, METRICS
+from serving.catalog import SharedReads
+from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED
 from serving.metrics import ServingMetrics
 from serving.middlewares import (
     VERIFIED_TOKENS,
@@ -29,8 +28,6 @@ from serving.middlewares import (
 from serving.routes import ROUTES
 from serving.settings import ServingConfig
 
-LIST_CACHE_TTL_S = 2.0  # ranked lists change per window (minutes); two seconds of staleness is free
-
 
 def create_app(config: ServingConfig) -> web.Application:
     app = web.Application(
@@ -41,7 +38,7 @@ def create_app(config: ServingConfig) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = ServingMetrics()
     app[FEED_CACHE] = FeedCache(config.cache_ttl_s, config.cache_max_entries)
-    app[LISTS] = ListCache(LIST_CACHE_TTL_S)
+    app[SHARED] = SharedReads(config.catalog_ttl_s, config.lists_ttl_s)
     app[VERIFIED_TOKENS] = VerifiedTokens()
     app.cleanup_ctx.append(clients.store_ctx)
     app.cleanup_ctx.append(clients.producer_ctx)

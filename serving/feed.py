@@ -2,11 +2,13 @@
 
 Reads are batched and bounded (the architecture's "one round trip per kind of record"):
 
-1. the user's state (also what the response cache is validated against);
+1. the user's state (its version is what the response cache is validated against);
 2. co-watch neighbours of the ranking's seed titles, and the ranked lists (trending, new
-   releases, genre rows; shared by every user, so held a second or two in :class:`ListCache`),
-   and the catalog entries of the user's recent titles (for their genres);
-3. counts, metadata and vectors of every candidate title in one call.
+   releases, genre rows) and the catalog entries of the user's recent titles (for their genres);
+3. counts and vectors of every candidate title, and their catalog entries.
+
+Catalog entries and ranked lists are the same for every user and go through
+:class:`serving.catalog.SharedReads`, which holds them briefly in memory.
 
 The maths (candidates, blend, filters, diversity, "more like this") is all in
 :mod:`streamrec.recommend`; this module only decides which rows a page has and how they look.
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from serving.catalog import SharedReads
 from streamrec import recommend
 from streamrec.events.model import CatalogItem
 from streamrec.store.base import (
@@ -51,9 +54,7 @@ class FeedStore(Protocol):
     async def get_item_counts(self, video_ids: Sequence[str]) -> dict[str, int]: ...
     async def get_lists(self, keys: Sequence[str]) -> dict[str, RankedList]: ...
     async def get_items(self, video_ids: Sequence[str]) -> dict[str, CatalogItem]: ...
-    async def get_items_with_vectors(
-        self, video_ids: Sequence[str]
-    ) -> dict[str, tuple[CatalogItem | None, np.ndarray | None]]: ...
+    async def get_item_vectors(self, video_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,35 +86,6 @@ class FeedInputs:
     ranking: recommend.RankingInputs = field(default_factory=recommend.RankingInputs)
 
 
-class ListCache:
-    """Ranked lists held for ``ttl_s``: they are per region, not per user, and change per window.
-
-    Serving every feed's trending and genre rows from memory takes their reads off the hot path;
-    a list is at most ``ttl_s`` older than the store's.
-    """
-
-    def __init__(self, ttl_s: float = 2.0) -> None:
-        self.ttl_s = ttl_s
-        self._lists: dict[str, tuple[float, RankedList | None]] = {}
-
-    async def get(self, store: FeedStore, keys: Iterable[str]) -> dict[str, RankedList]:
-        now = time.monotonic()
-        wanted = list(dict.fromkeys(keys))
-        missing = [k for k in wanted if k not in self._lists or now - self._lists[k][0] > self.ttl_s]
-        if missing:
-            fetched = await store.get_lists(missing)
-            for k in missing:
-                self._lists[k] = (now, fetched.get(k))
-            if len(self._lists) > 10_000:  # genre and region keys are few; this only bounds abuse
-                self._lists.clear()
-        out = {}
-        for k in wanted:
-            cached = self._lists.get(k)
-            if cached is not None and cached[1] is not None:
-                out[k] = cached[1]
-        return out
-
-
 def list_keys(region: str, window: str) -> list[str]:
     keys = [trending_key(window, region), new_releases_key(region)]
     if region != GLOBAL:
@@ -127,7 +99,7 @@ def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) 
 
 
 async def read_feed_inputs(
-    store: FeedStore, lists_cache: ListCache, user: UserState, query: FeedQuery, window: str,
+    store: FeedStore, shared: SharedReads, user: UserState, query: FeedQuery, window: str,
     config: recommend.RankingConfig = recommend.DEFAULT_CONFIG,
 ) -> FeedInputs:
     """Rounds 2 and 3 of the module docstring (round 1, the user, is the caller's)."""
@@ -136,13 +108,13 @@ async def read_feed_inputs(
     first_keys = list_keys(query.region, window) + [genre_key(g) for g in user.preferred_genres]
     neighbours, lists, recent_items = await asyncio.gather(
         store.get_neighbours(seeds, config.neighbours_per_seed) if seeds else _empty(),
-        lists_cache.get(store, first_keys),
-        store.get_items(list(dict.fromkeys(recent + list(user.in_progress)))) if recent or user.in_progress else _empty(),
+        shared.lists(store, first_keys),
+        shared.items(store, recent + list(user.in_progress)),
     )
     genres = recommend.user_genres(user, recent_items, GENRE_ROWS)
     seed_item = recent_items.get(user.history[0].video_id) if user.history else None
     more_keys = [genre_key(g) for g in genres] + [genre_key(g) for g in (seed_item.genres if seed_item else ())]
-    lists |= await lists_cache.get(store, more_keys)
+    lists |= await shared.lists(store, more_keys)
 
     trending = regional(lists, trending_key(window, query.region), trending_key(window, GLOBAL))
     releases = regional(lists, new_releases_key(query.region), new_releases_key(GLOBAL))
@@ -165,17 +137,12 @@ async def read_feed_inputs(
         shown += [s.video_id for s in genre_lists.get(g, ())[:CONTENT_POOL]]
     to_read = list(dict.fromkeys([*candidates, *shown, *user.in_progress]))
     counted = list(dict.fromkeys([*seeds, *candidates]))
-    metadata, counts = await asyncio.gather(
-        store.get_items_with_vectors(to_read) if to_read else _empty(),
+    metadata, vectors, counts = await asyncio.gather(
+        shared.items(store, to_read),
+        store.get_item_vectors(candidates) if candidates else _empty(),
         store.get_item_counts(counted) if counted else _empty(),
     )
-    items = dict(recent_items)
-    vectors: dict[str, np.ndarray] = {}
-    for video_id, (item, vector) in metadata.items():
-        if item is not None:
-            items[video_id] = item
-        if vector is not None:
-            vectors[video_id] = vector
+    items = recent_items | metadata
     ranking = ranking.with_items(items=items, item_counts=counts, item_vectors=vectors)
     return FeedInputs(user=user, lists=lists, ranking=ranking)
 

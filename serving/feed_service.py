@@ -19,14 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from serving.cache import CachedFeed
-from serving.feed import FeedQuery, ListCache, compose_feed, read_feed_inputs, reshape
-from serving.keys import CONFIG, FEED_CACHE, METRICS, STORE, TRENDING
+from serving.feed import FeedQuery, compose_feed, read_feed_inputs, reshape
+from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED, STORE, TRENDING
 from streamrec.store.aio import AsyncStore
 from streamrec.store.base import Store, StoreError, UserState
 
 log = logging.getLogger(__name__)
-
-LISTS = web.AppKey("list_cache", ListCache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +52,7 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
                 return FeedAnswer(entry.body, entry.feed, False, result)
             if user is None:
                 user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
-            inputs = await read_feed_inputs(app[STORE], app[LISTS], user, query, config.trending_window)
+            inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window)
     except TimeoutError:
         return degraded(app, query, "deadline")
     except StoreError as e:

@@ -28,6 +28,8 @@ class ServingConfig:
     retry_after_s: int = 5  # told to clients when Kafka is unavailable
     cache_ttl_s: float = 10.0  # feed responses, also invalidated by the user's state version
     cache_max_entries: int = 50_000
+    catalog_ttl_s: float = 60.0  # catalog entries held in memory (a catalog change shows within it)
+    lists_ttl_s: float = 2.0  # ranked lists held in memory (they change once per trending window)
     max_body_bytes: int = 1 << 20  # POST/PUT bodies; 413 above
     max_batch_events: int = 500
     default_limit: int = 20  # items per row
@@ -47,6 +49,8 @@ class ServingConfig:
             "store_deadline_s": self.store_deadline_s,
             "kafka_ack_timeout_s": self.kafka_ack_timeout_s,
             "cache_ttl_s": self.cache_ttl_s,
+            "catalog_ttl_s": self.catalog_ttl_s,
+            "lists_ttl_s": self.lists_ttl_s,
             "trending_refresh_s": self.trending_refresh_s,
             "max_body_bytes": self.max_body_bytes,
             "max_batch_events": self.max_batch_events,

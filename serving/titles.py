@@ -6,12 +6,12 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from serving.catalog import SharedReads
 from serving.feed import (
     CONTENT_POOL,
     GLOBAL,
     SIMILAR_NEIGHBOURS,
     FeedStore,
-    ListCache,
     item_view,
 )
 from streamrec import recommend
@@ -31,20 +31,20 @@ class SimilarQuery:
     max_maturity: str | None = None
 
 
-async def similar(store: FeedStore, lists: ListCache, query: SimilarQuery, thumbnail_template: str) -> dict[str, Any]:
+async def similar(store: FeedStore, shared: SharedReads, query: SimilarQuery, thumbnail_template: str) -> dict[str, Any]:
     """Co-watch neighbours first, then content similarity over the title's genre rows."""
     video_id = query.video_id
     seed_items, neighbours = await asyncio.gather(
-        store.get_items([video_id]), store.get_neighbours([video_id], SIMILAR_NEIGHBOURS))
+        shared.items(store, [video_id]), store.get_neighbours([video_id], SIMILAR_NEIGHBOURS))
     seed = seed_items.get(video_id)
     own = neighbours.get(video_id, [])
     if seed is None and not own:
         raise UnknownTitle(video_id)
-    genre_lists = await lists.get(store, [genre_key(g) for g in seed.genres]) if seed else {}
+    genre_lists = await shared.lists(store, [genre_key(g) for g in seed.genres]) if seed else {}
     pool = list(dict.fromkeys(s.video_id for ranked in genre_lists.values() for s in ranked.items[:CONTENT_POOL]))
     candidates = list(dict.fromkeys([n for n, _ in own] + pool))
     items, counts = await asyncio.gather(
-        store.get_items(candidates) if candidates else _empty(),
+        shared.items(store, candidates),
         store.get_item_counts([video_id] + [n for n, _ in own]),
     )
     if seed is not None:
@@ -90,9 +90,9 @@ def trending_document(ranked: RankedList | None, region: str, window: str, limit
     }
 
 
-async def trending(store: FeedStore, lists: ListCache, region: str, window: str) -> tuple[RankedList | None, dict[str, Any]]:
+async def trending(store: FeedStore, shared: SharedReads, region: str, window: str) -> tuple[RankedList | None, dict[str, Any]]:
     """The region's list (the global one when the region has none) and its titles' metadata."""
-    found = await lists.get(store, [trending_key(window, region), trending_key(window, GLOBAL)])
+    found = await shared.lists(store, [trending_key(window, region), trending_key(window, GLOBAL)])
     ranked = found.get(trending_key(window, region)) or found.get(trending_key(window, GLOBAL))
     ids = [s.video_id for s in ranked.items] if ranked else []
-    return ranked, (await store.get_items(ids) if ids else {})
+    return ranked, await shared.items(store, ids)

@@ -22,7 +22,7 @@ from serving.errors import (
     region_param,
 )
 from serving.feed import ROW_TYPES, FeedQuery
-from serving.feed_service import LISTS, serve_feed
+from serving.feed_service import serve_feed
 from serving.keys import (
     CONFIG,
     IMPRESSIONS,
@@ -30,6 +30,7 @@ from serving.keys import (
     METRICS,
     PRINCIPAL,
     PRODUCER,
+    SHARED,
     STORE,
     TRENDING,
 )
@@ -131,7 +132,7 @@ async def similar_titles(request: web.Request) -> web.Response:
     )
     try:
         async with asyncio.timeout(config.store_deadline_s * 4):
-            document = await similar(request.app[STORE], request.app[LISTS], query, config.thumbnail_template)
+            document = await similar(request.app[STORE], request.app[SHARED], query, config.thumbnail_template)
     except UnknownTitle as e:
         raise ApiError(404, "unknown_video", f"video_id: no title {video_id!r}",
                        [{"field": "video_id", "reason": "unknown title"}]) from e
@@ -152,7 +153,7 @@ async def trending_now(request: web.Request) -> web.Response:
     snapshot.track(region)
     try:
         async with asyncio.timeout(config.store_deadline_s * 4):
-            ranked, items = await trending(request.app[STORE], request.app[LISTS], region, window)
+            ranked, items = await trending(request.app[STORE], request.app[SHARED], region, window)
         document = trending_document(ranked, region, window, limit, items, config.thumbnail_template, maturity)
     except (TimeoutError, StoreError):
         request.app[METRICS].degraded.labels("trending", "store_error").inc()

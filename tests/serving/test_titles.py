@@ -97,6 +97,13 @@ async def test_trending_validates_parameters(feed_world, serve, query, field):
 async def test_trending_survives_the_store_going_down(feed_world, serve):
     async with serve(feed_world.store_url) as client:
         healthy = await get(client, "/v1/trending")
+        remembered = await get(client, "/v1/trending")  # within lists_ttl_s: from memory
+        client.app[STORE].store.close()
+        still = await get(client, "/v1/trending")
+    assert still == remembered == healthy
+    # Once the remembered list is too old the store is asked, fails, and the snapshot answers.
+    async with serve(feed_world.store_url, lists_ttl_s=1e-6) as client:
+        healthy = await get(client, "/v1/trending")
         client.app[STORE].store.close()
         degraded = await get(client, "/v1/trending")
     assert degraded["degraded"] is True and healthy["degraded"] is False

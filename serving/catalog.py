@@ -1,0 +1,83 @@
+"""What every feed shares, held in memory for a short while: catalog entries and ranked lists.
+
+Neither is per user, and both change slowly (a catalog entry when the catalog topic says so, a
+ranked list once per trending window), while decoding them is most of a feed's store time: a
+feed reads the metadata of hundreds of candidate titles. So:
+
+- catalog entries are kept ``items_ttl_s`` (a title's new region list or rating reaches feeds
+  within that time), titles the store does not know are remembered as unknown just as long;
+- ranked lists (trending, new releases, genre rows) are kept ``lists_ttl_s``.
+
+Item vectors and everything per user are always read from the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from streamrec.events.model import CatalogItem
+from streamrec.store.base import RankedList
+
+
+class CatalogReads(Protocol):
+    async def get_items(self, video_ids: Sequence[str]) -> dict[str, CatalogItem]: ...
+    async def get_lists(self, keys: Sequence[str]) -> dict[str, RankedList]: ...
+
+
+class SharedReads:
+    """Read-through caches of catalog entries and ranked lists (event-loop only, not thread-safe)."""
+
+    def __init__(self, items_ttl_s: float = 60.0, lists_ttl_s: float = 2.0, max_items: int = 200_000) -> None:
+        if items_ttl_s <= 0 or lists_ttl_s <= 0 or max_items <= 0:
+            raise ValueError("items_ttl_s, lists_ttl_s, max_items: must be positive")
+        self.items_ttl_s = items_ttl_s
+        self.lists_ttl_s = lists_ttl_s
+        self.max_items = max_items
+        self._items: OrderedDict[str, tuple[float, CatalogItem | None]] = OrderedDict()
+        self._lists: dict[str, tuple[float, RankedList | None]] = {}
+
+    async def items(self, store: CatalogReads, video_ids: Iterable[str]) -> dict[str, CatalogItem]:
+        """Catalog entries of ``video_ids`` (unknown titles absent); one store read for the misses."""
+        now = time.monotonic()
+        wanted = list(dict.fromkeys(video_ids))
+        cached = self._items
+        out: dict[str, CatalogItem] = {}
+        missing = []
+        for video_id in wanted:
+            entry = cached.get(video_id)
+            if entry is None or now - entry[0] > self.items_ttl_s:
+                missing.append(video_id)
+            elif entry[1] is not None:
+                out[video_id] = entry[1]
+        if missing:
+            fetched = await store.get_items(missing)
+            for video_id in missing:
+                item = fetched.get(video_id)
+                cached[video_id] = (now, item)
+                cached.move_to_end(video_id)
+                if item is not None:
+                    out[video_id] = item
+            while len(cached) > self.max_items:
+                cached.popitem(last=False)
+        return out
+
+    async def lists(self, store: CatalogReads, keys: Iterable[str]) -> dict[str, RankedList]:
+        """Ranked lists by key (unknown keys absent); one store read for the misses."""
+        now = time.monotonic()
+        wanted = list(dict.fromkeys(keys))
+        missing = [k for k in wanted if k not in self._lists or now - self._lists[k][0] > self.lists_ttl_s]
+        if missing:
+            fetched = await store.get_lists(missing)
+            if len(self._lists) > 10_000:  # genre and region keys are few; this only bounds abuse
+                self._lists.clear()
+            for k in missing:
+                self._lists[k] = (now, fetched.get(k))
+        out = {}
+        for k in wanted:
+            entry = self._lists.get(k)
+            if entry is not None and entry[1] is not None:
+                out[k] = entry[1]
+        return out

@@ -1,0 +1,44 @@
+"""SharedReads: catalog entries and ranked lists held for their TTL, over the real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from serving.catalog import SharedReads
+from streamrec.store import open_store
+from streamrec.store.aio import AsyncStore
+from streamrec.store.base import RankedList, ScoredItem
+from tests.fixtures.serving import CATALOG
+
+
+async def test_items_are_held_for_their_ttl_and_unknown_titles_too(feed_world):
+    store = AsyncStore(open_store(feed_world.store_url))
+    shared = SharedReads(items_ttl_s=0.3, lists_ttl_s=0.3)
+    try:
+        first = await shared.items(store, ["m1", "nope"])
+        assert list(first) == ["m1"] and first["m1"].title == "Alpha"
+        renamed = dataclasses.replace(CATALOG[0], title="Alpha (restored)")
+        await store.upsert_items([renamed, dataclasses.replace(CATALOG[0], video_id="nope", title="New")])
+        held = await shared.items(store, ["m1", "nope"])
+        assert held == first  # within the TTL: the remembered entries, the unknown still unknown
+        await asyncio.sleep(0.35)
+        fresh = await shared.items(store, ["m1", "nope"])
+        assert fresh["m1"].title == "Alpha (restored)" and fresh["nope"].title == "New"
+    finally:
+        await store.close()
+
+
+async def test_lists_are_held_for_their_ttl(feed_world):
+    store = AsyncStore(open_store(feed_world.store_url))
+    shared = SharedReads(items_ttl_s=60, lists_ttl_s=0.3)
+    try:
+        before = await shared.lists(store, ["trending:1h:global", "genre:Nothing"])
+        assert list(before) == ["trending:1h:global"]
+        await store.put_lists([RankedList("trending:1h:global", [ScoredItem("m3", 9.0)], 1, 1)])
+        assert await shared.lists(store, ["trending:1h:global"]) == {"trending:1h:global": before["trending:1h:global"]}
+        await asyncio.sleep(0.35)
+        after = await shared.lists(store, ["trending:1h:global"])
+        assert [s.video_id for s in after["trending:1h:global"].items] == ["m3"]
+    finally:
+        await store.close()
