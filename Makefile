@@ -11,12 +11,14 @@ KAFKA_STAMP := var/kafka/lib/.installed
 BEAM_VERSION := 2.75.0
 PRISM := var/prism/bin/prism
 DATA ?= ../shared/data/ml-latest-small
-# make demo options: RATE (live replay, events/s), PORT (web), KAFKA_PORT, STORE (URL; default SQLite in var/demo)
+# make demo options: RATE (live replay, events/s), PORT (web), KAFKA_PORT, STORE (URL; default SQLite in
+# var/demo), BOOTSTRAP (share of the ratings the backfill loads first, default 0.1)
 RATE ?= 200
 PORT ?= 8080
 KAFKA_PORT ?= 9092
 STORE ?=
-DEMO_FLAGS = --dataset $(DATA) --rate $(RATE) --port $(PORT) --kafka-port $(KAFKA_PORT) $(if $(STORE),--store $(STORE))
+DEMO_FLAGS = --dataset $(DATA) --rate $(RATE) --port $(PORT) --kafka-port $(KAFKA_PORT) $(if $(STORE),--store $(STORE)) \
+	$(if $(BOOTSTRAP),--bootstrap-fraction $(BOOTSTRAP))
 # The browser tests drive Debian's chromium (Playwright's own browser download does not work here).
 CHROMIUM := /usr/bin/chromium
 
