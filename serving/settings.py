@@ -26,7 +26,9 @@ class ServingConfig:
     store_deadline_s: float = 0.050  # per feed request, all store reads together
     kafka_ack_timeout_s: float = 5.0  # POST /v1/events waits this long for the broker's acks
     retry_after_s: int = 5  # told to clients when Kafka is unavailable
-    cache_ttl_s: float = 10.0  # feed responses, also invalidated by the user's state version
+    # Feed responses, invalidated at once by the user's state version; the TTL bounds how stale
+    # the parts that are not the user's own (trending, others' co-watch) may get.
+    cache_ttl_s: float = 30.0
     cache_max_entries: int = 50_000
     catalog_ttl_s: float = 60.0  # catalog entries held in memory (a catalog change shows within it)
     lists_ttl_s: float = 2.0  # ranked lists held in memory (they change once per trending window)
@@ -82,7 +84,7 @@ class ServingConfig:
             host=env.get("STREAMREC_SERVING_HOST", "127.0.0.1"),
             port=int(env.get("STREAMREC_SERVING_PORT", "8080")),
             store_deadline_s=float(env.get("STREAMREC_SERVING_STORE_DEADLINE_MS", "50")) / 1000,
-            cache_ttl_s=float(env.get("STREAMREC_SERVING_CACHE_TTL_S", "10")),
+            cache_ttl_s=float(env.get("STREAMREC_SERVING_CACHE_TTL_S", "30")),
             thumbnail_template=env.get("STREAMREC_THUMBNAIL_TEMPLATE", "/static/thumbs/{video_id}.jpg"),
             impressions=env.get("STREAMREC_SERVING_IMPRESSIONS", "1") not in ("0", "false", "no"),
         )

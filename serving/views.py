@@ -168,6 +168,7 @@ async def trending_now(request: web.Request) -> web.Response:
 async def post_events(request: web.Request) -> web.Response:
     """One event or a batch; all accepted (202, after the broker's acks) or none (400/403/413/503)."""
     config, metrics_ = request.app[CONFIG], request.app[METRICS]
+    check_known_params(request.query, ())
     body = await _json_body(request)
     batch = isinstance(body, list) or (isinstance(body, dict) and "events" in body)
     raw = body if isinstance(body, list) else body["events"] if batch else [body]
@@ -203,6 +204,7 @@ async def put_preferences(request: web.Request) -> web.Response:
     """Stated genres, published as a ``set_preferences`` event: the pipeline stays the only writer."""
     user_id = check_id("user_id", request.match_info["user_id"])
     require_access(request, user_id, "set preferences")
+    check_known_params(request.query, ())
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_preferences", "body: must be a JSON object with genres",

@@ -121,3 +121,12 @@ def test_key_from_env_creates_one_shared_key_file(tmp_path: Path, monkeypatch: p
     assert (tmp_path / "jwt.key").stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv("STREAMREC_JWT_KEY", "z" * 40)
     assert auth.key_from_env() == "z" * 40
+
+
+async def test_write_routes_take_no_query_parameters(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        events = await client.post("/v1/events?debug=1", json={}, headers=token("u1"))
+        prefs = await client.put("/v1/users/u1/preferences?x=y", json={"genres": ["Drama"]}, headers=token("u1"))
+        for response, field in ((events, "debug"), (prefs, "x")):
+            assert response.status == 400
+            assert (await response.json())["errors"][0]["field"] == field
