@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STOP_TIMEOUT_S = 20.0
+MAX_RESTARTS = 3  # of a crashed streaming pipeline, per demo run
 
 
 def pid_alive(pid: int) -> bool:
@@ -136,14 +137,20 @@ class Stack:
     printer: StepPrinter
     started: list[tuple[str, int, str]] = field(default_factory=list)  # name, pid, marker
     children: dict[str, tuple[subprocess.Popen[bytes], Path]] = field(default_factory=dict)  # name -> process, log
+    restartable: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)  # name -> args, env
+    restarts: dict[str, int] = field(default_factory=dict)
     _broker: object | None = None
 
     def _record(self, name: str, pid: int, marker: str) -> None:
-        order = len(self.started) + 1
+        known = [i for i, (n, _, _) in enumerate(self.started) if n == name]
+        order = known[0] + 1 if known else len(self.started) + 1  # a restart keeps its place in the order
         (self.demo_dir / "pids" / f"{order}-{name.replace(' ', '-')}.json").write_text(
             json.dumps({"name": name, "pid": pid, "marker": marker})
         )
-        self.started.append((name, pid, marker))
+        if known:
+            self.started[known[0]] = (name, pid, marker)
+        else:
+            self.started.append((name, pid, marker))
 
     def start_kafka(self, port: int) -> str:
         from streamrec.kafka import topic_specs
@@ -178,11 +185,21 @@ class Stack:
         return process
 
     def check_alive(self) -> None:
-        """Raise, naming the part and its log, when a process of the stack has died."""
-        for name, (process, log) in self.children.items():
-            if process.poll() is not None:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:]) if log.exists() else ""
+        """Restart a crashed streaming pipeline (it resumes from its committed offsets and
+        de-duplicates by event id), up to ``MAX_RESTARTS`` times; raise, naming the part and its
+        log, when anything else died."""
+        for name, (process, log) in list(self.children.items()):
+            if process.poll() is None:
+                continue
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:]) if log.exists() else ""
+            restart = self.restartable.get(name)
+            if restart is None or self.restarts.get(name, 0) >= MAX_RESTARTS:
                 raise RuntimeError(f"the {name} stopped (exit code {process.returncode}); see {log}:\n{tail}")
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            print(f"\n!! the {name} stopped (exit code {process.returncode}; see {log}); "
+                  f"restarting it ({self.restarts[name]}/{MAX_RESTARTS})", flush=True)
+            stop_group(process.pid, name, timeout_s=5.0)  # helpers it left (the runner) go too
+            self.spawn(name, *restart)
         broker = self._broker
         if broker is not None and broker.running_pid() is None:  # type: ignore[attr-defined]
             raise RuntimeError(f"the Kafka broker stopped; see {broker.log_file}")  # type: ignore[attr-defined]
@@ -191,7 +208,9 @@ class Stack:
         from streamrec_cli.components import pipeline_args
 
         self.printer.begin("streaming pipeline")
-        process = self.spawn("streaming pipeline", pipeline_args(env), env)
+        args = pipeline_args(env)
+        process = self.spawn("streaming pipeline", args, env)
+        self.restartable["streaming pipeline"] = (args, env)
         time.sleep(2.0)  # it is proven to work later, when the catalog shows up in the store
         if process.poll() is not None:
             raise RuntimeError(f"the pipeline exited with {process.returncode}: see {self.demo_dir / 'logs' / 'pipeline.log'}")

@@ -22,7 +22,13 @@ from streamrec_cli import demo_routes
 from streamrec_cli.commands import backfill_argv
 from streamrec_cli.main import main
 from streamrec_cli.replayer import ReplayStats, replay_live
-from streamrec_cli.stack import pid_alive, stop_leftovers
+from streamrec_cli.stack import (
+    MAX_RESTARTS,
+    Stack,
+    StepPrinter,
+    pid_alive,
+    stop_leftovers,
+)
 
 KEY = "k" * 40
 
@@ -111,3 +117,25 @@ def test_stop_leftovers_stops_only_what_the_demo_started(tmp_path: Path) -> None
         stranger.kill()
         ours.kill()
         stranger.wait()
+
+
+def test_a_crashed_pipeline_is_restarted_a_few_times_then_reported(tmp_path: Path) -> None:
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "logs").mkdir()
+    stack = Stack(tmp_path, printer=StepPrinter(total=1))
+    # A part that exits at once with an error, as a crashing pipeline does.
+    args = ["token", ""]
+    stack.restartable["streaming pipeline"] = (args, {})
+    process = stack.spawn("streaming pipeline", args, {})
+    process.wait(timeout=60)
+    for attempt in range(1, MAX_RESTARTS + 1):
+        stack.check_alive()
+        assert stack.restarts["streaming pipeline"] == attempt
+        restarted = stack.children["streaming pipeline"][0]
+        assert restarted.pid != process.pid
+        assert json.loads((tmp_path / "pids" / "1-streaming-pipeline.json").read_text())["pid"] == restarted.pid
+        process = restarted
+        process.wait(timeout=60)
+    with pytest.raises(RuntimeError, match=r"the streaming pipeline stopped \(exit code 1\)"):
+        stack.check_alive()
+    assert len(stack.started) == 1
