@@ -106,12 +106,18 @@ class _Streaming:
         hint = len(context.catalog) or 1024
         self.items = ItemIndex(hint)
         self.watched: dict[str, list[int]] = {}
+        self._watched_arrays: dict[str, np.ndarray] = {}  # the same lists as arrays, extended lazily
 
     def _exclude(self, user: str, exclude: AbstractSet[str]) -> np.ndarray:
         own = self.watched.get(user, [])
-        if len(own) == len(exclude):  # the usual case: the replay's history is what we learned
-            return np.asarray(own, dtype=np.int64)
-        return self.items.indices(exclude)
+        if len(own) != len(exclude):  # a caller's own exclusions: look them up
+            return self.items.indices(exclude)
+        # the usual case: the replay's history is what we learned; heavy users have 2,000+ titles
+        array = self._watched_arrays.get(user, np.empty(0, dtype=np.int64))
+        if array.size < len(own):
+            array = np.concatenate([array, np.asarray(own[array.size:], dtype=np.int64)])
+            self._watched_arrays[user] = array
+        return array
 
     def _learn_titles(self, events: Sequence[UserEvent]) -> list[tuple[str, int, int]]:
         """Index the events' titles, count them; returns (user, index, timestamp) per new watch."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +28,19 @@ from streamrec.evaluation.methods import EvalContext
 from streamrec.events.model import UserEvent
 
 _CACHE_MAX_USERS = 4096  # bounds memory: one N-vector per cached user
+
+
+@dataclass(slots=True)
+class _UserSums:
+    """Sums over one user's model rows, valid for one P0 (``version``)."""
+
+    version: int
+    done: int  # history entries already looked at
+    member: np.ndarray  # bool per model title: in the user's history
+    rows: np.ndarray
+    p0_sum: np.ndarray  # sum of P0 over rows
+    z_cols: int  # Z columns summed so far
+    z_sum: np.ndarray  # sum of Z[rows, :z_cols]
 
 
 class EaseNightly(_Streaming):
@@ -39,7 +53,7 @@ class EaseNightly(_Streaming):
         context: EvalContext,
         l2: float = 200.0,
         max_items: int = 2500,
-        refresh: float = 0.1,
+        refresh: float = 0.2,
         refresh_min_events: int = 5000,
         max_rank: int = 128,
     ) -> None:
@@ -60,7 +74,7 @@ class EaseNightly(_Streaming):
         self.events_total = 0
         self.events_at_pick = 0
         self.pending: dict[str, int] = {}  # user -> titles learned since the last retrain
-        self.cache: dict[str, tuple[int, int, np.ndarray, np.ndarray]] = {}
+        self.cache: dict[str, _UserSums] = {}
         self.retrains = {"full": 0, "low_rank": 0, "consolidate": 0}
 
     # -- learning -------------------------------------------------------------------------------
@@ -97,7 +111,8 @@ class EaseNightly(_Streaming):
         for user, added in self.pending.items():
             history = self.watched[user]
             old = self._model_rows(history[: len(history) - added])
-            new, new_sum = self._history_sum(user)
+            sums = self._history_sum(user)
+            new, new_sum = sums.rows, sums.p0_sum
             if new.size != old.size:
                 added_rows = np.setdiff1d(new, old, assume_unique=True)
                 updates.append((old, new, new_sum - self.p0[added_rows].sum(axis=0), new_sum))
@@ -160,26 +175,37 @@ class EaseNightly(_Streaming):
             self.retrains["consolidate"] += 1
 
     # -- scoring --------------------------------------------------------------------------------
-    def _history_sum(self, user: str) -> tuple[np.ndarray, np.ndarray]:
-        """(model rows of the user's history, sum of P0 over them), kept per user between calls.
+    def _history_sum(self, user: str) -> _UserSums:
+        """The user's model rows and P0 / Z sums over them, kept between calls.
 
-        A user's history only grows and P0 changes only at a rebuild or consolidation, so the
-        sum is extended by the new rows instead of re-summed (heavy users have 2,000+ titles).
+        A user's history only grows, P0 changes only at a rebuild or consolidation (which clear
+        the cache) and Z only gains columns, so the sums are extended instead of re-summed: heavy
+        users have 2,000+ titles and are scored thousands of times.
         """
         assert self.p0 is not None
         history = self.watched.get(user, [])
-        version, done, rows, acc = self.cache.get(user, (-1, 0, np.empty(0, dtype=np.int64), np.zeros(0)))
-        if version != self.p0_version:
-            done, rows, acc = 0, np.empty(0, dtype=np.int64), np.zeros(self.p0.shape[0])
-        if done < len(history):
-            fresh = np.setdiff1d(self._model_rows(history[done:]), rows, assume_unique=True)
+        sums = self.cache.get(user)
+        if sums is None or sums.version != self.p0_version:
+            size = self.p0.shape[0]
+            sums = _UserSums(self.p0_version, 0, np.zeros(size, dtype=bool), np.empty(0, dtype=np.int64),
+                             np.zeros(size), 0, np.zeros(0))
+            if len(self.cache) >= _CACHE_MAX_USERS:
+                self.cache.clear()
+            self.cache[user] = sums
+        if sums.done < len(history):
+            rows = self._model_rows(history[sums.done:])
+            fresh = rows[~sums.member[rows]]
             if fresh.size:
-                acc = acc + self.p0[fresh].sum(axis=0)
-                rows = np.concatenate([rows, fresh])
-        if len(self.cache) >= _CACHE_MAX_USERS and user not in self.cache:
-            self.cache.clear()
-        self.cache[user] = (self.p0_version, len(history), rows, acc)
-        return rows, acc
+                sums.member[fresh] = True
+                sums.rows = np.concatenate([sums.rows, fresh])
+                sums.p0_sum += self.p0[fresh].sum(axis=0)
+                if sums.z_cols:
+                    sums.z_sum += self.z[fresh, : sums.z_cols].sum(axis=0)
+            sums.done = len(history)
+        if sums.z_cols < self.z.shape[1]:
+            sums.z_sum = np.concatenate([sums.z_sum, self.z[sums.rows, sums.z_cols:].sum(axis=0)])
+            sums.z_cols = self.z.shape[1]
+        return sums
 
     def scores(self, user: str) -> np.ndarray:
         """Score of every title learned so far; -inf outside the model's title set."""
@@ -187,9 +213,10 @@ class EaseNightly(_Streaming):
         result = np.full(n, -np.inf)
         if self.p0 is None:
             return result
-        rows, total = self._history_sum(user)
-        if rows.size and self.z.shape[1]:
-            total = total - self.z @ (self.kernel @ self.z[rows].sum(axis=0))
+        sums = self._history_sum(user)
+        total = sums.p0_sum
+        if sums.z_cols:
+            total = total - self.z @ (self.kernel @ sums.z_sum)
         result[self.model_items] = -total / self.diag
         return result
 
