@@ -5,6 +5,8 @@ Installed by `make` into `.venv` (``pip install -e .[dev]``) and by Dataflow/Fli
 README: the Java artifacts it must match).
 """
 
+from glob import glob
+
 from setuptools import find_packages, setup
 
 setup(
@@ -15,6 +17,11 @@ setup(
     packages=find_packages(include=["streamrec*", "pipelines*", "serving*", "streamrec_cli*"]),
     package_data={"serving": ["static/*"]},
     include_package_data=True,
+    # The Avro contracts travel with the package: workers installed from --setup_file read them here.
+    data_files=[
+        ("share/streamrec/schemas/avro", glob("schemas/avro/*.avsc")),
+        ("share/streamrec/schemas/avro/history", glob("schemas/avro/history/*.avsc")),
+    ],
     install_requires=[
         "apache-beam==2.75.0",
         "confluent-kafka>=2.6,<3",

@@ -6,6 +6,7 @@ only what crosses component boundaries (topic names, default addresses, the stor
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -36,3 +37,33 @@ class Settings:
             kafka_bootstrap=os.environ.get("STREAMREC_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
             store_url=store_url or DEFAULT_STORE_URL,
         )
+
+
+def kafka_client_config(bootstrap: str) -> dict[str, object]:
+    """librdkafka connection settings for every Kafka client streamrec makes.
+
+    Locally that is just ``bootstrap.servers``. Production clusters (e.g. Google Cloud Managed
+    Kafka: TLS + SASL) add security settings through the environment, so no code changes:
+    ``STREAMREC_KAFKA_SECURITY_PROTOCOL`` (``security.protocol``), ``STREAMREC_KAFKA_SASL_MECHANISM``
+    (``sasl.mechanism``), ``STREAMREC_KAFKA_SASL_USERNAME`` / ``_PASSWORD``, and
+    ``STREAMREC_KAFKA_CONFIG``: a JSON object of any further librdkafka properties.
+    """
+    config: dict[str, object] = {"bootstrap.servers": bootstrap}
+    for env, key in (
+        ("STREAMREC_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
+        ("STREAMREC_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
+        ("STREAMREC_KAFKA_SASL_USERNAME", "sasl.username"),
+        ("STREAMREC_KAFKA_SASL_PASSWORD", "sasl.password"),
+    ):
+        if os.environ.get(env):
+            config[key] = os.environ[env]
+    extra = os.environ.get("STREAMREC_KAFKA_CONFIG", "").strip()
+    if extra:
+        try:
+            parsed = json.loads(extra)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"STREAMREC_KAFKA_CONFIG: not a JSON object ({exc.msg})") from exc
+        if not isinstance(parsed, dict):
+            raise ValueError("STREAMREC_KAFKA_CONFIG: must be a JSON object of librdkafka properties")
+        config.update(parsed)
+    return config

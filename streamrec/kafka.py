@@ -41,6 +41,7 @@ from streamrec.config import (
     TOPIC_EVENTS,
     TOPIC_IMPRESSIONS,
     TOPIC_PARTITIONS,
+    kafka_client_config,
 )
 
 DAY_MS = 24 * 3600 * 1000
@@ -103,7 +104,7 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
 
     Returns the names created. Idempotent: a second call creates nothing.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_client_config(bootstrap))
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -164,7 +165,7 @@ class EventProducer:
     ) -> None:
         self.delivery_timeout_s = delivery_timeout_s
         config: dict[str, object] = {
-            "bootstrap.servers": bootstrap,
+            **kafka_client_config(bootstrap),
             "client.id": client_id,
             "enable.idempotence": True,
             "acks": "all",
@@ -340,7 +341,7 @@ def read_records(
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka_client_config(bootstrap),
             "group.id": "streamrec-reader",  # required by the client; no offsets are committed
             "enable.auto.commit": False,
             "enable.partition.eof": True,

@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
@@ -45,9 +46,21 @@ from streamrec.events.model import (
     UserEvent,
 )
 
-#: The repository's schemas; ``STREAMREC_SCHEMA_DIR`` points elsewhere (e.g. on workers that
-#: install streamrec without the repository around it).
-SCHEMA_DIR = Path(os.environ.get("STREAMREC_SCHEMA_DIR") or Path(__file__).resolve().parents[2] / "schemas" / "avro")
+
+
+def _schema_dir() -> Path:
+    """``STREAMREC_SCHEMA_DIR`` if set; the repository's ``schemas/avro`` in a checkout (or an
+    editable install); else the copy ``setup.py`` installs under ``<prefix>/share/streamrec``
+    (Dataflow/Flink workers install streamrec with ``--setup_file``, without the repository)."""
+    if os.environ.get("STREAMREC_SCHEMA_DIR"):
+        return Path(os.environ["STREAMREC_SCHEMA_DIR"])
+    in_repo = Path(__file__).resolve().parents[2] / "schemas" / "avro"
+    if in_repo.is_dir():
+        return in_repo
+    return Path(sys.prefix) / "share" / "streamrec" / "schemas" / "avro"
+
+
+SCHEMA_DIR = _schema_dir()
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 
