@@ -47,7 +47,6 @@ from streamrec.events.model import (
 )
 
 
-
 def _schema_dir() -> Path:
     """``STREAMREC_SCHEMA_DIR`` if set; the repository's ``schemas/avro`` in a checkout (or an
     editable install); else the copy ``setup.py`` installs under ``<prefix>/share/streamrec``
