@@ -46,11 +46,17 @@ def test_replayed_viewers_feeds_show_what_they_watched(demo_stack: DemoStack, mo
     stats = wait_for_replay(demo_stack)
     assert stats["replay_total"] == REPLAY_LIMIT
     assert stats["replayed_events"] >= REPLAY_LIMIT * 5  # play, heartbeats, complete/pause, rate per rating
-    last = last_session_per_user(replayed(movielens_dir))
     ratings = replayed(movielens_dir)
-    # A viewer who stopped halfway (and did not come back to the title): continue watching.
-    stopped = [r for r in last.values() if r.stars < DEFAULT_POLICY.complete_at
-               and sum(x.user_id == r.user_id and x.video_id == r.video_id for x in ratings) == 1]
+    last = last_session_per_user(ratings)
+    # A viewer's newest stop-halfway (of a title they neither disliked nor came back to): first in
+    # continue watching.
+    newest_stop: dict[str, Rating] = {}
+    for r in ratings:
+        if DEFAULT_POLICY.dislike_at < r.stars < DEFAULT_POLICY.complete_at:
+            newest_stop[r.user_id] = r
+        elif r.user_id in newest_stop and newest_stop[r.user_id].video_id == r.video_id:
+            del newest_stop[r.user_id]
+    stopped = list(newest_stop.values())
     finished = [r for r in last.values() if r.stars >= DEFAULT_POLICY.complete_at]
     assert stopped and finished, "the replayed slice should hold both kinds of session"
 
