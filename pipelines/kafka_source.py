@@ -143,9 +143,9 @@ class _ReadPartition(beam.DoFn):
     """The splittable DoFn: reads one partition's restriction in short batches."""
 
     def __init__(self, bootstrap: str, group: str, max_batch_ms: int, max_out_of_order_ms: int,
-                 idle_resume_s: float, commit_lag_s: float) -> None:
+                 idle_resume_s: float, commit_lag_s: float, poll_timeout_s: float) -> None:
         self.bootstrap, self.group = bootstrap, group
-        self.commit_lag_s = commit_lag_s
+        self.commit_lag_s, self.poll_timeout_s = commit_lag_s, poll_timeout_s
         self.max_batch_ms, self.max_out_of_order_ms = max_batch_ms, max_out_of_order_ms
         self.idle_resume_s = idle_resume_s
         self._consumers: dict[tuple[str, int], Consumer] = {}
@@ -201,7 +201,7 @@ class _ReadPartition(beam.DoFn):
         newest_ms = -1
         read_any = False
         while time.monotonic() < deadline:
-            messages = consumer.consume(num_messages=1000, timeout=0.05)
+            messages = consumer.consume(num_messages=1000, timeout=self.poll_timeout_s)
             if not messages:
                 break
             for msg in messages:
@@ -241,12 +241,15 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
 
     def __init__(self, bootstrap: str, topic: str, group: str, *, start: str = "earliest",
                  stop_at_end: bool = False, max_batch_ms: int = 200, max_out_of_order_ms: int = 2000,
-                 idle_resume_s: float = 0.05, commit_lag_s: float = 30.0) -> None:
+                 idle_resume_s: float = 0.05, commit_lag_s: float = 30.0, poll_timeout_s: float = 0.01) -> None:
         super().__init__()
         self.bootstrap, self.topic, self.group = bootstrap, topic, group
         self.start, self.stop_at_end = start, stop_at_end
         self.max_batch_ms, self.max_out_of_order_ms = max_batch_ms, max_out_of_order_ms
         self.idle_resume_s, self.commit_lag_s = idle_resume_s, commit_lag_s
+        # Prism resumes a deferred restriction at once (it ignores the requested delay) and a
+        # blocked read holds a worker: wait for records only briefly, then hand back.
+        self.poll_timeout_s = poll_timeout_s
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return (
@@ -255,7 +258,7 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
             | "ListPartitions" >> beam.ParDo(_ListPartitions(self.bootstrap, self.group, self.start, self.stop_at_end))
             | "ReadPartitions" >> beam.ParDo(_ReadPartition(
                 self.bootstrap, self.group, self.max_batch_ms, self.max_out_of_order_ms, self.idle_resume_s,
-                self.commit_lag_s))
+                self.commit_lag_s, self.poll_timeout_s))
         )
 
 

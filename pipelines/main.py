@@ -27,6 +27,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     PipelineOptions,
+    PortableOptions,
     SetupOptions,
     StandardOptions,
 )
@@ -62,16 +63,16 @@ class MaintainState(beam.PTransform):  # type: ignore[misc]
 
     def __init__(self, store_url: str, *, settle_s: float = 5.0, max_delay_s: float = 60.0,
                  idle_s: float = 24 * 3600.0, top_picks_k: int = 50, trending_top_n: int = 100,
-                 early_s: float = 5.0) -> None:
+                 early_s: float = 5.0, bounded: bool = False) -> None:
         super().__init__()
-        self.store_url, self.idle_s = store_url, idle_s
+        self.store_url, self.idle_s, self.bounded = store_url, idle_s, bounded
         self.settle_s, self.max_delay_s, self.top_picks_k = settle_s, max_delay_s, top_picks_k
         self.trending_top_n, self.early_s = trending_top_n, early_s
 
     def expand(self, events: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         updated = events | "UpdateUserState" >> UpdateUserState(
             self.store_url, settle_s=self.settle_s, max_delay_s=self.max_delay_s, idle_s=self.idle_s,
-            top_picks_k=self.top_picks_k)
+            top_picks_k=self.top_picks_k, bounded=self.bounded)
         _ = updated.users | "WriteUsers" >> WriteUsers(self.store_url)
         combined = updated[TAG_COWATCH] | "CoWatchCounts" >> CoWatchCounts(self.store_url)
         _ = combined | "ItemVectors" >> ItemVectors(self.store_url)
@@ -128,7 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     """Add the job ``args`` describe to ``pipeline`` (no runner specifics here)."""
     stages = MaintainState(args.store, settle_s=args.settle_s, max_delay_s=args.max_delay_s,
-                           early_s=0.0 if args.history else args.early_s)
+                           early_s=0.0 if args.history else args.early_s, bounded=bool(args.history))
     if args.history:
         events = (pipeline
                   | "HistoryPath" >> beam.Create([args.history])
@@ -161,6 +162,10 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     options.view_as(SetupOptions).save_main_session = False
     if not args.history and not args.stop_at_end:
         options.view_as(StandardOptions).streaming = True
+        # Portable runners put this deadline on the job's state stream too: a streaming driver would
+        # give up (and take a local runner with it) after 5 minutes. Never, unless asked for.
+        if not any(a.startswith(("--job_server_timeout", "--job-server-timeout")) for a in beam_args):
+            options.view_as(PortableOptions).job_server_timeout = 365 * 24 * 3600
     pipeline = beam.Pipeline(options=options)
     build(pipeline, args)
     result = pipeline.run()

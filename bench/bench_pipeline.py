@@ -1,0 +1,305 @@
+"""Pipeline benchmark: Kafka -> Beam on Prism -> SQLite store, against a plain-loop ceiling.
+
+    .venv/bin/python bench/bench_pipeline.py [--ratings 4000] [--rate 1000] [--out bench/results/pipeline.json]
+
+Prints one JSON object:
+
+- ``events_per_s``: sustained end-to-end throughput. MovieLens ratings become watch sessions
+  (``streamrec.replay``), re-stamped into the last minutes. The streaming job (``python -m
+  pipelines.main`` on Prism) is started and warmed up with one event (``startup_s``); then all
+  events are produced to its topic and the clock runs from the first produce call until every
+  effect (the item counts the ceiling loop computed) is readable in the store.
+- ``ceiling_events_per_s``: the same updates by a plain Python loop over the same bytes in the
+  same run (decode, ``apply_event`` with item vectors, co-watch/item-count/item-vector/trending
+  accumulation, batched store writes of users, pairs, counts and vectors); ``ratio`` = events / ceiling.
+- ``freshness_p50_ms`` / ``freshness_p99_ms``: with the job running, live events are produced at
+  ``--rate`` events/s for ``--live_s`` seconds; for every 5th one, the time from just before its
+  produce call until its ``event_id`` is readable in the user's stored state (polled every 20 ms).
+
+The broker is a local one this script starts and stops (``streamrec.localkafka``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from streamrec import replay
+from streamrec.events.codec import default_codec
+from streamrec.events.model import UserEvent
+from streamrec.localkafka import LocalKafka, free_port
+from streamrec.recommend.state import apply_event
+from streamrec.recommend.vectors import item_basis, item_vector_increments
+from streamrec.store import open_store
+from streamrec.store.base import UserState
+
+PRISM = REPO / "var" / "prism" / "bin" / "prism"
+PARTITIONS = 3
+
+
+def load_events(dataset: Path, ratings: int, offset_ratings: int = 0) -> list[UserEvent]:
+    """Sessions of ``ratings`` MovieLens ratings, re-stamped so the newest ends a minute ago."""
+    rows = replay.load_ratings(dataset)[offset_ratings:offset_ratings + ratings]
+    events = sorted(replay.history_events(rows), key=lambda e: (e.timestamp, e.event_id))
+    # Compress the years into the 10 minutes before the last one (order kept): event-time windows
+    # and timers then behave as they would live.
+    end = int(time.time() * 1000) - 60_000
+    first, span = events[0].timestamp, max(1, events[-1].timestamp - events[0].timestamp)
+    return [e.replace(timestamp=end - 600_000 + (e.timestamp - first) * 600_000 // span) for e in events]
+
+
+def ceiling(payloads: Sequence[bytes], store_url: str) -> tuple[float, dict[str, int]]:
+    """The same updates as the pipeline, by a plain loop; returns (events/s, item counts)."""
+    codec = default_codec()
+    store = open_store(store_url)
+    began = time.perf_counter()
+    users: dict[str, UserState] = {}
+    dirty: dict[str, UserState] = {}
+    pairs: dict[tuple[str, str], int] = {}
+    counts: dict[str, int] = {}
+    total_counts: dict[str, int] = {}
+    vectors: dict[str, np.ndarray] = {}
+    trending: dict[tuple[str, str, int], int] = {}
+    for i, payload in enumerate(payloads):
+        e = codec.decode_event(payload)
+        state = users.get(e.user_id) or UserState(user_id=e.user_id)
+        vec = vectors.get(e.video_id) if e.video_id else None
+        if e.video_id and vec is None:
+            vec = vectors[e.video_id] = item_basis(e.video_id).copy()
+        update = apply_event(state, e, item_vector=vec)
+        if not update.applied:
+            continue
+        users[e.user_id] = dirty[e.user_id] = update.state
+        for pair, n in update.cowatch.items():
+            pairs[pair] = pairs.get(pair, 0) + n
+        for video_id, n in update.item_counts.items():
+            counts[video_id] = counts.get(video_id, 0) + n
+            total_counts[video_id] = total_counts.get(video_id, 0) + n
+        for video_id in update.watched:  # 12 one-hour windows and 24 one-day windows per watch
+            for k in range(12):
+                key = (e.region or "", video_id, e.timestamp // 300_000 - k)
+                trending[key] = trending.get(key, 0) + 1
+            for k in range(24):
+                key = (e.region or "", video_id, -(e.timestamp // 3_600_000 - k))
+                trending[key] = trending.get(key, 0) + 1
+        if (i + 1) % 500 == 0:
+            _flush(store, dirty, pairs, counts, vectors)
+    _flush(store, dirty, pairs, counts, vectors)
+    elapsed = time.perf_counter() - began
+    store.close()
+    return len(payloads) / elapsed, total_counts
+
+
+def _flush(store, dirty, pairs, counts, vectors) -> None:  # type: ignore[no-untyped-def]
+    if dirty:
+        store.put_users(list(dirty.values()))
+        dirty.clear()
+    if pairs:
+        store.add_cowatch(pairs)
+        deltas = item_vector_increments(pairs)
+        for video_id, delta in deltas.items():
+            vectors[video_id] = vectors.get(video_id, item_basis(video_id).copy()) + delta
+        store.put_item_vectors({v: vectors[v] for v in deltas})
+        pairs.clear()
+    if counts:
+        store.add_item_counts(counts)
+        counts.clear()
+
+
+def produce(bootstrap: str, topic: str, events: Sequence[UserEvent], payloads: Sequence[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
+    for e, payload in zip(events, payloads, strict=True):
+        while True:
+            try:
+                producer.produce(topic, key=e.user_id, value=payload, timestamp=e.timestamp)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def start_job(bootstrap: str, store_url: str, topics: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "pipelines.main", "--bootstrap", bootstrap, "--store", store_url,
+           "--events_topic", topics["events"], "--catalog_topic", topics["catalog"], "--dlq_topic", topics["dlq"],
+           "--group", f"bench-{topics['events']}", "--runner", "PrismRunner", "--prism_location", str(PRISM),
+           "--environment_type", "LOOPBACK"]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_until(condition, timeout_s: float, job: subprocess.Popen[bytes], log: Path, poll_s: float = 0.2) -> float:  # type: ignore[no-untyped-def]
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        if job.poll() is not None:
+            raise RuntimeError(f"the job exited ({job.returncode}):\n{log.read_text()[-2000:]}")
+        if condition():
+            return time.monotonic()
+        time.sleep(poll_s)
+    raise RuntimeError(f"timed out after {timeout_s}s:\n{log.read_text()[-2000:]}")
+
+
+def freshness(bootstrap: str, topic: str, store_url: str, events: Sequence[UserEvent], rate: float,
+              job: subprocess.Popen[bytes], log: Path) -> list[float]:
+    """Produce ``events`` live at ``rate``/s; latency (ms) until every 5th is readable in the store."""
+    codec = default_codec()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "enable.idempotence": True})
+    pending: dict[str, tuple[str, float]] = {}  # event_id -> (user, sent at)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def poll_store() -> None:
+        store = open_store(store_url)
+        while not done.is_set() or pending:
+            with lock:
+                wanted = dict(pending)
+            if wanted:
+                states = store.get_users(list({u for u, _ in wanted.values()}))
+                now = time.monotonic()
+                for event_id, (user, sent) in wanted.items():
+                    state = states.get(user)
+                    if state is not None and event_id in state.recent_event_ids:
+                        with lock:
+                            pending.pop(event_id, None)
+                        latencies.append((now - sent) * 1000.0)
+            if done.is_set() and time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        store.close()
+
+    deadline = float("inf")
+    poller = threading.Thread(target=poll_store, daemon=True)
+    poller.start()
+    began = time.monotonic()
+    for i, e in enumerate(events):
+        due = began + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        live = e.replace(timestamp=int(time.time() * 1000))
+        sent = time.monotonic()
+        producer.produce(topic, key=live.user_id, value=codec.encode(live), timestamp=live.timestamp)
+        producer.poll(0)
+        if i % 5 == 0:
+            with lock:
+                pending[live.event_id] = (live.user_id, sent)
+    producer.flush(30)
+    deadline = time.monotonic() + 30
+    done.set()
+    poller.join(40)
+    if job.poll() is not None:
+        raise RuntimeError(f"the job exited during the live phase:\n{log.read_text()[-2000:]}")
+    missing = len(pending)
+    if missing:
+        latencies += [float("inf")] * missing  # never seen within 30 s: counted, not dropped
+    return latencies
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "data" / "ml-latest-small")
+    parser.add_argument("--ratings", type=int, default=4000, help="ratings drained in the throughput phase")
+    parser.add_argument("--rate", type=float, default=1000.0, help="events/s in the freshness phase")
+    parser.add_argument("--live_s", type=float, default=10.0, help="seconds of the freshness phase")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if not PRISM.exists():
+        raise SystemExit(f"Prism runner missing at {PRISM}: run `make prism`")
+
+    events = load_events(args.dataset, args.ratings)
+    live_events = load_events(args.dataset, int(args.rate * args.live_s / 6) + 50, offset_ratings=args.ratings)
+    codec = default_codec()
+    payloads = [codec.encode(e) for e in events]
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    ceiling_eps, counts = ceiling(payloads, f"sqlite:///{work / 'ceiling.db'}")
+    expected_total = sum(counts.values())
+
+    broker = LocalKafka(data_dir=work / "kafka", port=free_port()).start()
+    job: subprocess.Popen[bytes] | None = None
+    try:
+        topics = {k: f"bench.{k}.{os.getpid()}" for k in ("events", "catalog", "dlq")}
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics.values()]).values():
+            future.result(30)
+        store_url, log = f"sqlite:///{work / 'state.db'}", work / "job.log"
+        launched = time.monotonic()
+        job = start_job(broker.bootstrap, store_url, topics, log)
+        store = None
+
+        def total() -> int:
+            nonlocal store
+            if store is None:
+                if not (work / "state.db").exists():
+                    return 0
+                store = open_store(store_url)
+            return sum(store.get_item_counts(list(counts)).values())
+
+        # Start-up: until one warm-up event (a title outside the data) is in the store.
+        warm = events[0].replace(event_id="warm-up", video_id="warm-up-title")
+        produce(broker.bootstrap, topics["events"], [warm], [codec.encode(warm)])
+        def warmed() -> bool:
+            total()  # opens the store once the job has created it
+            return store is not None and bool(store.get_item_counts(["warm-up-title"]))
+
+        ready = wait_until(warmed, 180, job, log, poll_s=0.05)
+        # Throughput: from the first produce call to every effect readable in the store.
+        began = time.monotonic()
+        produce(broker.bootstrap, topics["events"], events, payloads)
+        produced = time.monotonic()
+        done = wait_until(lambda: total() >= expected_total, 900, job, log)
+        events_per_s = len(events) / (done - began)
+        latencies = freshness(broker.bootstrap, topics["events"], store_url, live_events[: int(args.rate * args.live_s)],
+                              args.rate, job, log)
+        finite = [x for x in latencies if x != float("inf")]
+        result: dict[str, object] = {
+            "events_per_s": round(events_per_s, 1),
+            "ceiling_events_per_s": round(ceiling_eps, 1),
+            "ratio": round(events_per_s / ceiling_eps, 3),
+            "freshness_p50_ms": round(float(np.percentile(latencies, 50)), 1),
+            "freshness_p99_ms": round(float(np.percentile(latencies, 99)), 1) if len(finite) == len(latencies) else None,
+            "freshness_unseen_after_30s": len(latencies) - len(finite),
+            "freshness_samples": len(latencies),
+            "freshness_rate_events_per_s": args.rate,
+            "events": len(events),
+            "produce_s": round(produced - began, 2),
+            "drain_s": round(done - began, 2),
+            "startup_s": round(ready - launched, 1),
+            "runner": "PrismRunner (Beam 2.75.0, LOOPBACK Python SDK harness)",
+            "source": f"Python splittable DoFn over confluent-kafka, {PARTITIONS} partitions",
+            "store": "SQLite (WAL)",
+            "cpus": os.cpu_count(),
+            "targets": {"events_per_s": 20000, "freshness_p99_ms": 1000},
+        }
+        if store is not None:
+            store.close()
+    finally:
+        if job is not None and job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait(30)
+        broker.stop()
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
