@@ -16,6 +16,7 @@ from aiohttp import web
 from serving import clients
 from serving.cache import FeedCache
 from serving.catalog import SharedReads
+from serving.feed_service import ASSEMBLIES, READS, Admission
 from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED
 from serving.metrics import ServingMetrics
 from serving.middlewares import (
@@ -40,6 +41,8 @@ def create_app(config: ServingConfig) -> web.Application:
     app[FEED_CACHE] = FeedCache(config.cache_ttl_s, config.cache_max_entries)
     app[SHARED] = SharedReads(config.catalog_ttl_s, config.lists_ttl_s)
     app[VERIFIED_TOKENS] = VerifiedTokens()
+    app[READS] = Admission(config.max_feed_reads)
+    app[ASSEMBLIES] = Admission(config.max_feed_assemblies)
     app.cleanup_ctx.append(clients.store_ctx)
     app.cleanup_ctx.append(clients.producer_ctx)
     if config.impressions:

@@ -39,31 +39,71 @@ def dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class Admission:
+    """Load shedding: at most ``limit`` requests at once in a stage; the rest are turned away.
+
+    Under overload a request that waits for the store or the CPU only misses its deadline after
+    having spent both, so the service would do all the work and still answer degraded. Turning
+    the excess away at once keeps the admitted ones inside their deadline (and the cache filling).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit <= 0:
+            raise ValueError(f"limit: must be positive, got {limit}")
+        self.limit = limit
+        self.active = 0
+
+    def try_enter(self) -> bool:
+        if self.active >= self.limit:
+            return False
+        self.active += 1
+        return True
+
+    def leave(self) -> None:
+        self.active -= 1
+
+
+READS = web.AppKey("feed_reads_admission", Admission)
+ASSEMBLIES = web.AppKey("feed_assemblies_admission", Admission)
+
+
 async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
     config, cache, metrics = app[CONFIG], app[FEED_CACHE], app[METRICS]
     app[TRENDING].track(query.region)
     key = query.cache_key()
+    reads, assemblies = app[READS], app[ASSEMBLIES]
+    if not reads.try_enter():
+        return degraded(app, query, "overload")
+    assembling = False
     try:
-        async with asyncio.timeout(config.store_deadline_s):
-            user, version = await read_version(app[STORE], query.user_id)
-            entry, result = cache.get(key, version, time.monotonic())
-            metrics.feed_cache.labels(result).inc()
-            if entry is not None:
-                return FeedAnswer(entry.body, entry.feed, False, result)
-            if user is None:
-                user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
-            inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window)
-    except TimeoutError:
-        return degraded(app, query, "deadline")
-    except StoreError as e:
-        log.warning("feed for %s degraded: %s", query.user_id, e)
-        return degraded(app, query, "store_error")
-    try:
+        try:
+            async with asyncio.timeout(config.store_deadline_s):
+                user, version = await read_version(app[STORE], query.user_id)
+                entry, result = cache.get(key, version, time.monotonic())
+                metrics.feed_cache.labels(result).inc()
+                if entry is not None:
+                    return FeedAnswer(entry.body, entry.feed, False, result)
+                if not assemblies.try_enter():
+                    return degraded(app, query, "overload")
+                assembling = True
+                if user is None:
+                    user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
+                inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window)
+        except TimeoutError:
+            return degraded(app, query, "deadline")
+        except StoreError as e:
+            log.warning("feed for %s degraded: %s", query.user_id, e)
+            return degraded(app, query, "store_error")
+        finally:
+            reads.leave()
         feed = compose_feed(inputs, query, window=config.trending_window,
                             thumbnail_template=config.thumbnail_template)
     except Exception:  # a bug in assembly must still not cost the viewer the page
         log.exception("feed assembly failed for %s", query.user_id)
         return degraded(app, query, "assembly_error")
+    finally:
+        if assembling:
+            assemblies.leave()
     body = dumps(feed)
     cache.put(key, (query.user_id, query.region), CachedFeed(user.version, time.monotonic(), body, feed))
     for row in feed["rows"]:

@@ -24,6 +24,8 @@ class ServingConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     store_deadline_s: float = 0.050  # per feed request, all store reads together
+    max_feed_reads: int = 64  # feed requests reading the store at once; beyond: degraded at once
+    max_feed_assemblies: int = 4  # feeds being assembled at once (CPU-bound); beyond: degraded
     kafka_ack_timeout_s: float = 5.0  # POST /v1/events waits this long for the broker's acks
     retry_after_s: int = 5  # told to clients when Kafka is unavailable
     # Feed responses, invalidated at once by the user's state version; the TTL bounds how stale
@@ -55,6 +57,8 @@ class ServingConfig:
             "lists_ttl_s": self.lists_ttl_s,
             "trending_refresh_s": self.trending_refresh_s,
             "max_body_bytes": self.max_body_bytes,
+            "max_feed_reads": self.max_feed_reads,
+            "max_feed_assemblies": self.max_feed_assemblies,
             "max_batch_events": self.max_batch_events,
             "default_limit": self.default_limit,
             "max_limit": self.max_limit,

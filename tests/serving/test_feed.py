@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -230,3 +231,15 @@ async def test_store_deadline_gives_a_degraded_feed_not_an_error(feed_world, ser
     async with serve(feed_world.store_url, store_deadline_s=1e-6) as client:
         feed = await get_feed(client)
     assert feed["degraded"] is True
+
+
+async def test_overload_is_shed_at_once_with_degraded_answers(feed_world, serve):
+    # One feed may read the store at a time: of eight arriving together, the rest are turned away
+    # (degraded, still 200) instead of queueing past their deadline.
+    async with serve(feed_world.store_url, max_feed_reads=1) as client:
+        responses = await asyncio.gather(*(client.get("/v1/users/u1/feed", headers=token("u1")) for _ in range(8)))
+        feeds = [await r.json() for r in responses]
+        metrics = await (await client.get("/metrics")).text()
+    assert all(r.status == 200 for r in responses)
+    assert any(not f["degraded"] for f in feeds) and any(f["degraded"] for f in feeds)
+    assert 'cause="overload"' in metrics
