@@ -67,7 +67,7 @@ class SessionPolicy:
 
     complete_at: float = 3.0  # stars at or above: watched to the end; below: stopped halfway
     like_at: float = 4.5  # stars at or above also send a like
-    dislike_at: float = 1.5  # stars at or below also send a dislike (2 stars: "meh", stopped, no verdict)
+    dislike_at: float = 2.0  # stars at or below also send a dislike (as recommend.state reads a rating)
     heartbeats: int = 3  # heartbeats over the watched part
     stop_fraction: float = 0.5  # where a viewer who did not like it stops
     session_ms: int = 2_000
