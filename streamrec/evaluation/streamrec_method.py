@@ -31,7 +31,6 @@ from streamrec.recommend import (
     RankingInputs,
     StateConfig,
     apply_events,
-    candidate_titles,
     item_basis,
     seed_titles,
     top_n,
@@ -139,14 +138,10 @@ class StreamrecMethod:
         state = self.users.get(user) or UserState(user)
         config = self.ranking_config
         seeds = seed_titles(state, config)
+        # In-process, the whole tables stand in for the feed's batched reads of the candidates.
         inputs = RankingInputs(neighbours=self._neighbours(seeds, config.neighbours_per_seed),
-                               trending=self.trending)
-        ids = candidate_titles(state, inputs, config)
-        inputs = inputs.with_items(
-            items={v: self.catalog[v] for v in ids + seeds if v in self.catalog},
-            item_counts={v: self.counts[v] for v in ids + seeds if v in self.counts},
-            item_vectors={v: self.raw_vectors[v] for v in ids if v in self.raw_vectors} if self.use_vectors else {},
-        )
+                               trending=self.trending, items=self.catalog, item_counts=self.counts,
+                               item_vectors=self.raw_vectors if self.use_vectors else {})
         # The state keeps the newest SEEN_LIMIT titles; the replay knows them all, so ask for a
         # few more and drop what the bounded state forgot.
         margin = 10 if len(state.seen) >= SEEN_LIMIT else 0

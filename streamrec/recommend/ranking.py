@@ -20,7 +20,8 @@ Sources (each bounded, each scored in [0, 1]):
   (``0.5 ** (position / recency_half_life)``) and by its history weight, similarity by
   :func:`~streamrec.recommend.similarity.cowatch_similarity` on the *directed* count
   ``seed -> candidate`` (which carries the "watched next" bonus), averaged over the seeds' weights.
-- ``vector``: cosine of the user vector with the candidate's item vector (clipped at 0).
+- ``vector``: cosine of the user vector with the item vectors of the other sources' candidates
+  (clipped at 0): it re-scores what the cheap sources found rather than scanning the catalog.
 - ``top_picks``: the user's precomputed list (nearline refresh), by its stored scores.
 - ``trending``: the region's trending list, by rank.
 - ``content``: content similarity to the newest history title, over trending, new releases and
@@ -163,7 +164,11 @@ def source_scores(user: UserState, inputs: RankingInputs,
         if total > 0:
             out["cowatch"] = {v: s / total for v, s in cowatch.items()}
     if weights.get("vector", 0.0) > 0 and user.vector is not None and inputs.item_vectors:
-        out["vector"] = {v: c for v, c in vector_scores(user.vector, inputs.item_vectors).items() if c > 0}
+        # Scored over the other sources' candidates (what the feed reads vectors for), so a
+        # caller may pass a larger table than it needs.
+        vectors = {v: inputs.item_vectors[v] for v in candidate_titles(user, inputs, config)
+                   if v in inputs.item_vectors}
+        out["vector"] = {v: c for v, c in vector_scores(user.vector, vectors).items() if c > 0}
     if weights.get("top_picks", 0.0) > 0 and user.top_picks:
         out["top_picks"] = {s.video_id: min(1.0, max(0.0, s.score)) for s in user.top_picks}
     if weights.get("trending", 0.0) > 0 and inputs.trending:
