@@ -86,12 +86,12 @@ async def test_requests_without_a_valid_token_are_refused(feed_world, serve, hea
 
 
 async def test_a_remembered_token_still_expires(feed_world, serve):
-    # exp one second from now, plus the 30 s leeway: valid for ~1 s more than a fresh check allows.
-    headers = {"Authorization": "Bearer " + auth.mint_token("u1", JWT_KEY, ttl_seconds=1, now=time.time() - 30)}
     async with serve(feed_world.store_url) as client:
+        # exp (with the 30 s leeway) two seconds from now: verified once, then remembered until then.
+        headers = {"Authorization": "Bearer " + auth.mint_token("u1", JWT_KEY, ttl_seconds=2, now=time.time() - 30)}
         first = await client.get("/v1/users/u1/feed", headers=headers)
         assert first.status == 200
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.5)
         again = await client.get("/v1/users/u1/feed", headers=headers)
         assert again.status == 401 and "expired" in (await again.json())["message"]
 
