@@ -293,6 +293,12 @@ async function act(action) {
 }
 
 // ---------------------------------------------------------------- live panel
+// A time of day for today, with the date otherwise (backfilled windows are years old).
+function fmtWhen(ms) {
+  const d = new Date(ms);
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
+}
+
 function fmtMs(ms) {
   if (ms === null || ms === undefined) return "–";
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
@@ -303,7 +309,7 @@ async function refreshStats() {
   try { s = await api("/demo/stats"); } catch { return; }
   $("#c-rate").textContent = s.events_per_s != null ? s.events_per_s.toFixed(0) : "–";
   $("#c-total").textContent = s.replayed_events != null ? s.replayed_events.toLocaleString() : "–";
-  $("#c-last").textContent = s.last_event_ms ? new Date(s.last_event_ms).toLocaleTimeString() : "–";
+  $("#c-last").textContent = s.last_event_ms ? fmtWhen(s.last_event_ms) : "–";
   $("#c-lag").textContent = fmtMs(s.pipeline_lag_ms);
   if (s.replay_total) $("#c-progress").style.width = `${(100 * (s.replayed_sessions || 0)) / s.replay_total}%`;
   if (Array.isArray(s.regions) && s.regions.join() !== state.regions.slice(1).join()) {
@@ -346,7 +352,7 @@ async function refreshTrending() {
       return li;
     }));
     if (!items.length) list.replaceChildren(Object.assign(document.createElement("li"), { className: "muted", textContent: "nothing yet" }));
-    const windowEnd = data.window_end ? new Date(data.window_end * (data.window_end < 1e12 ? 1000 : 1)).toLocaleTimeString() : "–";
+    const windowEnd = data.window_end ? fmtWhen(data.window_end * (data.window_end < 1e12 ? 1000 : 1)) : "–";
     $("#trend-meta").textContent = `${data.window || ""} window ending ${windowEnd}`;
   } catch (e) {
     $("#trend-meta").textContent = `trending: ${e.message}`;
