@@ -111,16 +111,17 @@ def _run_demo(args: argparse.Namespace) -> int:
         base_url = stack.start_serving(args.port, env)
         from streamrec_cli.demo_steps import (
             bootstrap_state,
-            live_ratings,
+            featured_viewer,
             print_banner,
             replay_forever,
+            split_ratings,
         )
 
         catalog = bootstrap_state(stack, state, state_path, dataset, bootstrap, store_url, args.bootstrap_fraction, env)
-        first_feed_s = print_banner(base_url, began)
+        history, live = split_ratings(dataset, args.bootstrap_fraction, args.replay_limit)
+        first_feed_s = print_banner(base_url, began, featured_viewer(history, live))
         state.runs.append({"started": time.time(), "first_feed_s": round(first_feed_s, 1), "resumed": float(resumed)})
         state.save(state_path)
-        live = live_ratings(dataset, args.bootstrap_fraction, args.replay_limit)
         replay_forever(stack, state, state_path, live, catalog, bootstrap, store_url, args.rate, args.exit_after_replay)
     except Interrupted:
         print("\nstopping (Ctrl-C / demo-stop)…", flush=True)

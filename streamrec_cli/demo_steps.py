@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,9 +39,16 @@ SAMPLE_USER = "1"  # MovieLens and MovieTweetings both have a user 1
 CATALOG_WAIT_S = 300.0
 
 
-def live_ratings(dataset: Path, bootstrap_fraction: float, limit: int | None) -> Sequence[Rating]:
-    _, live = split_history(load_ratings(dataset), bootstrap_fraction)
-    return live[:limit] if limit is not None else live
+def split_ratings(dataset: Path, bootstrap_fraction: float, limit: int | None) -> tuple[Sequence[Rating], Sequence[Rating]]:
+    """The backfilled part and the live part (at most ``limit`` ratings) of the dataset's log."""
+    history, live = split_history(load_ratings(dataset), bootstrap_fraction)
+    return history, (live[:limit] if limit is not None else live)
+
+
+def featured_viewer(history: Sequence[Rating], live: Sequence[Rating]) -> str:
+    """The viewer with the most backfilled history (rich rows from the first second)."""
+    counts = Counter(r.user_id for r in (history or live[:1000]))
+    return counts.most_common(1)[0][0] if counts else SAMPLE_USER
 
 
 def bootstrap_state(
@@ -110,14 +118,15 @@ def first_feed(base_url: str, user_id: str, timeout_s: float = 60.0) -> tuple[st
         time.sleep(0.25)
 
 
-def print_banner(base_url: str, began: float) -> float:
+def print_banner(base_url: str, began: float, featured: str) -> float:
     token, feed = first_feed(base_url, SAMPLE_USER)
     took = time.monotonic() - began
     rows = ", ".join(f"{row['type']} ({len(row.get('items', []))})" for row in feed["rows"])  # type: ignore[union-attr]
     region = region_for(SAMPLE_USER)
     print(
         f"\nstreamrec is up: first feed {took:.1f} s after start (user {SAMPLE_USER}: {rows})\n"
-        f"  the page     {base_url}/?user={SAMPLE_USER}\n"
+        f"  the page     {base_url}/?user={SAMPLE_USER}   (viewer {featured} has the most history: "
+        f"{base_url}/?user={featured})\n"
         f"  API docs     {base_url}/docs   (OpenAPI: {base_url}/openapi.json)\n"
         f"  token for user {SAMPLE_USER}:\n    {token}\n"
         f"  try:\n    curl -s -H 'Authorization: Bearer {token}' '{base_url}/v1/users/{SAMPLE_USER}/feed?region={region}'\n"
