@@ -38,8 +38,7 @@ class FeedCache:
         if entry is None:
             return None, "miss"
         if entry.version != version or now - entry.built_at > self.ttl_s:
-            del self._fresh[key]
-            return None, "stale"
+            return None, "stale"  # kept: still the degraded answer for this request until replaced
         self._fresh.move_to_end(key)
         return entry, "hit"
 
@@ -49,6 +48,10 @@ class FeedCache:
             table.move_to_end(k)  # type: ignore[arg-type]
             if len(table) > self.max_entries:
                 table.popitem(last=False)
+
+    def peek(self, key: tuple[Any, ...]) -> CachedFeed | None:
+        """The entry for exactly this request, whatever its age or version (degraded answers)."""
+        return self._fresh.get(key)
 
     def last(self, user_region: tuple[str, str]) -> CachedFeed | None:
         """The newest feed ever built for this user and region, however old."""

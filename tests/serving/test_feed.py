@@ -216,6 +216,14 @@ async def test_store_down_answers_the_last_feed_degraded(feed_world, serve):
     assert 'streamrec_feed_degraded_total{cause="store_error",source="cache"} 1.0' in metrics
 
 
+async def test_store_down_repeats_the_same_request_flagged_degraded(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        healthy = await get_feed(client, query="?limit=3")
+        client.app[STORE].store.close()
+        degraded = await get_feed(client, query="?limit=3")
+    assert degraded == {**healthy, "degraded": True}
+
+
 async def test_store_down_without_a_cached_feed_answers_trending_from_memory(feed_world, serve):
     async with serve(feed_world.store_url) as client:
         trending = await (await client.get("/v1/trending?limit=50", headers=token("u1"))).json()
