@@ -112,7 +112,7 @@ def add_replay(sub: Sub) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from streamrec.config import Settings
     from streamrec.kafka import EventProducer

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from streamrec.replay import load_ratings, split_history
 

@@ -9,9 +9,9 @@ import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from streamrec.events.model import CatalogItem
 from streamrec.kafka import EventProducer
@@ -98,7 +98,7 @@ def bootstrap_state(
     return catalog
 
 
-def first_feed(base_url: str, user_id: str, timeout_s: float = 60.0) -> tuple[str, dict[str, object]]:
+def first_feed(base_url: str, user_id: str, timeout_s: float = 60.0) -> tuple[str, dict[str, Any]]:
     """A token for ``user_id`` and their first feed with at least one row."""
     with urllib.request.urlopen(f"{base_url}/demo/token?user_id={user_id}", timeout=5) as response:
         token = json.loads(response.read())["token"]
@@ -121,7 +121,7 @@ def first_feed(base_url: str, user_id: str, timeout_s: float = 60.0) -> tuple[st
 def print_banner(base_url: str, began: float, featured: str) -> float:
     token, feed = first_feed(base_url, SAMPLE_USER)
     took = time.monotonic() - began
-    rows = ", ".join(f"{row['type']} ({len(row.get('items', []))})" for row in feed["rows"])  # type: ignore[union-attr]
+    rows = ", ".join(f"{row['type']} ({len(row.get('items', []))})" for row in feed["rows"])
     region = region_for(SAMPLE_USER)
     print(
         f"\nstreamrec is up: first feed {took:.1f} s after start (user {SAMPLE_USER}: {rows})\n"

@@ -182,8 +182,8 @@ def replay_live(
         while window and moment - window[0][0] > 5.0:
             window.popleft()
         if moment >= next_stats:
-            span = max(min(5.0, moment - began), TICK_S)
-            stats.events_per_s = sum(n for _, n in window) / span
+            window_s = max(min(5.0, moment - began), TICK_S)
+            stats.events_per_s = sum(n for _, n in window) / window_s
             write_stats(stats_path, stats)
             next_stats = moment + 0.5
         time.sleep(max(0.0, began + sent_events / events_per_s - TICK_S - time.monotonic()) or TICK_S / 4)

@@ -87,7 +87,7 @@ def test_replay_is_paced_keyed_by_user_and_in_order(kafka_broker, tmp_path: Path
     written = json.loads((tmp_path / "stats.json").read_text())
     assert written["replayed_events"] == stats.replayed_events
     codec = default_codec()
-    mine = [codec.decode_event(r.value) for r in read_records(kafka_broker.bootstrap, TOPIC_EVENTS, timeout_s=10)
+    mine = [codec.decode_event(r.value or b"") for r in read_records(kafka_broker.bootstrap, TOPIC_EVENTS, timeout_s=10)
             if r.key is not None and r.key.decode().startswith(run)]
     assert len(mine) == stats.replayed_events
     for user in {e.user_id for e in mine}:
