@@ -121,12 +121,30 @@ class _ListPartitions(beam.DoFn):
             consumer.close()
 
 
+class _PartitionTracker(OffsetRestrictionTracker):  # type: ignore[misc]
+    """An offset tracker that only splits to checkpoint (fraction 0): one reader per partition.
+
+    A runner may split a restriction dynamically at a fraction of what remains; for an unbounded
+    range [n, 2**63) that gives a residual starting near 2**62 (seen on Prism: "Tried to claim
+    position 5572 for the range [4611686018427390915, ...)"). A partition's offsets are read in
+    order by one consumer, so such splits are refused.
+    """
+
+    def try_split(self, fraction_of_remainder: float) -> tuple[OffsetRange, OffsetRange] | None:
+        if fraction_of_remainder > 0:
+            return None
+        return super().try_split(fraction_of_remainder)
+
+    def is_bounded(self) -> bool:
+        return bool(self.current_restriction().stop != sys.maxsize)
+
+
 class _PartitionRestrictions(RestrictionProvider):  # type: ignore[misc]
     def initial_restriction(self, spec: PartitionSpec) -> OffsetRange:
         return OffsetRange(spec.start, spec.end)
 
     def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
-        return OffsetRestrictionTracker(restriction)
+        return _PartitionTracker(restriction)
 
     def restriction_size(self, spec: PartitionSpec, restriction: OffsetRange) -> int:
         return min(restriction.size(), 1 << 30)

@@ -213,17 +213,21 @@ class UserStateFn(beam.DoFn):
     @on_timer(REFRESH)
     def refresh_top_picks(
         self,
-        fire_ts: Timestamp = beam.DoFn.TimestampParam,
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
     ) -> Iterator[UserState]:
         profile: Profile | None = profile_state.read()
-        if profile is None:
-            return
-        user = dataclasses.replace(profile.state, top_picks=self._top_picks(profile.state, profile.region or None),
-                                   top_picks_at=_ms(fire_ts))
-        self.refreshes.inc()
+        if profile is None or profile.refresh_pending_since < 0:
+            return  # already refreshed (by the expiry below) or expired
+        user = self._refreshed(profile)
         profile_state.write(profile._replace(state=user, refresh_pending_since=-1))
         yield user
+
+    def _refreshed(self, profile: Profile) -> UserState:
+        """The state with fresh top picks, stamped with the event time the refresh was due at."""
+        self.refreshes.inc()
+        due = min(profile.state.updated_at + self.settle_ms, profile.refresh_pending_since + self.max_delay_ms)
+        return dataclasses.replace(profile.state, top_picks=self._top_picks(profile.state, profile.region or None),
+                                   top_picks_at=due)
 
     def _top_picks(self, user: UserState, region: str | None) -> list[ScoredItem]:
         """The feed's own ranking (streamrec.recommend.ranking) over batched store reads."""
@@ -246,10 +250,15 @@ class UserStateFn(beam.DoFn):
         self,
         fire_ts: Timestamp = beam.DoFn.TimestampParam,
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
-    ) -> None:
+    ) -> Iterator[UserState]:
         profile: Profile | None = profile_state.read()
-        if profile is not None and profile.expire_at <= _ms(fire_ts):
-            profile_state.clear()
+        if profile is None or profile.expire_at > _ms(fire_ts):
+            return
+        # Timers due together (a batch run ends with the watermark at infinity) fire in no set
+        # order: a refresh still pending is done here, before its state goes.
+        if profile.refresh_pending_since >= 0:
+            yield self._refreshed(profile)
+        profile_state.clear()
 
 
 class UpdateUserState(beam.PTransform):  # type: ignore[misc]
