@@ -12,7 +12,7 @@ BEAM_VERSION := 2.75.0
 PRISM := var/prism/bin/prism
 DATA ?= ../shared/data/ml-latest-small
 # make demo options: RATE (live replay, events/s), PORT (web), KAFKA_PORT, STORE (URL; default SQLite in
-# var/demo), BOOTSTRAP (share of the ratings the backfill loads first, default 0.1)
+# var/demo), BOOTSTRAP (share of the ratings the backfill loads first, default 0.05)
 RATE ?= 200
 PORT ?= 8080
 KAFKA_PORT ?= 9092

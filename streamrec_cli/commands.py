@@ -23,7 +23,7 @@ def add_demo(sub: Sub) -> None:
                    help="MovieLens (ratings.csv+movies.csv) or MovieTweetings (ratings.dat+movies.dat) folder")
     p.add_argument("--rate", type=float, default=float(os.environ.get("STREAMREC_DEMO_RATE", "200")),
                    help="live replay pace in events per second (default 200)")
-    p.add_argument("--bootstrap-fraction", type=float, default=float(os.environ.get("STREAMREC_DEMO_BOOTSTRAP", "0.1")),
+    p.add_argument("--bootstrap-fraction", type=float, default=float(os.environ.get("STREAMREC_DEMO_BOOTSTRAP", "0.05")),
                    help="share of the ratings (oldest first) loaded by the backfill before the live replay")
     p.add_argument("--port", type=int, default=int(os.environ.get("STREAMREC_DEMO_PORT", "8080")), help="web port")
     p.add_argument("--kafka-port", type=int, default=int(os.environ.get("STREAMREC_DEMO_KAFKA_PORT", "9092")))

@@ -118,7 +118,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
 
         catalog = bootstrap_state(stack, state, state_path, dataset, bootstrap, store_url, args.bootstrap_fraction, env)
-        history, live = split_ratings(dataset, args.bootstrap_fraction, args.replay_limit)
+        history, live = split_ratings(dataset, state.backfilled_ratings, args.replay_limit)
         first_feed_s = print_banner(base_url, began, featured_viewer(history, live))
         state.runs.append({"started": time.time(), "first_feed_s": round(first_feed_s, 1), "resumed": float(resumed)})
         state.save(state_path)

@@ -20,7 +20,6 @@ from streamrec.replay import (
     load_catalog,
     load_ratings,
     region_for,
-    split_history,
 )
 from streamrec.store import open_store
 from streamrec_cli.replayer import (
@@ -39,9 +38,12 @@ SAMPLE_USER = "1"  # MovieLens and MovieTweetings both have a user 1
 CATALOG_WAIT_S = 300.0
 
 
-def split_ratings(dataset: Path, bootstrap_fraction: float, limit: int | None) -> tuple[Sequence[Rating], Sequence[Rating]]:
-    """The backfilled part and the live part (at most ``limit`` ratings) of the dataset's log."""
-    history, live = split_history(load_ratings(dataset), bootstrap_fraction)
+def split_ratings(dataset: Path, backfilled: int, limit: int | None) -> tuple[Sequence[Rating], Sequence[Rating]]:
+    """The backfilled part (the oldest ``backfilled`` ratings, as recorded in the demo's state, so
+    a later run with another ``--bootstrap-fraction`` resumes where it was) and the live part
+    (at most ``limit`` ratings)."""
+    ratings = load_ratings(dataset)
+    history, live = ratings[:backfilled], ratings[backfilled:]
     return history, (live[:limit] if limit is not None else live)
 
 
