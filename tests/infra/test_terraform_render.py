@@ -1,9 +1,11 @@
-"""What real Terraform can evaluate offline: templates and module locals.
+"""What real Terraform can evaluate offline: templates, module locals and the environments' inputs.
 
 A root module without providers applies offline, so the Aerospike templates are rendered with
-``templatefile`` exactly as the module renders them, and the ``locals`` of the pipelines, kafka
+``templatefile`` exactly as the module renders them, the ``locals`` of the pipelines, kafka
 and observability modules are evaluated from the modules' own text and variables (their
-expressions, defaults and validations run for real; only the resources are left out).
+expressions, defaults and validations run for real; only the resources are left out), and each
+environment's terraform.tfvars is converted with the composition's (modules/streamrec) variable
+types, ``optional()`` defaults and validations.
 
 Run: ``.venv/bin/python -m pytest tests/infra -q``
 """
@@ -19,7 +21,17 @@ from typing import Any
 
 import pytest
 
-from tests.infra.terraform_files import MODULES, evaluate_locals, read_config, terraform
+from tests.infra.terraform_files import (
+    ENVS,
+    MODULES,
+    env_dirs,
+    evaluate_environment_inputs,
+    evaluate_locals,
+    load,
+    plain,
+    read_config,
+    terraform,
+)
 
 # --- Aerospike templates, rendered by Terraform ------------------------------------------------
 
@@ -278,3 +290,59 @@ def test_feed_p99_alert_reads_the_services_own_histogram(
     route = re.search(r'route="([^"]+)"', query)
     assert route is not None and route.group(1) in {r.path for r in routes.ROUTES}
     assert query.endswith("> 0.025")  # 25 ms, in the histogram's unit (seconds)
+
+
+# --- each environment's tfvars, converted by Terraform with the composition's types ------------
+
+
+def dropped_fields(tfvars: dict[str, Any], evaluated: dict[str, Any]) -> list[str]:
+    """Fields set in tfvars that did not come through Terraform's type conversion as given.
+
+    Terraform silently drops object attributes its type does not declare (a misspelled field
+    would fall back to the default), so the converted value is compared field by field.
+    """
+    lost = []
+    for name, value in tfvars.items():
+        if isinstance(value, dict):
+            converted = evaluated.get(name) or {}
+            lost += [
+                f"{name}.{field}"
+                for field, given in value.items()
+                if field not in converted or converted[field] != given
+            ]
+        elif evaluated.get(name) != value:
+            lost.append(name)
+    return lost
+
+
+@pytest.mark.parametrize("env", env_dirs(), ids=lambda p: p.name)
+def test_tfvars_convert_to_the_compositions_types_without_losing_a_field(
+    env: Path, tmp_path: Path
+) -> None:
+    evaluated = evaluate_environment_inputs(env, tmp_path)
+    assert dropped_fields(plain(load(env / "terraform.tfvars")), evaluated) == []
+    # Left-out fields take the composition's defaults, so every field has a value.
+    assert evaluated["pipeline"]["runner"] in {"dataflow", "flink"}
+    assert evaluated["serving"]["min_replicas"] <= evaluated["serving"]["max_replicas"]
+    assert evaluated["gke"]["spot_nodes"] is (env.name != "prod")
+
+
+def test_misspelled_tfvars_field_is_caught(tmp_path: Path) -> None:
+    # The check above is only worth something if a field Terraform drops is reported.
+    env = tmp_path / "envs" / "typo"
+    env.mkdir(parents=True)
+    shutil.copy(ENVS / "dev" / "main.tf", env / "main.tf")
+    (env / "terraform.tfvars").write_text(
+        'project_id = "p"\nenv = "typo"\nregion = "europe-west1"\nkafka = { vcpu_cout = 6 }\n'
+        'pipeline = { image = "i" }\nserving = { image = "s" }\n'
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    evaluated = evaluate_environment_inputs(env, root)
+    assert evaluated["kafka"] == {"vcpu_count": 3, "memory_gib": 12}
+    # zones are not in the tfvars: the root forwards null, the composition takes its default.
+    assert evaluated["zones"] == ["us-central1-a", "us-central1-b"]
+    assert evaluated["region"] == "europe-west1"
+    assert dropped_fields(plain(load(env / "terraform.tfvars")), evaluated) == [
+        "kafka.vcpu_cout"
+    ]

@@ -1,115 +1,143 @@
-# An environment: the modules composed, each output feeding the next one's inputs.
+# An environment root: providers, the inputs terraform.tfvars sets, and one call of
+# modules/streamrec, which composes everything. envs/dev/main.tf and envs/prod/main.tf are the
+# same file (tests/infra checks it); an environment differs only in backend.tf and terraform.tfvars.
+# Provider version constraints are in modules/streamrec/versions.tf; `terraform init` pins them
+# per environment in .terraform.lock.hcl.
 
-locals {
-  name   = "streamrec-${var.env}"
-  labels = { app = "streamrec", env = var.env }
+provider "google" {
+  project = var.project_id
+  region  = var.region
 }
 
-module "network" {
-  source = "../../modules/network"
-
-  project_id = var.project_id
-  region     = var.region
-  name       = local.name
-
-  # Dataflow workers reach Aerospike as the pipeline service account; GKE pods by the pods range.
-  aerospike_client_service_accounts = [module.pipelines.service_account_email]
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
 }
 
-module "kafka" {
-  source = "../../modules/kafka"
+data "google_client_config" "current" {}
 
-  project_id = var.project_id
-  region     = var.region
-  cluster_id = local.name
-  subnet_id  = module.network.subnet_id
-  vcpu_count = var.kafka_vcpu_count
-  memory_gib = var.kafka_memory_gib
-  labels     = local.labels
+# The Kubernetes resources (serving, Flink, PodMonitoring) talk to the cluster this same
+# configuration creates, so a fresh environment is applied in two steps (infra/terraform/README.md).
+provider "kubernetes" {
+  host                   = module.streamrec.kubernetes_api.host
+  token                  = data.google_client_config.current.access_token
+  cluster_ca_certificate = module.streamrec.kubernetes_api.cluster_ca_certificate
 }
 
-module "aerospike" {
-  source = "../../modules/aerospike"
-
-  project_id      = var.project_id
-  region          = var.region
-  zones           = var.zones
-  name            = "${local.name}-aerospike"
-  subnet_id       = module.network.subnet_id
-  network_tag     = module.network.aerospike_tag
-  node_count      = var.aerospike_node_count
-  machine_type    = var.aerospike_machine_type
-  local_ssd_count = var.aerospike_local_ssd_count
-  image           = var.aerospike_image
-  package_url     = var.aerospike_package_url
-  labels          = local.labels
-}
-
-module "gke" {
-  source = "../../modules/gke"
+module "streamrec" {
+  source = "../../modules/streamrec"
 
   project_id              = var.project_id
-  location                = var.gke_regional ? var.region : var.zones[0]
-  name                    = local.name
-  network_id              = module.network.network_id
-  subnet_id               = module.network.subnet_id
-  pods_range_name         = module.network.pods_range_name
-  services_range_name     = module.network.services_range_name
-  master_authorized_cidrs = var.master_authorized_cidrs
-  node_machine_type       = var.gke_node_machine_type
-  node_max_count          = var.gke_node_max_count
-  spot_nodes              = var.gke_spot_nodes
-  deletion_protection     = var.env == "prod"
-}
-
-module "pipelines" {
-  source = "../../modules/pipelines"
-
-  project_id      = var.project_id
-  region          = var.region
-  name            = local.name
-  runner          = var.runner
-  pipeline_image  = var.pipeline_image
-  kafka_bootstrap = module.kafka.bootstrap_servers
-  store_url       = module.aerospike.store_url
-  subnet_id       = module.network.subnet_id
-  network_tag     = module.network.dataflow_tag
-
-  dataflow_template_gcs_path = var.dataflow_template_gcs_path
-  dataflow_machine_type      = var.dataflow_machine_type
-  dataflow_min_workers       = var.dataflow_min_workers
-  dataflow_max_workers       = var.dataflow_max_workers
-
-  workload_pool      = module.gke.workload_pool
-  jar_builder_image  = var.jar_builder_image
-  flink_parallelism  = var.flink_parallelism
-  flink_taskmanagers = var.flink_taskmanagers
-}
-
-module "serving" {
-  source = "../../modules/serving"
-
-  project_id              = var.project_id
+  env                     = var.env
   region                  = var.region
-  name                    = local.name
-  workload_pool           = module.gke.workload_pool
-  image                   = var.serving_image
-  kafka_bootstrap         = module.kafka.bootstrap_servers
-  store_url               = module.aerospike.store_url
-  min_replicas            = var.serving_min_replicas
-  max_replicas            = var.serving_max_replicas
-  requests_per_pod_target = var.serving_requests_per_pod_target
+  zones                   = var.zones
+  master_authorized_cidrs = var.master_authorized_cidrs
+  notification_channels   = var.notification_channels
+  gke                     = var.gke
+  kafka                   = var.kafka
+  aerospike               = var.aerospike
+  pipeline                = var.pipeline
+  serving                 = var.serving
 }
 
-module "observability" {
-  source = "../../modules/observability"
+# --- inputs: set in terraform.tfvars; null = the module's default ------------------------------
+# Types, defaults and the meaning of each field are declared once, in modules/streamrec
+# (variables.tf, README.md); a wrong value fails there, naming the field.
 
-  project_id            = var.project_id
-  name                  = local.name
-  notification_channels = var.notification_channels
-  serving_namespace     = module.serving.namespace
-  serving_pod_labels    = module.serving.pod_labels
-  serving_metrics_port  = module.serving.metrics_port_name
-  runner                = module.pipelines.runner
-  dataflow_job_name     = "${local.name}-pipeline"
+variable "project_id" {
+  type        = string
+  description = "Google Cloud project of the environment."
+}
+
+variable "env" {
+  type        = string
+  description = "Environment name, part of every resource name (streamrec-<env>)."
+}
+
+variable "region" {
+  type        = string
+  description = "Region of every resource, and the providers' default region (so no default here)."
+}
+
+variable "zones" {
+  type        = list(string)
+  description = "Zones for Aerospike racks (and GKE nodes when gke.regional)."
+  default     = null
+}
+
+variable "master_authorized_cidrs" {
+  type        = list(string)
+  description = "CIDRs allowed to reach the Kubernetes API (where terraform runs)."
+  default     = null
+}
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels for the alerts."
+  default     = null
+}
+
+variable "gke" {
+  type        = any
+  description = "GKE cluster settings: modules/streamrec variable gke."
+  default     = null
+}
+
+variable "kafka" {
+  type        = any
+  description = "Managed Kafka size: modules/streamrec variable kafka."
+  default     = null
+}
+
+variable "aerospike" {
+  type        = any
+  description = "Aerospike cluster settings: modules/streamrec variable aerospike."
+  default     = null
+}
+
+variable "pipeline" {
+  type        = any
+  description = "Pipeline runner, images and workers: modules/streamrec variable pipeline."
+}
+
+variable "serving" {
+  type        = any
+  description = "Feed service image and replicas: modules/streamrec variable serving."
+}
+
+# --- outputs: what the application and the operator need ----------------------------------------
+
+output "kafka_bootstrap_servers" {
+  description = "STREAMREC_KAFKA_BOOTSTRAP for every client in the VPC."
+  value       = module.streamrec.kafka_bootstrap_servers
+}
+
+output "aerospike_seeds" {
+  description = "STREAMREC_AEROSPIKE_HOSTS: the Aerospike nodes' reserved IPs."
+  value       = module.streamrec.aerospike_seeds
+}
+
+output "store_url" {
+  description = "STREAMREC_STORE for serving and the pipeline."
+  value       = module.streamrec.store_url
+}
+
+output "service_url" {
+  description = "Public URL of the feed service."
+  value       = module.streamrec.service_url
+}
+
+output "jwt_secret" {
+  description = "Secret Manager secret to add the JWT signing key to."
+  value       = module.streamrec.jwt_secret
+}
+
+output "pipeline" {
+  description = "Where the pipeline runs: runner, Dataflow job id or FlinkDeployment, bucket."
+  value       = module.streamrec.pipeline
+}
+
+output "gke_cluster" {
+  description = "GKE cluster name and location (gcloud container clusters get-credentials)."
+  value       = module.streamrec.gke_cluster
 }

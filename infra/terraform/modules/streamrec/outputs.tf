@@ -37,3 +37,11 @@ output "gke_cluster" {
   description = "GKE cluster name and location (gcloud container clusters get-credentials)."
   value       = { name = module.gke.cluster_name, location = module.gke.location }
 }
+
+output "kubernetes_api" {
+  description = "Endpoint URL and decoded CA certificate of the GKE cluster, for the root's kubernetes provider."
+  value = {
+    host                   = "https://${module.gke.endpoint}"
+    cluster_ca_certificate = base64decode(module.gke.ca_certificate)
+  }
+}
