@@ -206,8 +206,8 @@ class _ReadPartition(beam.DoFn):
     def process(
         self,
         spec: PartitionSpec,
-        tracker: OffsetRestrictionTracker = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
-        watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(
+        tracker: Any = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
             ManualWatermarkEstimator.default_provider()),
     ) -> Iterator[Any]:
         restriction = tracker.current_restriction()
@@ -223,11 +223,14 @@ class _ReadPartition(beam.DoFn):
             if not messages:
                 break
             for msg in messages:
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
                         continue
-                    raise RuntimeError(f"reading {spec.topic}[{spec.partition}]: {msg.error()}")
+                    raise RuntimeError(f"reading {spec.topic}[{spec.partition}]: {error}")
                 offset = msg.offset()
+                if offset is None:  # only error messages lack an offset
+                    continue
                 if not tracker.try_claim(offset):
                     return  # the restriction ends here (bounded read, or the runner split it)
                 self._positions[key] = offset + 1

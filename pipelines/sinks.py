@@ -110,7 +110,7 @@ class CombineIncrements(beam.DoFn):
         if self.inputs:
             # Emitted in the global window at the bundle's earliest input time, so it is never
             # behind the watermark hold of what produced it.
-            yield WindowedValue((self.pairs, self.counts), self.first_ts, [GlobalWindow()])
+            yield WindowedValue((self.pairs, self.counts), self.first_ts, (GlobalWindow(),))
         self._reset()
 
 

@@ -120,7 +120,7 @@ class _CountPerBucket(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for (region, _bucket), (counts, newest) in self.buckets.items():
-            yield WindowedValue((region, counts), Timestamp(micros=newest * 1000), [GlobalWindow()])
+            yield WindowedValue((region, counts), Timestamp(micros=newest * 1000), (GlobalWindow(),))
         self.buckets = {}
 
 
@@ -188,7 +188,7 @@ class _ToRankedList(beam.DoFn):
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def process(self, region_top: tuple[str, list], win: window.IntervalWindow = beam.DoFn.WindowParam) -> Iterator[RankedList]:
+    def process(self, region_top: tuple[str, list], win: Any = beam.DoFn.WindowParam) -> Iterator[RankedList]:
         region, items = region_top
         yield RankedList(key=trending_key(self.label, region), items=items, updated_at=int(time.time() * 1000),
                          window_end=int(win.end.micros // 1000))

@@ -248,7 +248,7 @@ class UserStateFn(beam.DoFn):
     @on_timer(EXPIRE)
     def expire_idle(
         self,
-        fire_ts: Timestamp = beam.DoFn.TimestampParam,
+        fire_ts: Any = beam.DoFn.TimestampParam,
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
     ) -> Iterator[UserState]:
         profile: Profile | None = profile_state.read()
