@@ -247,7 +247,9 @@ def _genre_mask(item: CatalogItem | None) -> int:
 def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k: int,
               mmr_lambda: float) -> list[ScoredItem]:
     """Maximal marginal relevance over genres: pick, one at a time, the candidate maximising
-    ``lambda * score - (1 - lambda) * max genre-Jaccard with those already picked``.
+    ``lambda * score / best_score - (1 - lambda) * max genre-Jaccard with those already picked``
+    (relevance relative to the best candidate, so the trade-off does not depend on how large the
+    user's scores happen to be).
     Items keep their own scores; equal values go to the higher score, then the smaller id."""
     if mmr_lambda >= 1.0 or k <= 1:
         return sorted(ranked, key=lambda s: (-s.score, s.video_id))[:k]
@@ -256,10 +258,12 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
     penalty = [0.0] * len(remaining)
     chosen: list[ScoredItem] = []
     keep = 1.0 - mmr_lambda
+    top = remaining[0].score if remaining and remaining[0].score > 0 else 1.0
+    relevance = mmr_lambda / top
     while remaining and len(chosen) < k:
         best_index, best_value = 0, -math.inf
         for index, s in enumerate(remaining):  # strict '>' keeps the first of equals: higher score, smaller id
-            value = mmr_lambda * s.score - keep * penalty[index]
+            value = relevance * s.score - keep * penalty[index]
             if value > best_value:
                 best_index, best_value = index, value
         chosen.append(remaining.pop(best_index))

@@ -76,12 +76,13 @@ def test_filters_remove_seen_disliked_in_progress_region_and_maturity() -> None:
 def _naive_mmr(ranked: list[ScoredItem], items: dict[str, CatalogItem], k: int, lam: float) -> list[ScoredItem]:
     chosen: list[ScoredItem] = []
     rest = list(ranked)
+    top = max((s.score for s in ranked), default=1.0) or 1.0
     while rest and len(chosen) < k:
         def value(s: ScoredItem) -> tuple[float, float, str]:
             g = set(items[s.video_id].genres)
             pen = max((len(g & set(items[c.video_id].genres)) / len(g | set(items[c.video_id].genres))
                        for c in chosen if g | set(items[c.video_id].genres)), default=0.0)
-            return (-(lam * s.score - (1 - lam) * pen), -s.score, s.video_id)
+            return (-(lam * s.score / top - (1 - lam) * pen), -s.score, s.video_id)
         best = min(rest, key=value)
         chosen.append(best)
         rest.remove(best)
