@@ -8,7 +8,7 @@ The adapter plays both sides of the product in-process, with no Kafka and no sto
   rows kept to the store's top ``COWATCH_NEIGHBOURS_LIMIT`` per title (trimmed when a row reaches
   twice that, an amortised form of the store's trim-after-write), item counts, raw item vectors
   (incremented as :func:`streamrec.recommend.vectors.item_vector_increments` says) and a trending
-  list of decayed watch counts, refreshed at every UTC day boundary like the pipeline's windows.
+  list of decayed watch counts (half-life 7 days), rewritten hourly like the pipeline's windows.
 - ``recommend`` is the feed's top-picks row: the same two batched reads the feed makes
   (neighbours of the seed titles; metadata, counts and vectors of the candidates), then
   :func:`streamrec.recommend.ranking.top_picks` with its filters and diversity re-rank.
@@ -46,6 +46,8 @@ from streamrec.store.base import (
 
 TRENDING_HALF_LIFE_MS = 7 * 24 * 3600 * 1000
 TRENDING_SIZE = 100
+TRENDING_EVERY_MS = 3600 * 1000  # the list is rewritten hourly, like the pipeline's sliding windows
+TRENDING_FORGET = 0.05  # decayed counts below this are dropped
 
 
 class StreamrecMethod:
@@ -67,6 +69,7 @@ class StreamrecMethod:
         self.raw_vectors: dict[str, np.ndarray] = {}
         self.trend_scores: dict[str, tuple[float, int]] = {}
         self.trending: list[ScoredItem] = []
+        self.trending_due = 0
 
     # -- the pipeline side ---------------------------------------------------------------------
     def learn(self, events: Sequence[UserEvent]) -> None:
@@ -82,15 +85,23 @@ class StreamrecMethod:
         self._write_cowatch(update.cowatch)
         for video_id, n in update.item_counts.items():
             self.counts[video_id] = self.counts.get(video_id, 0) + n
+        now = events[0].timestamp
+        if now >= self.trending_due:
+            self._refresh_trending(now)
         for video_id in update.watched:
-            score, ts = self.trend_scores.get(video_id, (0.0, events[0].timestamp))
-            self.trend_scores[video_id] = decayed_add(score, ts, 1.0, events[0].timestamp, TRENDING_HALF_LIFE_MS)
+            score, ts = self.trend_scores.get(video_id, (0.0, now))
+            self.trend_scores[video_id] = decayed_add(score, ts, 1.0, now, TRENDING_HALF_LIFE_MS)
+
+    def _refresh_trending(self, now: int) -> None:
+        """The pipeline's periodic trending write: decayed counts brought to ``now``, top N."""
+        current = {v: decayed_add(s, ts, 0.0, now, TRENDING_HALF_LIFE_MS)[0] for v, (s, ts) in self.trend_scores.items()}
+        self.trending = top_n(current, TRENDING_SIZE)
+        # Forget titles whose decayed count no longer matters, so the refresh stays cheap.
+        self.trend_scores = {v: (c, now) for v, c in current.items() if c >= TRENDING_FORGET}
+        self.trending_due = (now // TRENDING_EVERY_MS + 1) * TRENDING_EVERY_MS
 
     def on_day_boundary(self, day_start_ms: int) -> None:
-        # Bring every decayed count to the same time before ranking them.
-        current = {v: decayed_add(s, ts, 0.0, day_start_ms, TRENDING_HALF_LIFE_MS)[0]
-                   for v, (s, ts) in self.trend_scores.items()}
-        self.trending = top_n(current, TRENDING_SIZE)
+        """Nothing nightly: every table is kept up to date as events arrive."""
 
     def _stars(self, event: UserEvent) -> UserEvent:
         if event.rating is None:
