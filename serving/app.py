@@ -15,9 +15,9 @@ from aiohttp import web
 
 from serving import clients
 from serving.cache import FeedCache
-from serving.catalog import SharedReads
+from serving.catalog import SharedReads, TimedAnswers
 from serving.feed_service import ASSEMBLIES, READS, Admission
-from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED
+from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED, SIMILAR_ANSWERS
 from serving.metrics import ServingMetrics
 from serving.middlewares import (
     VERIFIED_TOKENS,
@@ -40,6 +40,7 @@ def create_app(config: ServingConfig) -> web.Application:
     app[METRICS] = ServingMetrics()
     app[FEED_CACHE] = FeedCache(config.cache_ttl_s, config.cache_max_entries)
     app[SHARED] = SharedReads(config.catalog_ttl_s, config.lists_ttl_s)
+    app[SIMILAR_ANSWERS] = TimedAnswers(config.similar_ttl_s)
     app[VERIFIED_TOKENS] = VerifiedTokens()
     app[READS] = Admission(config.max_feed_reads)
     app[ASSEMBLIES] = Admission(config.max_feed_assemblies)

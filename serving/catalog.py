@@ -81,3 +81,34 @@ class SharedReads:
             if entry is not None and entry[1] is not None:
                 out[k] = entry[1]
         return out
+
+
+class TimedAnswers:
+    """Serialized answers that are the same for every user (``similar``), kept ``ttl_s``.
+
+    ``get`` returns a fresh answer; ``stale`` any answer ever kept, for when the store fails.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 20_000) -> None:
+        if ttl_s <= 0 or max_entries <= 0:
+            raise ValueError("ttl_s, max_entries: must be positive")
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._answers: OrderedDict[tuple[object, ...], tuple[float, bytes]] = OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        entry = self._answers.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
+            return None
+        self._answers.move_to_end(key)
+        return entry[1]
+
+    def stale(self, key: tuple[object, ...]) -> bytes | None:
+        entry = self._answers.get(key)
+        return None if entry is None else entry[1]
+
+    def put(self, key: tuple[object, ...], body: bytes) -> None:
+        self._answers[key] = (time.monotonic(), body)
+        self._answers.move_to_end(key)
+        if len(self._answers) > self.max_entries:
+            self._answers.popitem(last=False)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from serving.cache import FeedCache
-from serving.catalog import SharedReads
+from serving.catalog import SharedReads, TimedAnswers
 from serving.metrics import ServingMetrics
 from serving.settings import ServingConfig
 from streamrec.auth import Principal
@@ -21,6 +21,7 @@ CONFIG = web.AppKey("config", ServingConfig)
 METRICS = web.AppKey("metrics", ServingMetrics)
 FEED_CACHE = web.AppKey("feed_cache", FeedCache)
 SHARED = web.AppKey("shared_reads", SharedReads)
+SIMILAR_ANSWERS = web.AppKey("similar_answers", TimedAnswers)
 STORE: web.AppKey[AsyncStore] = web.AppKey("store")
 PRODUCER: web.AppKey[EventProducer] = web.AppKey("producer")
 KAFKA_PROBE: web.AppKey[KafkaProbe] = web.AppKey("kafka_probe")

@@ -34,6 +34,7 @@ class ServingConfig:
     cache_max_entries: int = 50_000
     catalog_ttl_s: float = 60.0  # catalog entries held in memory (a catalog change shows within it)
     lists_ttl_s: float = 2.0  # ranked lists held in memory (they change once per trending window)
+    similar_ttl_s: float = 30.0  # "more like this" answers (the same for everyone; co-watch moves slowly)
     max_body_bytes: int = 1 << 20  # POST/PUT bodies; 413 above
     max_batch_events: int = 500
     default_limit: int = 20  # items per row
@@ -55,6 +56,7 @@ class ServingConfig:
             "cache_ttl_s": self.cache_ttl_s,
             "catalog_ttl_s": self.catalog_ttl_s,
             "lists_ttl_s": self.lists_ttl_s,
+            "similar_ttl_s": self.similar_ttl_s,
             "trending_refresh_s": self.trending_refresh_s,
             "max_body_bytes": self.max_body_bytes,
             "max_feed_reads": self.max_feed_reads,

@@ -22,7 +22,7 @@ from serving.errors import (
     region_param,
 )
 from serving.feed import ROW_TYPES, FeedQuery
-from serving.feed_service import serve_feed
+from serving.feed_service import dumps, serve_feed
 from serving.keys import (
     CONFIG,
     IMPRESSIONS,
@@ -31,6 +31,7 @@ from serving.keys import (
     PRINCIPAL,
     PRODUCER,
     SHARED,
+    SIMILAR_ANSWERS,
     STORE,
     TRENDING,
 )
@@ -130,15 +131,25 @@ async def similar_titles(request: web.Request) -> web.Response:
         ids_only=choice_param(q, "fields", "full", ("full", "ids")) == "ids",
         max_maturity=request[PRINCIPAL].max_maturity,
     )
-    try:
-        async with asyncio.timeout(config.store_deadline_s * 4):
-            document = await similar(request.app[STORE], request.app[SHARED], query, config.thumbnail_template)
-    except UnknownTitle as e:
-        raise ApiError(404, "unknown_video", f"video_id: no title {video_id!r}",
-                       [{"field": "video_id", "reason": "unknown title"}]) from e
-    except (TimeoutError, StoreError) as e:
-        raise _store_unavailable(config.retry_after_s) from e
-    return web.json_response(document)
+    answers = request.app[SIMILAR_ANSWERS]
+    key = (query.video_id, query.limit, query.region, query.ids_only, query.max_maturity)
+    body = answers.get(key)
+    if body is None:
+        try:
+            async with asyncio.timeout(config.store_deadline_s * 4):
+                document = await similar(request.app[STORE], request.app[SHARED], query, config.thumbnail_template)
+        except UnknownTitle as e:
+            raise ApiError(404, "unknown_video", f"video_id: no title {video_id!r}",
+                           [{"field": "video_id", "reason": "unknown title"}]) from e
+        except (TimeoutError, StoreError) as e:
+            body = answers.stale(key)  # an older list is a better answer than an error
+            if body is None:
+                raise _store_unavailable(config.retry_after_s) from e
+            request.app[METRICS].degraded.labels("similar_cache", "store_error").inc()
+        else:
+            body = dumps(document)
+            answers.put(key, body)
+    return web.Response(body=body, content_type=JSON)
 
 
 async def trending_now(request: web.Request) -> web.Response:

@@ -108,3 +108,14 @@ async def test_trending_survives_the_store_going_down(feed_world, serve):
         degraded = await get(client, "/v1/trending")
     assert degraded["degraded"] is True and healthy["degraded"] is False
     assert degraded["items"] == healthy["items"]
+
+
+async def test_similar_is_kept_and_outlives_a_store_failure(feed_world, serve):
+    async with serve(feed_world.store_url, similar_ttl_s=1e-6) as client:
+        first = await get(client, "/v1/videos/m1/similar?limit=5")
+        client.app[STORE].store.close()
+        # Past its TTL the answer is recomputed; the store fails; the older answer is served.
+        again = await get(client, "/v1/videos/m1/similar?limit=5")
+        other = await client.get("/v1/videos/m2/similar", headers=token("u1"))
+    assert again == first
+    assert other.status == 503
