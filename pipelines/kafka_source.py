@@ -248,13 +248,24 @@ class _ReadPartition(beam.DoFn):
             candidate = Timestamp.of(time.time() - self.max_out_of_order_ms / 1000.0)
         if current is None or candidate > current:
             watermark.set_watermark(candidate)
-        if restriction.stop != sys.maxsize:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True) or (0, 0)
-            if self._positions.get(key, restriction.start) >= min(restriction.stop, high or restriction.stop):
-                tracker.try_claim(restriction.stop)  # a bounded read that reached its end is done
-                return
+        if restriction.stop != sys.maxsize and self._positions.get(key, restriction.start) >= restriction.stop:
+            tracker.try_claim(restriction.stop)  # a bounded read that reached its end is done
+            return
         # Hand the rest back to the runner: it checkpoints [next offset, end) and calls again.
         tracker.defer_remainder(Duration(seconds=0 if read_any else self.idle_resume_s))
+
+
+class _ReadPartitionToEnd(_ReadPartition):
+    """The same reader over ranges that end (``stop_at_end``): a bounded output, so a batch job's
+    GroupByKeys need no trigger."""
+
+    def process(  # the undecorated override is what makes the output bounded
+        self,
+        spec: PartitionSpec,
+        tracker: Any = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark: Any = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
+    ) -> Iterator[Any]:
+        yield from super().process(spec, tracker, watermark)
 
 
 class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
@@ -277,7 +288,7 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
             pbegin
             | "Topic" >> beam.Create([self.topic])
             | "ListPartitions" >> beam.ParDo(_ListPartitions(self.bootstrap, self.group, self.start, self.stop_at_end))
-            | "ReadPartitions" >> beam.ParDo(_ReadPartition(
+            | "ReadPartitions" >> beam.ParDo((_ReadPartitionToEnd if self.stop_at_end else _ReadPartition)(
                 self.bootstrap, self.group, self.max_batch_ms, self.max_out_of_order_ms, self.idle_resume_s,
                 self.commit_lag_s, self.poll_timeout_s))
         )

@@ -129,7 +129,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     """Add the job ``args`` describe to ``pipeline`` (no runner specifics here)."""
     stages = MaintainState(args.store, settle_s=args.settle_s, max_delay_s=args.max_delay_s,
-                           early_s=0.0 if args.history else args.early_s, bounded=bool(args.history))
+                           early_s=0.0 if args.history or args.stop_at_end else args.early_s,
+                           bounded=bool(args.history or args.stop_at_end))
     if args.history:
         events = (pipeline
                   | "HistoryPath" >> beam.Create([args.history])

@@ -1,4 +1,4 @@
-"""The streaming job on a real local runner (Beam's Prism) reading the real Kafka broker.
+"""The job reading the real Kafka broker: streaming on Prism, and bounded (--stop_at_end) on the DirectRunner.
 
 Produces events to Kafka, starts ``python -m pipelines.main`` as its own process group, and waits
 (bounded) for the state in the SQLite store. Then it kills the job outright (SIGKILL, no drain),
@@ -133,3 +133,21 @@ def test_events_in_kafka_become_state_in_the_store_and_a_crash_replay_counts_not
     assert store.get_item_counts(["v0", "v1", "v2", "v9"]) == {"v0": 5, "v1": 5, "v2": 5, "v9": 1}
     u0 = store.get_user("u0")
     assert u0 is not None and len(u0.recent_event_ids) == len(set(u0.recent_event_ids)) == 3 + 1 + 1
+
+
+def test_a_bounded_read_of_the_topic_on_the_direct_runner(kafka_broker, topics: dict[str, str],  # type: ignore[no-untyped-def]
+                                                          tmp_path: Path) -> None:
+    # The same reader and stages as a batch job (--stop_at_end): what is in the topic now, then done.
+    from pipelines.main import run
+
+    now = int(time.time() * 1000)
+    events = [event(K.PLAY, f"b{u}", f"t{v}", now + 10 * v, position_sec=0.0) for u in range(3) for v in range(2)]
+    _produce(kafka_broker.bootstrap, topics["events"], events, extra=[b"not avro"])
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    run(["--bootstrap", kafka_broker.bootstrap, "--store", url, "--events_topic", topics["events"],
+         "--catalog_topic", topics["catalog"], "--dlq_topic", topics["dlq"], "--group", f"b-{topics['events']}",
+         "--stop_at_end", "--runner", "DirectRunner"])
+    store = open_store(url)
+    assert store.get_item_counts(["t0", "t1"]) == {"t0": 3, "t1": 3}
+    assert {u: len(s.history) for u, s in store.get_users(["b0", "b1", "b2"]).items()} == {"b0": 2, "b1": 2, "b2": 2}
+    assert len(read_records(kafka_broker.bootstrap, topics["dlq"], expected=1, timeout_s=20)) == 1
