@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import fastavro
 import pytest
@@ -176,17 +175,6 @@ def test_schemas_are_parsed_once_not_per_record(codec: EventCodec, monkeypatch: 
     monkeypatch.setattr(codec_module, "parse_schema", forbidden)
     event = sample_event(EventType.HEARTBEAT)
     assert codec.decode(codec.encode(event)) == event
-
-
-def test_decode_keeps_up_with_a_pipeline(codec: EventCodec) -> None:
-    # Pipelines need 20k+/s; measured ~45k/s here. The bound leaves room for a busy machine and
-    # still catches a per-record schema parse (which costs ~100x).
-    payloads = [codec.encode(sample_event(kind, n=i)) for i, kind in enumerate(list(EventType) * 400)]
-    began = time.perf_counter()
-    for data in payloads:
-        codec.decode(data)
-    rate = len(payloads) / (time.perf_counter() - began)
-    assert rate > 8_000, f"decoded only {rate:.0f} records/s"
 
 
 def test_model_and_schemas_have_the_same_fields() -> None:
