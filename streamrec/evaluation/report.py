@@ -157,8 +157,9 @@ Baselines (`streamrec/evaluation/baselines.py`, `ease.py`): popular so far; tren
 {settings["trending_days"]:g} days of event time, ties by popularity); streaming item-kNN (co-watch
 with the user's last {settings["knn_window"]} titles, cosine-normalised, recency weight
 {settings["knn_decay"]:g}^(groups since watched)); nightly EASE (λ = {settings["ease_lambda"]:g}, the
-{settings["ease_items"]:,} most watched titles so far, retrained at every day boundary of event time
-on everything before it, scored with the user's current history); random (seed {settings["seed"]}). streamrec is the served
+{settings["ease_items"]:,} most watched titles, retrained at every day boundary of event time on
+everything before it — exactly, by low-rank Woodbury updates, with the title set re-picked at every
+20% growth of the log — and scored with the user's current history); random (seed {settings["seed"]}). streamrec is the served
 top-picks row through `streamrec.recommend` (`streamrec/evaluation/streamrec_method.py`).
 
 """
