@@ -74,7 +74,8 @@ bench-store: $(STAMP)
 
 bench-serving: $(STAMP)
 	@command -v wrk >/dev/null || { echo "==> installing wrk (Debian package)"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk; else sudo apt-get install -y -q wrk; fi; }
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q wrk || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }; }
 	$(PY) bench/bench_serving.py --dataset $(DATA) --out bench/results/serving.json
 
 # Prequential replay of both shared rating logs: streamrec vs the baselines -> docs/quality.md
