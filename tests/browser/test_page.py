@@ -85,3 +85,20 @@ def test_watching_a_title_changes_the_page(browser: object, demo_stack: DemoStac
     print(f"stop halfway -> {page.inner_text('[data-testid=action-result]')}")
     assert not errors, errors
     page.close()
+
+
+def test_a_new_viewer_on_a_phone_starts_cold_and_warms_up(browser: object, demo_stack: DemoStack) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page.goto(demo_stack.base_url + "/")
+    page.click("[data-testid=new-user]")
+    page.wait_for_selector("[data-row] [data-testid=card]", timeout=15_000)
+    assert page.input_value("[data-testid=user-input]").startswith("guest-")
+    assert not row_ids(page, "top_picks") and not row_ids(page, "because_you_watched")  # nothing known yet
+    # Readable on a phone: the page itself never scrolls sideways (rows scroll inside themselves).
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    title = page.eval_on_selector("[data-row] [data-testid=card]", "c => c.dataset.videoId")
+    page.click(f'[data-row] [data-video-id="{title}"]')
+    page.click("[data-testid=watch-to-end]")
+    page.wait_for_selector(f'[data-row="because_you_watched"][data-seed="{title}"] [data-testid=card]', timeout=REFLECT_MS)
+    page.close()
