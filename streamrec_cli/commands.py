@@ -169,6 +169,11 @@ def backfill_argv(argv: list[str]) -> list[str]:
 def run_backfill(argv: list[str]) -> int:
     from pipelines.main import run
 
+    if "-h" in argv or "--help" in argv:
+        print("streamrec backfill --dataset DIR [--fraction F | --limit N] --store URL [pipeline options]\n"
+              "  loads the oldest ratings of a MovieLens/MovieTweetings folder into the store through the\n"
+              "  pipeline's batch job (DirectRunner unless --runner is given). Pipeline options:\n")
+
     run(backfill_argv(argv))
     return 0
 
