@@ -125,8 +125,7 @@ async def read_version(store: AsyncStore, user_id: str) -> tuple[UserState | Non
     if type(backend).get_user_versions is Store.get_user_versions:
         user = (await store.get_users([user_id])).get(user_id) or UserState(user_id)
         return user, user.version
-    # TODO(store owner): AsyncStore.get_user_versions, so this read shares the store's bounded pool.
-    versions = await asyncio.get_running_loop().run_in_executor(None, backend.get_user_versions, [user_id])
+    versions = await store.get_user_versions([user_id])
     return None, versions.get(user_id, 0)
 
 

@@ -246,6 +246,11 @@ class AerospikeStore(Store):
         return {uid: codec.decode_user(uid, bytes(bins[BIN_STATE]), int(bins.get(BIN_VERSION) or 0))
                 for uid, bins in found.items() if bins.get(BIN_STATE) is not None}
 
+    def get_user_versions(self, user_ids: Sequence[str]) -> dict[str, int]:
+        # One batch read of the version bin alone: the feed cache's validity check.
+        found = self._read(SET_USER, user_ids, [BIN_VERSION], "get_user_versions")
+        return {uid: int(bins[BIN_VERSION]) for uid, bins in found.items() if bins.get(BIN_VERSION) is not None}
+
     def put_users(self, users: Iterable[UserState]) -> None:
         policy = {"ttl": self.config.user_ttl_seconds}
         records = []

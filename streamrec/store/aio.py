@@ -65,6 +65,9 @@ class AsyncStore:
     async def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:
         return await self._call(self.store.get_users, list(user_ids))
 
+    async def get_user_versions(self, user_ids: Sequence[str]) -> dict[str, int]:
+        return await self._call(self.store.get_user_versions, list(user_ids))
+
     async def get_user(self, user_id: str) -> UserState | None:
         return (await self.get_users([user_id])).get(user_id)
 

@@ -203,6 +203,13 @@ class SqliteStore(Store):
             user_ids, _now_ms())
         return {uid: codec.decode_user(uid, state, version) for uid, version, state in rows}
 
+    def get_user_versions(self, user_ids: Sequence[str]) -> dict[str, int]:
+        # The feed cache's validity check: the version column alone, no state decoding.
+        rows = self._select(
+            "SELECT user_id, version FROM users WHERE user_id IN ({ids}) AND expires_at > ?",
+            user_ids, _now_ms())
+        return {uid: int(version) for uid, version in rows}
+
     def put_users(self, users: Iterable[UserState]) -> None:
         now = _now_ms()
         rows = [(codec.check_id(u.user_id, "user_id"), now + self.user_ttl_ms,

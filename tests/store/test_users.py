@@ -94,6 +94,17 @@ def test_version_bumps_on_every_put_and_ignores_the_callers_version(store: Store
     assert again is not None and again.version == third.version  # others' writes do not bump it
 
 
+def test_version_only_reads_agree_with_the_states(store: Store, key: Callable[[str], str]) -> None:
+    ids = [key("a"), key("b")]
+    store.put_users([UserState(ids[0])])
+    before = store.get_user_versions([ids[0]])[ids[0]]
+    store.put_users([UserState(ids[0], seen=["x"]), UserState(ids[1])])
+    versions = store.get_user_versions(ids + [key("nobody")])
+    states = store.get_users(ids)
+    assert versions == {uid: states[uid].version for uid in ids}  # unknown users are absent
+    assert versions[ids[0]] == before + 1
+
+
 def test_user_state_is_cut_to_the_bounds(store: Store, key: Callable[[str], str]) -> None:
     uid = key("heavy")
     big = UserState(
