@@ -124,7 +124,8 @@ def plot_rolling_hit_rate(results: Sequence[MethodResult], path: Path, title: st
         if not result.ranks.size:
             continue
         when = np.asarray(result.times_ms, dtype="datetime64[ms]")
-        ax.plot(when, rolling_hit_rate(result.ranks, window), label=result.name, linewidth=1.2)
+        start = window - 1 if result.ranks.size >= window else 0  # a part-filled window only adds noise
+        ax.plot(when[start:], rolling_hit_rate(result.ranks, window)[start:], label=result.name, linewidth=1.2)
     ax.set_title(f"{title}: HR@10 over the last {window:,} scored events")
     ax.set_xlabel("event time")
     ax.set_ylabel("rolling HR@10")
