@@ -154,8 +154,9 @@ class Trending(beam.PTransform):  # type: ignore[misc]
 
     ``windows``: ``(label, size_minutes, period_minutes, allowed_lateness_minutes)``. Each window
     fires early every ``early_s`` of processing time (so the current hour is visible while it
-    fills; ``early_s=0`` turns that off, as the batch backfill must), on time when the watermark passes its end, and once more per late watch until the
-    allowed lateness is over; panes accumulate, so every firing is the window's full count.
+    fills; ``early_s=0`` turns that off, as the batch backfill must), on time when the watermark
+    passes its end, and after late watches until the allowed lateness is over (``early_s`` after
+    the first of them; at once when ``early_s=0``); panes accumulate, so every firing is the window's full count.
     Watches later than that are dropped here (they still changed user state and co-watch)."""
 
     def __init__(self, windows: Sequence[tuple[str, int, int, int]] = (("1h", 60, 5, 10), ("24h", 1440, 60, 60)),
@@ -168,13 +169,17 @@ class Trending(beam.PTransform):  # type: ignore[misc]
         both = watches | "CountPerBucket" >> beam.ParDo(_CountPerBucket())
         # Batch runners have no processing-time clock: early firings only where they mean something.
         early = trigger.AfterProcessingTime(max(1, round(self.early_s))) if self.early_s > 0 else None
+        # Late panes: on Prism 2.75 a data-driven late trigger (AfterCount) next to a processing-time
+        # early one suppresses every early pane (no live window reached the store before it closed);
+        # a processing-time late trigger does not, and costs at most ``early_s`` of delay.
+        late = early if early is not None else trigger.AfterCount(1)
         lists = []
         for label, size_min, period_min, lateness_min in self.windows:
             lists.append(
                 both
                 | f"Window{label}" >> beam.WindowInto(
                     window.SlidingWindows(size=size_min * 60, period=period_min * 60),
-                    trigger=trigger.AfterWatermark(early=early, late=trigger.AfterCount(1)),
+                    trigger=trigger.AfterWatermark(early=early, late=late),
                     accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
                     allowed_lateness=lateness_min * 60)
                 | f"TopPerRegion{label}" >> beam.CombinePerKey(_TopItems(self.n))

@@ -75,7 +75,7 @@ def test_trending_counts_per_region_and_globally_in_sliding_windows(tmp_path: Pa
               .advance_watermark_to((T0 + 200 * MIN) / 1000.0)
               .advance_watermark_to_infinity())
     with beam.Pipeline(options=streaming_options()) as pipeline:
-        lists = pipeline | stream | Trending(windows=[("1h", 60, 5, 10)], top_n=2)
+        lists = pipeline | stream | Trending(windows=[("1h", 60, 5, 10)], top_n=2, early_s=0)  # late panes per watch
         _ = lists | WriteTrending(url)
         # The window [T0, T0+60min) as written on time and after the late pane.
         at_hour = lists | beam.Filter(lambda r: r.window_end == T0 + 60 * MIN)
@@ -97,3 +97,37 @@ def test_trending_counts_per_region_and_globally_in_sliding_windows(tmp_path: Pa
     assert stored[trending_key("1h", "GB")].window_end == T0 + 115 * MIN
     assert [s.video_id for s in stored[trending_key("1h", "GB")].items] == ["c"]
     assert stored[trending_key("1h", "US")].window_end == T0 + 60 * MIN  # US watches end at 3 min + 57
+
+
+def test_a_live_window_is_written_early_while_it_fills_then_on_time(tmp_path: Path) -> None:
+    # Early panes every early_s of processing time: the window ending at T0+5 min is in the store
+    # with what it holds so far while it is still open, then once more, complete, when it closes.
+    url = store_url(tmp_path)
+    stream = (TestStream()
+              .advance_watermark_to(T0 / 1000.0)
+              .add_elements([_watch("US", "a", T0 + 1 * MIN)])
+              .advance_processing_time(10)                       # early pane: [a]
+              .add_elements([_watch("US", "b", T0 + 2 * MIN)])   # no processing time passes: no pane yet
+              .advance_watermark_to((T0 + 6 * MIN) / 1000.0)     # on time: [a, b]
+              .advance_watermark_to_infinity())
+    with beam.Pipeline(options=streaming_options()) as pipeline:
+        lists = pipeline | stream | Trending(windows=[("1h", 60, 5, 10)], top_n=5, early_s=5)
+        _ = lists | WriteTrending(url)
+        first = lists | beam.Filter(lambda r: r.window_end == T0 + 5 * MIN and r.key == trending_key("1h", "US"))
+        assert_that(first | beam.Map(lambda r: sorted(s.video_id for s in r.items)), equal_to([["a"], ["a", "b"]]))
+    stored = open_store(url).get_lists([trending_key("1h", "US")])[trending_key("1h", "US")]
+    assert stored.window_end == T0 + 60 * MIN and sorted(s.video_id for s in stored.items) == ["a", "b"]
+
+
+def test_without_early_firings_a_window_is_written_only_when_it_closes() -> None:
+    # The batch setting (early_s=0): the same stream gives only the complete on-time pane.
+    stream = (TestStream()
+              .advance_watermark_to(T0 / 1000.0)
+              .add_elements([_watch("US", "a", T0 + 1 * MIN)])
+              .advance_processing_time(10)
+              .add_elements([_watch("US", "b", T0 + 2 * MIN)])
+              .advance_watermark_to_infinity())
+    with beam.Pipeline(options=streaming_options()) as pipeline:
+        lists = pipeline | stream | Trending(windows=[("1h", 60, 5, 10)], top_n=5, early_s=0)
+        first = lists | beam.Filter(lambda r: r.window_end == T0 + 5 * MIN and r.key == trending_key("1h", "US"))
+        assert_that(first | beam.Map(lambda r: sorted(s.video_id for s in r.items)), equal_to([["a", "b"]]))

@@ -121,6 +121,12 @@ def test_events_in_kafka_become_state_in_the_store_and_a_crash_replay_counts_not
     _produce(bootstrap, topics["events"], [live])
     took = _wait_for(lambda: "v9" in {h.video_id for h in store.get_user("u0").history}, 10, "a live event", jobs[-1], log)
     assert took < 10
+    # Live watches reach the trending lists while their windows are still open (early panes).
+    from streamrec.store.base import trending_key
+    _wait_for(lambda: any(s.video_id == "v9" for r in store.get_lists([trending_key("1h", "global")]).values()
+                          for s in r.items), 30, "the live watch in trending:1h:global", jobs[-1], log)
+    us = store.get_lists([trending_key("1h", "US")])[trending_key("1h", "US")]
+    assert us.window_end is not None and us.window_end > int(time.time() * 1000)  # a window still open
 
     # Crash: no drain, no offsets ever committed (lag 1 h). Re-send old events (same ids) and new ones.
     _kill(jobs[-1])
