@@ -22,7 +22,7 @@ from streamrec.recommend import (
 )
 from streamrec.store.base import HistoryEntry, Progress, ScoredItem, UserState
 
-COWATCH_ONLY = RankingConfig(weights={"cowatch": 1.0}, mmr_lambda=1.0, recency_half_life=1.0)
+COWATCH_ONLY = RankingConfig(weights={"cowatch": 1.0}, mmr_lambda=1.0, recency_half_life=1.0, alpha=0.5, beta=0.5)
 
 
 def user_with(*history: str, **kw: object) -> UserState:
