@@ -56,14 +56,27 @@ class _StoreDoFn(beam.DoFn):
         return self.store
 
 
-class WriteUserStates(_StoreDoFn):
-    """Buffers user snapshots, newest per user wins, and writes them with one ``put_users``."""
+class _KeyedBufferDoFn(_StoreDoFn):
+    """Buffers one value per key (``keep`` decides which of two wins), flushes with ``write``
+    when ``batch_size`` keys are held and at the end of every bundle."""
+
+    def key(self, value: Any) -> str:
+        raise NotImplementedError
+
+    def keep(self, held: Any, new: Any) -> bool:
+        return True  # the newest value of a key wins
+
+    def write(self, store: Store, values: list[Any]) -> None:
+        raise NotImplementedError
 
     def start_bundle(self) -> None:
-        self.buffer: dict[str, UserState] = {}
+        self.buffer: dict[str, Any] = {}
 
-    def process(self, state: UserState) -> None:
-        self.buffer[state.user_id] = state
+    def process(self, value: Any) -> None:
+        key = self.key(value)
+        held = self.buffer.get(key)
+        if held is None or self.keep(held, value):
+            self.buffer[key] = value
         if len(self.buffer) >= self.batch_size:
             self.flush()
 
@@ -72,9 +85,20 @@ class WriteUserStates(_StoreDoFn):
 
     def flush(self) -> None:
         if self.buffer:
-            self._store().put_users(self.buffer.values())
-            self.writes.inc()
+            values = list(self.buffer.values())
             self.buffer = {}
+            self.write(self._store(), values)
+
+
+class WriteUserStates(_KeyedBufferDoFn):
+    """Buffers user snapshots, newest per user wins, and writes them with one ``put_users``."""
+
+    def key(self, value: UserState) -> str:
+        return value.user_id
+
+    def write(self, store: Store, values: list[UserState]) -> None:
+        store.put_users(values)
+        self.writes.inc()
 
 
 class CombineIncrements(beam.DoFn):
@@ -155,61 +179,35 @@ def vector_deltas(increments: Increments) -> dict[str, np.ndarray]:
     return item_vector_increments(increments[0])
 
 
-class WriteRankedLists(_StoreDoFn):
+class WriteRankedLists(_KeyedBufferDoFn):
     """Writes ranked lists, keeping per key the one with the newest ``window_end``: a late pane of
     an older window must not replace the list of a newer one (checked against the store too)."""
 
-    def start_bundle(self) -> None:
-        self.buffer: dict[str, RankedList] = {}
+    def key(self, value: RankedList) -> str:
+        return value.key
 
-    def process(self, ranked: RankedList) -> None:
-        held = self.buffer.get(ranked.key)
-        if held is None or (ranked.window_end or 0) >= (held.window_end or 0):
-            self.buffer[ranked.key] = ranked
-        if len(self.buffer) >= self.batch_size:
-            self.flush()
+    def keep(self, held: RankedList, new: RankedList) -> bool:
+        return (new.window_end or 0) >= (held.window_end or 0)
 
-    def finish_bundle(self) -> None:
-        self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        store = self._store()
-        stored = store.get_lists(list(self.buffer))
-        newer = [
-            r for key, r in self.buffer.items()
-            if key not in stored or (r.window_end or 0) >= (stored[key].window_end or 0)
-        ]
+    def write(self, store: Store, values: list[RankedList]) -> None:
+        stored = store.get_lists([r.key for r in values])
+        newer = [r for r in values if r.key not in stored or self.keep(stored[r.key], r)]
         if newer:
             store.put_lists(newer)
             self.writes.inc()
-        self.buffer = {}
 
 
-class WriteCatalog(_StoreDoFn):
+class WriteCatalog(_KeyedBufferDoFn):
     """Upserts catalog items; a title without a vector gets its basis vector so it can be
     recommended (by vector and content) before anyone has watched it."""
 
-    def start_bundle(self) -> None:
-        self.buffer: dict[str, CatalogItem] = {}
+    def key(self, value: CatalogItem) -> str:
+        return value.video_id
 
-    def process(self, item: CatalogItem) -> None:
-        self.buffer[item.video_id] = item
-        if len(self.buffer) >= self.batch_size:
-            self.flush()
-
-    def finish_bundle(self) -> None:
-        self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        store = self._store()
-        store.upsert_items(self.buffer.values())
-        have = store.get_item_vectors(list(self.buffer))
-        missing = {v: item_basis(v).copy() for v in self.buffer if v not in have}
+    def write(self, store: Store, values: list[CatalogItem]) -> None:
+        store.upsert_items(values)
+        have = store.get_item_vectors([item.video_id for item in values])
+        missing = {item.video_id: item_basis(item.video_id).copy() for item in values if item.video_id not in have}
         if missing:
             store.put_item_vectors(missing)
         self.writes.inc()
-        self.buffer = {}
