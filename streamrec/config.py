@@ -39,7 +39,7 @@ class Settings:
         )
 
 
-def kafka_client_config(bootstrap: str) -> dict[str, object]:
+def kafka_client_config(bootstrap: str) -> dict[str, str | int | float | bool]:
     """librdkafka connection settings for every Kafka client streamrec makes.
 
     Locally that is just ``bootstrap.servers``. Production clusters (e.g. Google Cloud Managed
@@ -48,7 +48,7 @@ def kafka_client_config(bootstrap: str) -> dict[str, object]:
     (``sasl.mechanism``), ``STREAMREC_KAFKA_SASL_USERNAME`` / ``_PASSWORD``, and
     ``STREAMREC_KAFKA_CONFIG``: a JSON object of any further librdkafka properties.
     """
-    config: dict[str, object] = {"bootstrap.servers": bootstrap}
+    config: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap}
     for env, key in (
         ("STREAMREC_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
         ("STREAMREC_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
