@@ -39,7 +39,7 @@ $(KAFKA_STAMP): infra/local/kafka-pom.xml
 	@echo "==> fetching Apache Kafka jars from Maven Central (first run only)"
 	@bash infra/local/fetch-kafka.sh
 
-test: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(CHROMIUM)
+test: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(CHROMIUM) lint
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -86,7 +86,7 @@ eval: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy streamrec
+	$(VENV)/bin/mypy streamrec pipelines serving streamrec_cli
 
 clean:
 	rm -rf var build *.egg-info
