@@ -205,15 +205,22 @@ async def trending_ctx(app: web.Application) -> AsyncIterator[None]:
     app[TRENDING] = snapshot
     store, metrics = app[STORE], app[METRICS]
 
+    async def refresh_once() -> None:
+        try:
+            async with asyncio.timeout(max(1.0, config.trending_refresh_s)):
+                await snapshot.refresh(store, config.trending_windows)
+            metrics.trending_snapshot_age.set(snapshot.refreshed_at)
+        except (StoreError, TimeoutError) as e:  # a down store is exactly when the old snapshot matters
+            log.warning("trending snapshot not refreshed: %s", e)
+
     async def refresh_forever() -> None:
         while True:
-            try:
-                await snapshot.refresh(store, config.trending_windows)
-                metrics.trending_snapshot_age.set(snapshot.refreshed_at)
-            except StoreError as e:  # the store being down is exactly when the old snapshot matters
-                log.warning("trending snapshot not refreshed: %s", e)
             await asyncio.sleep(config.trending_refresh_s)
+            await refresh_once()
 
+    # The fallback is warm before the first request: a store that fails right after start-up
+    # must still find a snapshot to answer from.
+    await refresh_once()
     task = asyncio.create_task(refresh_forever(), name="trending-snapshot")
     yield
     task.cancel()
