@@ -21,8 +21,7 @@ from aiohttp import web
 from serving.cache import CachedFeed
 from serving.feed import FeedQuery, compose_feed, read_feed_inputs, reshape
 from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED, STORE, TRENDING
-from streamrec.store.aio import AsyncStore
-from streamrec.store.base import Store, StoreError, UserState
+from streamrec.store.base import StoreError, UserState
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +80,16 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
     try:
         try:
             async with asyncio.timeout(config.store_deadline_s):
-                user, version = await read_version(app[STORE], query.user_id)
-                entry, result = cache.get(key, version, time.monotonic())
+                # A hit needs the version alone (both backends read it without decoding the state).
+                versions = await app[STORE].get_user_versions([query.user_id])
+                entry, result = cache.get(key, versions.get(query.user_id, 0), time.monotonic())
                 metrics.feed_cache.labels(result).inc()
                 if entry is not None:
                     return FeedAnswer(entry.body, entry.feed, False, result)
                 if not assemblies.try_enter():
                     return degraded(app, query, "overload")
                 assembling = True
-                if user is None:
-                    user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
+                user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
                 inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window)
         except TimeoutError:
             return degraded(app, query, "deadline")
@@ -112,21 +111,6 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
     for row in feed["rows"]:
         metrics.feed_row_items.labels(row["type"]).observe(len(row["items"]))
     return FeedAnswer(body, feed, False, result)
-
-
-async def read_version(store: AsyncStore, user_id: str) -> tuple[UserState | None, int]:
-    """The user's state version, and the state itself when reading it was the cheaper way.
-
-    A cache hit needs the version only; a backend that can read it alone (overriding
-    ``Store.get_user_versions``) saves decoding the whole state on every hit. Without one, the
-    state is read once and serves both the check and the assembly.
-    """
-    backend = store.store
-    if type(backend).get_user_versions is Store.get_user_versions:
-        user = (await store.get_users([user_id])).get(user_id) or UserState(user_id)
-        return user, user.version
-    versions = await store.get_user_versions([user_id])
-    return None, versions.get(user_id, 0)
 
 
 def degraded(app: web.Application, query: FeedQuery, cause: str) -> FeedAnswer:
