@@ -134,22 +134,28 @@ class UserStateFn(beam.DoFn):
             self.store.close()
             self.store = None
 
-    def _item_vector(self, video_id: str | None) -> np.ndarray | None:
-        """The title's vector, cached for ``item_cache_s``; a title without one folds in its basis."""
-        if not video_id:
-            return None
+    def _item_vectors(self, video_ids: Iterable[str | None]) -> dict[str, np.ndarray]:
+        """The pane's titles' vectors, cached for ``item_cache_s``; the titles not cached are read
+        in one batched call, and a title without a stored vector folds in its basis."""
         now = int(time.monotonic() * 1000)
-        cached = self._vectors.get(video_id)
-        if cached is not None and now - cached[1] < self.item_cache_ms:
-            return cached[0]
-        assert self.store is not None
-        vector = self.store.get_item_vectors([video_id]).get(video_id)
-        if vector is None:
-            vector = item_basis(video_id)
-        if len(self._vectors) > 100_000:
-            self._vectors.clear()
-        self._vectors[video_id] = (vector, now)
-        return vector
+        found: dict[str, np.ndarray] = {}
+        missing: list[str] = []
+        for video_id in dict.fromkeys(v for v in video_ids if v):
+            cached = self._vectors.get(video_id)
+            if cached is not None and now - cached[1] < self.item_cache_ms:
+                found[video_id] = cached[0]
+            else:
+                missing.append(video_id)
+        if missing:
+            assert self.store is not None
+            stored = self.store.get_item_vectors(missing)
+            if len(self._vectors) > 100_000:
+                self._vectors.clear()
+            for video_id in missing:
+                vector = stored.get(video_id)
+                found[video_id] = vector if vector is not None else item_basis(video_id)
+                self._vectors[video_id] = (found[video_id], now)
+        return found
 
     # -- events ---------------------------------------------------------------------------------
     def process(
@@ -171,9 +177,12 @@ class UserStateFn(beam.DoFn):
         changed = False
         # A pane holds whatever arrived for this user since the last one: applied in event-time
         # order, one state read and one write for all of them (the state's coding dominates).
-        for event in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
+        ordered = sorted(events, key=lambda e: (e.timestamp, e.event_id))
+        vectors = self._item_vectors(e.video_id for e in ordered)
+        for event in ordered:
             try:
-                update = apply_event(state, event, item_vector=self._item_vector(event.video_id), config=self.config)
+                item_vector = vectors.get(event.video_id) if event.video_id else None
+                update = apply_event(state, event, item_vector=item_vector, config=self.config)
             except ValueError as exc:  # the event does not fit the state: a dead letter, not a crash
                 self.rejected.inc()
                 yield beam.pvalue.TaggedOutput(TAG_REJECTED, DeadLetter(
