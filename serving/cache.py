@@ -9,8 +9,11 @@ cannot be read.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from streamrec.events.model import CatalogItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,10 @@ class CachedFeed:
     built_at: float  # monotonic seconds
     body: bytes  # the serialized response, ready to send
     feed: dict[str, Any]  # the same feed as data, re-shaped for degraded answers
+    # What re-filtering the feed for another request needs (degraded answers): the catalog
+    # entries of its titles and the user's disliked titles when it was built.
+    titles: Mapping[str, CatalogItem] = field(default_factory=dict)
+    disliked: frozenset[str] = frozenset()
 
 
 class FeedCache:

@@ -30,6 +30,7 @@ from serving.keys import (
     TRENDING,
 )
 from serving.metrics import ServingMetrics
+from streamrec import recommend
 from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, Impression
@@ -179,20 +180,15 @@ class TrendingSnapshot:
 
     def row(self, region: str, limit: int, thumbnail_template: str, ids_only: bool,
             max_maturity: str | None) -> dict[str, object] | None:
-        from streamrec import recommend
-
         ranked = self.get(region)
         if ranked is None:
             return None
-        region_filter = None if region == GLOBAL else region
+        allowed = recommend.TitleFilter(None if region == GLOBAL else region, max_maturity)
         views = []
         for s in ranked.items:
-            item = self.items.get(s.video_id)
-            if item is None or not recommend.available_in(item, region_filter):
+            if not allowed.allows(s.video_id, self.items):
                 continue
-            if not recommend.maturity_allowed(item.maturity_rating, max_maturity):
-                continue
-            views.append(item_view(item, s.video_id, thumbnail_template, ids_only))
+            views.append(item_view(self.items[s.video_id], s.video_id, thumbnail_template, ids_only))
             if len(views) >= limit:
                 break
         where = "" if region == GLOBAL else f" in {region}"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -154,6 +154,17 @@ async def _empty() -> dict[Any, Any]:
 # -- composing rows (pure) ---------------------------------------------------------------------
 
 
+def title_filter(query: FeedQuery, excluded: Iterable[str] = ()) -> recommend.TitleFilter:
+    """The title filter every answer for ``query`` passes (``streamrec.recommend.filters``)."""
+    return recommend.TitleFilter(query.region_filter, query.max_maturity, frozenset(excluded))
+
+
+def shown_titles(feed: Mapping[str, Any], items: Mapping[str, CatalogItem]) -> dict[str, CatalogItem]:
+    """The catalog entries of the titles on a page: what re-filtering it later needs."""
+    ids = (item["video_id"] for row in feed.get("rows", ()) for item in row["items"])
+    return {v: items[v] for v in ids if v in items}
+
+
 def item_view(item: CatalogItem | None, video_id: str, thumbnail_template: str, ids_only: bool) -> dict[str, Any]:
     """One title as the page shows it (catalog metadata and a thumbnail URL)."""
     if ids_only:
@@ -176,15 +187,14 @@ class RowBuilder:
         self.query = query
         self.thumbnail_template = thumbnail_template
         self.watched = set(self.user.seen) | set(self.user.disliked) | set(self.user.in_progress)
+        self.filter = title_filter(query, self.user.disliked)
 
     def allowed(self, video_id: str, *, watched_ok: bool = False) -> bool:
-        item = self.items.get(video_id)
-        if item is None:  # nothing to show for a title the catalog does not know
+        """The title filter (catalog-known, region, maturity, not disliked), and not watched
+        unless ``watched_ok`` (continue watching)."""
+        if not watched_ok and video_id in self.watched:
             return False
-        if video_id in self.user.disliked or (not watched_ok and video_id in self.watched):
-            return False
-        return recommend.available_in(item, self.query.region_filter) and recommend.maturity_allowed(
-            item.maturity_rating, self.query.max_maturity)
+        return self.filter.allows(video_id, self.items)
 
     def view(self, video_id: str, **extra: Any) -> dict[str, Any]:
         view = item_view(self.items.get(video_id), video_id, self.thumbnail_template, self.query.ids_only)
@@ -288,15 +298,23 @@ def compose_feed(inputs: FeedInputs, query: FeedQuery, *, window: str, thumbnail
     }
 
 
-def reshape(feed: Mapping[str, Any], query: FeedQuery) -> dict[str, Any]:
-    """A stored feed cut to another request's rows, limit and fields (for degraded answers)."""
+def reshape(feed: Mapping[str, Any], query: FeedQuery, titles: Mapping[str, CatalogItem],
+            excluded: Iterable[str] = ()) -> dict[str, Any]:
+    """A stored feed cut to another request's rows, limit and fields (for degraded answers).
+
+    Every title passes this request's title filter again (the stored feed may have been built for
+    another token: no maturity cap, another profile name), judged on ``titles``, the catalog
+    entries kept with the stored feed; a title without one is not shown. Rows left empty go.
+    """
+    allowed = title_filter(query, excluded)
     rows = []
     for row in feed.get("rows", ()):
         if row["type"] not in query.rows:
             continue
-        items = row["items"][: query.limit]
+        items = [item for item in row["items"] if allowed.allows(item["video_id"], titles)][: query.limit]
         if query.ids_only:
             keep = ("video_id", "match_score", "progress_sec", "duration_sec")
             items = [{k: v for k, v in item.items() if k in keep} for item in items]
-        rows.append({**row, "items": items})
+        if items:
+            rows.append({**row, "items": items})
     return {**feed, "user_id": query.user_id, "rows": rows}

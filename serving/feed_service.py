@@ -19,7 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from serving.cache import CachedFeed
-from serving.feed import FeedQuery, compose_feed, read_feed_inputs, reshape
+from serving.feed import (
+    FeedQuery,
+    compose_feed,
+    read_feed_inputs,
+    reshape,
+    shown_titles,
+)
 from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED, STORE, TRENDING
 from streamrec.store.base import StoreError, UserState
 
@@ -107,14 +113,21 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
         if assembling:
             assemblies.leave()
     body = dumps(feed)
-    cache.put(key, (query.user_id, query.region), CachedFeed(user.version, time.monotonic(), body, feed))
+    cache.put(key, (query.user_id, query.region),
+              CachedFeed(user.version, time.monotonic(), body, feed, shown_titles(feed, inputs.ranking.items),
+                         frozenset(user.disliked)))
     for row in feed["rows"]:
         metrics.feed_row_items.labels(row["type"]).observe(len(row["items"]))
     return FeedAnswer(body, feed, False, result)
 
 
 def degraded(app: web.Application, query: FeedQuery, cause: str) -> FeedAnswer:
-    """The last feed built for this user and region, else trending from memory."""
+    """The last feed built for this user and region, else trending from memory.
+
+    Either way every title passes this request's title filter: the very same request's answer was
+    filtered when built (the cache key holds the maturity cap and region); the last feed for the
+    user and region is filtered again (``reshape``); the trending snapshot filters its row.
+    """
     config, metrics, cache = app[CONFIG], app[METRICS], app[FEED_CACHE]
     same = cache.peek(query.cache_key())
     if same is not None and DEGRADED_FALSE in same.body:
@@ -124,7 +137,8 @@ def degraded(app: web.Application, query: FeedQuery, cause: str) -> FeedAnswer:
         return FeedAnswer(same.body.replace(DEGRADED_FALSE, b'"degraded":true', 1), same.feed, True, "none")
     last = cache.last((query.user_id, query.region))
     if last is not None:
-        feed, source = reshape(last.feed, query), "cache"
+        # Built for another request shape, perhaps another token: filtered again for this one.
+        feed, source = reshape(last.feed, query, last.titles, last.disliked), "cache"
     else:
         row = app[TRENDING].row(query.region, query.limit, config.thumbnail_template, query.ids_only,
                                 query.max_maturity)

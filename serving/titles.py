@@ -68,15 +68,12 @@ async def _empty() -> dict[Any, Any]:
 def trending_document(ranked: RankedList | None, region: str, window: str, limit: int, items: dict[str, Any],
                       thumbnail_template: str, max_maturity: str | None, degraded: bool = False) -> dict[str, Any]:
     """The trending list of a region and window, with its window end and update time (Unix seconds)."""
-    region_filter = None if region == GLOBAL else region
+    allowed = recommend.TitleFilter(None if region == GLOBAL else region, max_maturity)
     views = []
     for s in ranked.items if ranked else ():
-        item = items.get(s.video_id)
-        if item is None or not recommend.available_in(item, region_filter):
+        if not allowed.allows(s.video_id, items):
             continue
-        if not recommend.maturity_allowed(item.maturity_rating, max_maturity):
-            continue
-        views.append({**item_view(item, s.video_id, thumbnail_template, False), "score": s.score})
+        views.append({**item_view(items[s.video_id], s.video_id, thumbnail_template, False), "score": s.score})
         if len(views) >= limit:
             break
     return {

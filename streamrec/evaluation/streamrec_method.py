@@ -57,7 +57,9 @@ class StreamrecMethod:
 
     def __init__(self, context: EvalContext, state_config: StateConfig | None = None,
                  ranking_config: RankingConfig | None = None, use_vectors: bool = True) -> None:
-        self.catalog: Mapping[str, CatalogItem] = context.catalog
+        # The rating log names the catalog: a title it rates is a known title even when the data
+        # set ships no metadata for it (the product never shows a title its catalog lacks).
+        self.catalog: dict[str, CatalogItem] = dict(context.catalog)
         self.state_config = state_config or StateConfig()
         self.ranking_config = ranking_config or RankingConfig()
         self.use_vectors = use_vectors and self.ranking_config.weights.get("vector", 0.0) > 0
@@ -76,6 +78,9 @@ class StreamrecMethod:
         if not events:
             return
         events = [self._stars(e) for e in events]
+        for e in events:
+            if e.video_id and e.video_id not in self.catalog:
+                self.catalog[e.video_id] = CatalogItem(e.video_id, e.video_id)
         user_id = events[0].user_id
         state = self.users.get(user_id) or UserState(user_id)
         vectors = ({e.video_id: self._vector(e.video_id) for e in events if e.video_id}

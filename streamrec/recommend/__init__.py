@@ -8,12 +8,21 @@ numpy only, no I/O, deterministic (ties broken by ``video_id``).
   "refresh top picks").
 - :mod:`.vectors` - the online user-vector rule (decayed fold-in) and item vectors as hashed random
   projections of co-watch rows.
-- :mod:`.similarity` - co-watch similarity read at request time, content similarity, region and
-  maturity filters, ``similar_titles`` ("more like this").
+- :mod:`.filters` - the title filter every answer passes (known to the catalog, region, maturity,
+  excluded titles): ``title_allowed``, ``TitleFilter``.
+- :mod:`.similarity` - co-watch similarity read at request time, content similarity,
+  ``similar_titles`` ("more like this").
 - :mod:`.trending` - top-N from counts, decay helpers.
 - :mod:`.ranking` - ``top_picks(user, RankingInputs(...), k)``: candidates, blend, filters, MMR.
 """
 
+from streamrec.recommend.filters import (
+    MATURITY_ORDER,
+    TitleFilter,
+    available_in,
+    maturity_allowed,
+    title_allowed,
+)
 from streamrec.recommend.ranking import (
     DEFAULT_CONFIG,
     SOURCES,
@@ -29,11 +38,8 @@ from streamrec.recommend.ranking import (
     user_genres,
 )
 from streamrec.recommend.similarity import (
-    MATURITY_ORDER,
-    available_in,
     content_similarity,
     cowatch_similarity,
-    maturity_allowed,
     similar_titles,
 )
 from streamrec.recommend.state import (
@@ -57,10 +63,10 @@ from streamrec.recommend.vectors import (
 
 __all__ = [
     "DEFAULT_CONFIG", "EVENT_WEIGHTS", "HISTORY_WEIGHTS", "MATURITY_ORDER", "SOURCES", "VECTOR_DIM",
-    "RankingConfig", "RankingInputs", "StateConfig", "UserUpdate",
+    "RankingConfig", "RankingInputs", "StateConfig", "TitleFilter", "UserUpdate",
     "allowed_titles", "apply_event", "apply_events", "available_in", "blend", "candidate_titles",
     "content_similarity", "cowatch_similarity", "decay_factor", "decayed_add", "diversify", "fold_in",
     "item_basis", "item_vector", "item_vector_increments", "maturity_allowed", "merge_counts",
-    "seed_titles", "similar_titles", "source_scores", "top_n", "top_picks", "user_genres",
+    "seed_titles", "similar_titles", "source_scores", "title_allowed", "top_n", "top_picks", "user_genres",
     "vector_scores", "vector_weight",
 ]

@@ -44,11 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamrec.events.model import CatalogItem
-from streamrec.recommend.similarity import (
-    available_in,
-    content_similarity,
-    maturity_allowed,
-)
+from streamrec.recommend.filters import title_allowed
+from streamrec.recommend.similarity import content_similarity
 from streamrec.recommend.vectors import vector_scores
 from streamrec.store.base import ScoredItem, UserState
 
@@ -217,18 +214,13 @@ def _excluded(user: UserState) -> set[str]:
 
 
 def _allowed(video_id: str, excluded: set[str], inputs: RankingInputs) -> bool:
-    if video_id in excluded:
-        return False
-    item = inputs.items.get(video_id)
-    if inputs.region is not None and not available_in(item, inputs.region):
-        return False
-    return inputs.max_maturity is None or maturity_allowed(item.maturity_rating if item else None,
-                                                          inputs.max_maturity)
+    return video_id not in excluded and title_allowed(inputs.items.get(video_id), inputs.region, inputs.max_maturity)
 
 
 def allowed_titles(user: UserState, candidates: Sequence[str], inputs: RankingInputs) -> list[str]:
     """The candidates that pass every top-picks filter, in the given order: not seen/completed,
-    not disliked, not in continue watching, available in the region, within the maturity cap."""
+    not disliked, not in continue watching, and the title filter (known to the catalog, available
+    in the region, within the maturity cap: :mod:`streamrec.recommend.filters`)."""
     excluded = _excluded(user)
     return [v for v in candidates if _allowed(v, excluded, inputs)]
 

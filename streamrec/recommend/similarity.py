@@ -17,15 +17,20 @@ import math
 from collections.abc import Mapping, Sequence
 
 from streamrec.events.model import CatalogItem
+from streamrec.recommend.filters import (
+    MATURITY_ORDER,
+    available_in,
+    maturity_allowed,
+    title_allowed,
+)
 from streamrec.store.base import ScoredItem
+
+__all__ = ["MATURITY_ORDER", "available_in", "content_similarity", "cowatch_similarity", "maturity_allowed",
+           "similar_titles"]
 
 #: Weights of the content-similarity parts; they sum to 1 so the result is in [0, 1].
 CONTENT_WEIGHTS = {"genres": 0.6, "year": 0.2, "type": 0.1, "language": 0.1}
 YEAR_SCALE = 10.0  # years apart at which the year part has fallen to 1/e
-
-#: Maturity ratings in increasing order; unknown ratings are treated as the strictest.
-MATURITY_ORDER = ("G", "PG", "PG-13", "R", "NC-17")
-
 
 def cowatch_similarity(pair_count: float, item_count: float, neighbour_count: float,
                        alpha: float = 0.5, beta: float = 0.5) -> float:
@@ -54,29 +59,6 @@ def content_similarity(a: CatalogItem, b: CatalogItem) -> float:
     return score
 
 
-def maturity_allowed(item_rating: str | None, max_maturity: str | None) -> bool:
-    """Whether a title rated ``item_rating`` may be shown to a profile capped at ``max_maturity``.
-
-    No cap: everything. With a cap, an unrated title is shown only if the cap is the most
-    permissive rating (a kids profile never sees unrated titles).
-    """
-    if max_maturity is None:
-        return True
-    if max_maturity not in MATURITY_ORDER:
-        raise ValueError(f"max_maturity: unknown rating {max_maturity!r}, expected one of {MATURITY_ORDER}")
-    cap = MATURITY_ORDER.index(max_maturity)
-    if item_rating is None or item_rating not in MATURITY_ORDER:
-        return cap == len(MATURITY_ORDER) - 1
-    return MATURITY_ORDER.index(item_rating) <= cap
-
-
-def available_in(item: CatalogItem | None, region: str | None) -> bool:
-    """An item with no region list is available everywhere; unknown items are not filtered."""
-    if item is None or region is None or not item.regions:
-        return True
-    return region in item.regions
-
-
 def similar_titles(
     video_id: str,
     *,
@@ -97,7 +79,8 @@ def similar_titles(
     Neighbours co-watched at least ``min_cowatch`` times rank first by co-watch similarity; the
     rest of the list is filled from ``content_candidates`` (and weakly co-watched neighbours) by
     content similarity, scaled below the co-watch part, so a cold title still gets a list.
-    The title itself, unavailable and too-mature titles are left out. Ties by ``video_id``.
+    The title itself and what the title filter refuses (unknown to the catalog, unavailable,
+    too mature: :mod:`streamrec.recommend.filters`) are left out. Ties by ``video_id``.
     """
     if k < 0:
         raise ValueError(f"k: must be >= 0, got {k}")
@@ -105,9 +88,7 @@ def similar_titles(
     seed = items.get(video_id)
 
     def allowed(candidate: str) -> bool:
-        item = items.get(candidate)
-        return (candidate != video_id and available_in(item, region)
-                and maturity_allowed(item.maturity_rating if item else None, max_maturity))
+        return candidate != video_id and title_allowed(items.get(candidate), region, max_maturity)
 
     scores: dict[str, float] = {}
     for neighbour, count in neighbours:

@@ -33,7 +33,8 @@ def user_with(*history: str, **kw: object) -> UserState:
 def test_cowatch_score_known_answer() -> None:
     user = user_with("a", "b")  # a is newest: weight 1, b: weight 0.5 (half-life one position)
     inputs = RankingInputs(neighbours={"a": [("x", 2), ("y", 1)], "b": [("x", 4)]},
-                           item_counts={"a": 4, "b": 16, "x": 1, "y": 4})
+                           item_counts={"a": 4, "b": 16, "x": 1, "y": 4},
+                           items={v: CatalogItem(v, v) for v in "abxy"})  # unknown titles are never shown
     scores = source_scores(user, inputs, COWATCH_ONLY)["cowatch"]
     # x: (1 * min(1, 2/(2*1)) + 0.5 * min(1, 4/(4*1))) / 1.5 = 1.0 ; y: 1 * 1/(2*2) / 1.5
     assert scores["x"] == pytest.approx(1.0)
@@ -67,7 +68,8 @@ def test_filters_remove_seen_disliked_in_progress_region_and_maturity() -> None:
     candidates = ["a", "ok", "fr_only", "adult", "watching", "hated", "unknown"]
     inputs = RankingInputs(items=items, region="US", max_maturity="PG")
     assert allowed_titles(user, candidates, inputs) == ["ok"]
-    assert allowed_titles(user, candidates, RankingInputs(items=items)) == ["ok", "fr_only", "adult", "unknown"]
+    # A title the catalog does not know is never shown (streamrec.recommend.filters).
+    assert allowed_titles(user, candidates, RankingInputs(items=items)) == ["ok", "fr_only", "adult"]
     trending = [ScoredItem(v, 1.0) for v in candidates]
     picks = top_picks(user, RankingInputs(items=items, region="US", max_maturity="PG", trending=trending), k=10)
     assert [p.video_id for p in picks] == ["ok"]

@@ -251,3 +251,40 @@ async def test_overload_is_shed_at_once_with_degraded_answers(feed_world, serve)
     assert all(r.status == 200 for r in responses)
     assert any(not f["degraded"] for f in feeds) and any(f["degraded"] for f in feeds)
     assert 'cause="overload"' in metrics
+
+
+@pytest.mark.parametrize("cause", ["store_error", "overload"])
+async def test_a_kids_token_gets_a_filtered_feed_when_the_feed_degrades(feed_world, serve, cause):
+    # Issue 11, defect 1: the last feed built for (user, region) was re-served to a kids token
+    # unfiltered when the store failed or the request was shed.
+    allowed = {"G", "PG"}
+    async with serve(feed_world.store_url, **({"max_feed_reads": 1} if cause == "overload" else {})) as client:
+        adult = await get_feed(client, query="?region=US", headers=service_token())
+        assert {TITLES[v].maturity_rating for row in adult["rows"] for v in ids(row)} - allowed, "R titles to leak"
+        if cause == "store_error":
+            client.app[STORE].store.close()
+            feeds = [await get_feed(client, query="?region=US", headers=token("u1", max_maturity="PG"))]
+        else:
+            responses = await asyncio.gather(*(client.get("/v1/users/u1/feed?region=US",
+                                                          headers=token("u1", max_maturity="PG")) for _ in range(6)))
+            feeds = [await r.json() for r in responses]
+    degraded = [f for f in feeds if f["degraded"]]
+    assert degraded
+    for feed in degraded:
+        shown = [v for row in feed["rows"] for v in ids(row)]
+        assert all(TITLES[v].maturity_rating in allowed for v in shown), shown
+        for row in feed["rows"]:
+            assert all(item.get("maturity") in allowed for item in row["items"])
+
+
+def test_reshape_refilters_a_stored_feed_for_another_viewer():
+    from serving.feed import FeedQuery, reshape
+
+    feed = {"user_id": "u1", "region": "US", "degraded": False, "rows": [
+        {"type": "trending_now", "title": "Trending", "items": [
+            {"video_id": v} for v in ("m1", "m3", "m12", "m7", "gone")]}]}
+    kids = FeedQuery("u1", "US", limit=10, max_maturity="PG")
+    shaped = reshape(feed, kids, TITLES)
+    # m1 is R, m12 is GB-only, "gone" is unknown to the catalog: only m3 and m7 pass.
+    assert ids(shaped["rows"][0]) == ["m3", "m7"]
+    assert ids(reshape(feed, FeedQuery("u1", "US", limit=1), TITLES)["rows"][0]) == ["m1"]
