@@ -4,8 +4,9 @@ I/O lives only here, at the edges; the stages in between are the same in both jo
 
     streaming:  Kafka events  -> DecodeEvents -> MaintainState -> store     (dead letters -> DLQ topic)
                 Kafka catalog -> DecodeCatalog -> CatalogUpsert -> store
+                (catalog, MaintainState's watches) -> NewReleases -> store
     backfill:   --history DIR (rating log -> watch events) -> MaintainState -> store
-                                 (its movies file -> CatalogUpsert -> store)
+                                 (its movies file -> CatalogUpsert, NewReleases -> store)
 
 Run locally (Prism, Beam's portable runner, built by ``make prism``)::
 
@@ -35,7 +36,9 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.decode import DecodeCatalog, DecodeEvents
 from pipelines.kafka_source import ReadFromKafka, WriteToKafka
+from pipelines.new_releases import NewReleases
 from pipelines.stages import (
+    AttachGenres,
     CatalogUpsert,
     CoWatchCounts,
     ItemVectors,
@@ -59,7 +62,8 @@ CONSUMER_GROUP = "streamrec-pipeline"
 class MaintainState(beam.PTransform):  # type: ignore[misc]
     """UserEvent -> every piece of state in the store. The one graph both the streaming job and
     the backfill run. Returns UpdateUserState's outputs: ``users`` (the snapshots written),
-    ``rejected`` (DeadLetters of events the state refused), ``cowatch``, ``watches``."""
+    ``rejected`` (DeadLetters of events the state refused), ``cowatch``, ``watches``
+    (NewReleases reads them beside the catalog)."""
 
     def __init__(self, store_url: str, *, settle_s: float = 5.0, max_delay_s: float = 60.0,
                  idle_s: float = 24 * 3600.0, top_picks_k: int = 50, trending_top_n: int = 100,
@@ -77,6 +81,7 @@ class MaintainState(beam.PTransform):  # type: ignore[misc]
         combined = updated[TAG_COWATCH] | "CoWatchCounts" >> CoWatchCounts(self.store_url)
         _ = combined | "ItemVectors" >> ItemVectors(self.store_url)
         _ = (updated[TAG_WATCHES]
+             | "AttachGenres" >> beam.ParDo(AttachGenres(self.store_url))
              | "Trending" >> Trending(top_n=self.trending_top_n, early_s=self.early_s)
              | "WriteTrending" >> WriteTrending(self.store_url))
         return updated
@@ -91,10 +96,13 @@ def history_events(dataset: str, limit: int | None) -> Iterator[TimestampedValue
         yield TimestampedValue(event, event.timestamp / 1000.0)
 
 
-def catalog_items(dataset: str) -> Iterator[CatalogItem]:
+def catalog_items(dataset: str, limit: int | None) -> Iterator[CatalogItem]:
+    """The log's titles, each added to the catalog at its first rating among the first ``limit``
+    (titles rated only later are in the catalog, not yet released: no ``added_at``)."""
     from streamrec import replay
 
-    yield from replay.load_catalog(Path(dataset))
+    ratings = replay.load_ratings(Path(dataset))
+    yield from replay.with_added_at(replay.load_catalog(Path(dataset)), ratings[:limit] if limit else ratings)
 
 
 def _encode_dead_letter(letter: DeadLetter) -> tuple[bytes | None, bytes]:
@@ -123,6 +131,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--commit_lag_s", type=float, default=30.0,
                         help="committed offsets trail what was read by this much (restart replays it)")
     parser.add_argument("--early_s", type=float, default=5.0, help="trending: early firing period")
+    parser.add_argument("--new_releases_days", type=float, default=30.0,
+                        help="new releases: a title leaves the list this long after it was added")
     return parser.parse_known_args(argv)
 
 
@@ -131,25 +141,29 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     stages = MaintainState(args.store, settle_s=args.settle_s, max_delay_s=args.max_delay_s,
                            early_s=0.0 if args.history or args.stop_at_end else args.early_s,
                            bounded=bool(args.history or args.stop_at_end))
+    releases = NewReleases(args.store, max_age_days=args.new_releases_days)
     if args.history:
         events = (pipeline
                   | "HistoryPath" >> beam.Create([args.history])
                   | "ReadHistory" >> beam.FlatMap(history_events, args.history_limit))
-        _ = events | "MaintainState" >> stages
-        _ = (pipeline
-             | "CatalogPath" >> beam.Create([args.history])
-             | "ReadCatalog" >> beam.FlatMap(catalog_items)
-             | "CatalogUpsert" >> CatalogUpsert(args.store))
+        updated = events | "MaintainState" >> stages
+        items = (pipeline
+                 | "CatalogPath" >> beam.Create([args.history])
+                 | "ReadCatalog" >> beam.FlatMap(catalog_items, args.history_limit))
+        _ = items | "CatalogUpsert" >> CatalogUpsert(args.store)
+        _ = (items, updated[TAG_WATCHES]) | "NewReleases" >> releases
         return
 
     read = {"start": args.start, "stop_at_end": args.stop_at_end, "max_batch_ms": args.max_batch_ms,
             "commit_lag_s": args.commit_lag_s}
     records = pipeline | "ReadEvents" >> ReadFromKafka(args.bootstrap, args.events_topic, args.group, **read)
     events, undecodable = records | "DecodeEvents" >> DecodeEvents()
-    refused = (events | "MaintainState" >> stages)[TAG_REJECTED]
+    updated = events | "MaintainState" >> stages
+    refused = updated[TAG_REJECTED]
     catalog = pipeline | "ReadCatalog" >> ReadFromKafka(args.bootstrap, args.catalog_topic, args.group, **read)
     items, bad_items = catalog | "DecodeCatalog" >> DecodeCatalog()
     _ = items | "CatalogUpsert" >> CatalogUpsert(args.store)
+    _ = (items, updated[TAG_WATCHES]) | "NewReleases" >> releases
     _ = ((undecodable, refused, bad_items)
          | "DeadLetters" >> beam.Flatten()
          | "EncodeDeadLetters" >> beam.Map(_encode_dead_letter)

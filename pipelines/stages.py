@@ -26,8 +26,8 @@ from pipelines.sinks import (
     WriteUserStates,
     vector_deltas,
 )
-from streamrec.recommend.trending import top_n
-from streamrec.store.base import RankedList, trending_key
+from streamrec.recommend.trending import top_n, top_per_genre
+from streamrec.store.base import RankedList, ScoredItem, genre_key, trending_key
 
 GLOBAL_REGION = "global"
 
@@ -99,18 +99,22 @@ class ItemVectors(beam.PTransform):  # type: ignore[misc]
 
 
 class _CountPerBucket(beam.DoFn):
-    """Sums watches per (region, 5-minute bucket) over a bundle and emits one count map per pair,
-    stamped with the bucket's newest watch. Exact, not an approximation: the windows (1 h every
-    5 min, 24 h every hour) are aligned to 5 minutes, so every watch of one bucket belongs to the
-    same windows. It turns ~36 window assignments per watch into a few per bundle."""
+    """Sums watches per (region, 5-minute bucket) over a bundle and emits one count map per pair
+    (with the genres of its titles), stamped with the bucket's newest watch. Exact, not an
+    approximation: the windows (1 h every 5 min, 24 h every hour) are aligned to 5 minutes, so
+    every watch of one bucket belongs to the same windows. It turns ~36 window assignments per
+    watch into a few per bundle."""
 
     BUCKET_MS = 300_000
 
     def start_bundle(self) -> None:
         self.buckets: dict[tuple[str, int], tuple[dict[str, int], int]] = {}
+        self.genres: dict[str, tuple[str, ...]] = {}
 
-    def process(self, region_video: tuple[str, str], timestamp: Any = beam.DoFn.TimestampParam) -> None:
-        region, video_id = region_video
+    def process(self, watch: tuple[Any, ...], timestamp: Any = beam.DoFn.TimestampParam) -> None:
+        region, video_id = watch[0], watch[1]
+        if len(watch) > 2 and watch[2]:
+            self.genres[video_id] = tuple(watch[2])
         ts_ms = int(timestamp.micros // 1000)
         regions = (region,) if region == GLOBAL_REGION else (region, GLOBAL_REGION)
         for key in ((r, ts_ms // self.BUCKET_MS) for r in regions):
@@ -120,37 +124,48 @@ class _CountPerBucket(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for (region, _bucket), (counts, newest) in self.buckets.items():
-            yield WindowedValue((region, counts), Timestamp(micros=newest * 1000), (GlobalWindow(),))
-        self.buckets = {}
+            genres = {v: self.genres[v] for v in counts if v in self.genres}
+            yield WindowedValue((region, (counts, genres)), Timestamp(micros=newest * 1000), (GlobalWindow(),))
+        self.buckets, self.genres = {}, {}
 
 
 class _TopItems(beam.CombineFn):  # type: ignore[misc]
-    """Sums per-title watch counts in a window and keeps the top ``n`` (ties by id)."""
+    """Sums per-title watch counts in a window; the output is the top ``n`` (ties by id) and, when
+    ``genre_n`` > 0, the top ``genre_n`` of each genre. Accumulator: (counts, genres per title)."""
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, n: int, genre_n: int = 0) -> None:
+        self.n, self.genre_n = n, genre_n
 
-    def create_accumulator(self) -> dict[str, int]:
-        return {}
+    def create_accumulator(self) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+        return {}, {}
 
-    def add_input(self, counts: dict[str, int], more: dict[str, int]) -> dict[str, int]:
-        for video_id, n in more.items():
+    def add_input(self, acc: tuple[dict[str, int], dict[str, tuple[str, ...]]],
+                  more: tuple[dict[str, int], dict[str, tuple[str, ...]]]) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+        counts, genres = acc
+        for video_id, n in more[0].items():
             counts[video_id] = counts.get(video_id, 0) + n
-        return counts
+        if self.genre_n:
+            genres.update(more[1])
+        return acc
 
-    def merge_accumulators(self, accumulators: Iterable[dict[str, int]]) -> dict[str, int]:
-        merged: dict[str, int] = {}
-        for counts in accumulators:
-            self.add_input(merged, counts)
+    def merge_accumulators(self, accumulators: Iterable[tuple[dict[str, int], dict[str, tuple[str, ...]]]]
+                           ) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+        merged = self.create_accumulator()
+        for acc in accumulators:
+            self.add_input(merged, acc)
         return merged
 
-    def extract_output(self, counts: dict[str, int]) -> list:
-        return top_n(counts, self.n)
+    def extract_output(self, acc: tuple[dict[str, int], dict[str, tuple[str, ...]]]
+                       ) -> tuple[list[ScoredItem], dict[str, list[ScoredItem]]]:
+        counts, genres = acc
+        return top_n(counts, self.n), (top_per_genre(counts, genres, self.genre_n) if self.genre_n else {})
 
 
 class Trending(beam.PTransform):  # type: ignore[misc]
-    """(region, video_id) watches at event time -> top-N per sliding window, per region and
-    globally, as RankedList ``trending:<label>:<region>`` with the window's end.
+    """(region, video_id[, genres]) watches at event time -> top-N per sliding window, per region
+    and globally, as RankedList ``trending:<label>:<region>`` with the window's end; the window
+    labelled ``genre_window`` also gives each genre's top ``genre_n`` as ``genre:<genre>[:<region>]``
+    (popular in a genre: the same counts, windows and panes as trending, no second counting).
 
     ``windows``: ``(label, size_minutes, period_minutes, allowed_lateness_minutes)``. Each window
     fires early every ``early_s`` of processing time (so the current hour is visible while it
@@ -160,9 +175,10 @@ class Trending(beam.PTransform):  # type: ignore[misc]
     Watches later than that are dropped here (they still changed user state and co-watch)."""
 
     def __init__(self, windows: Sequence[tuple[str, int, int, int]] = (("1h", 60, 5, 10), ("24h", 1440, 60, 60)),
-                 top_n: int = 100, early_s: float = 5.0) -> None:
+                 top_n: int = 100, early_s: float = 5.0, genre_window: str | None = "24h", genre_n: int = 100) -> None:
         super().__init__()
         self.windows, self.n, self.early_s = tuple(windows), top_n, early_s
+        self.genre_window, self.genre_n = genre_window, genre_n
 
     def expand(self, watches: beam.PCollection) -> beam.PCollection:
         # Every watch counts for its region and for the global list, summed per 5-minute bucket.
@@ -182,7 +198,8 @@ class Trending(beam.PTransform):  # type: ignore[misc]
                     trigger=trigger.AfterWatermark(early=early, late=late),
                     accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
                     allowed_lateness=lateness_min * 60)
-                | f"TopPerRegion{label}" >> beam.CombinePerKey(_TopItems(self.n))
+                | f"TopPerRegion{label}" >> beam.CombinePerKey(
+                    _TopItems(self.n, self.genre_n if label == self.genre_window else 0))
                 | f"ToList{label}" >> beam.ParDo(_ToRankedList(label))
                 | f"Unwindow{label}" >> beam.WindowInto(window.GlobalWindows())  # lists carry their window end
             )
@@ -193,10 +210,55 @@ class _ToRankedList(beam.DoFn):
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def process(self, region_top: tuple[str, list], win: Any = beam.DoFn.WindowParam) -> Iterator[RankedList]:
-        region, items = region_top
-        yield RankedList(key=trending_key(self.label, region), items=items, updated_at=int(time.time() * 1000),
-                         window_end=int(win.end.micros // 1000))
+    def process(self, region_top: tuple[str, tuple[list, dict]], win: Any = beam.DoFn.WindowParam) -> Iterator[RankedList]:
+        region, (items, by_genre) = region_top
+        now_ms, window_end = int(time.time() * 1000), int(win.end.micros // 1000)
+        yield RankedList(key=trending_key(self.label, region), items=items, updated_at=now_ms, window_end=window_end)
+        for genre, genre_items in sorted(by_genre.items()):
+            yield RankedList(key=genre_key(genre, region), items=genre_items, updated_at=now_ms, window_end=window_end)
+
+
+class AttachGenres(beam.DoFn):
+    """(region, video_id) watches -> (region, video_id, genres), the genres read from the catalog in
+    the store: one batched read per bundle for the titles not in this worker's cache (kept
+    ``ttl_s``, so a catalog change is seen within that). A title the catalog does not know has no
+    genres (it still trends)."""
+
+    def __init__(self, store_url: str, ttl_s: float = 600.0, max_cached: int = 200_000) -> None:
+        self.store_url, self.ttl_s, self.max_cached = store_url, ttl_s, max_cached
+        self.store: Any = None
+
+    def setup(self) -> None:
+        from streamrec.store import open_store
+
+        self.store = open_store(self.store_url)
+        self.cache: dict[str, tuple[tuple[str, ...], float]] = {}
+
+    def teardown(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def start_bundle(self) -> None:
+        self.pending: list[tuple[tuple[str, str], Any, Any]] = []
+
+    def process(self, watch: tuple[str, str], timestamp: Any = beam.DoFn.TimestampParam,
+                win: Any = beam.DoFn.WindowParam) -> None:
+        self.pending.append((watch, timestamp, win))
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        now = time.monotonic()
+        missing = list({v for (_, v), _, _ in self.pending
+                        if v not in self.cache or now - self.cache[v][1] > self.ttl_s})
+        if missing:
+            if len(self.cache) + len(missing) > self.max_cached:
+                self.cache.clear()
+            found = self.store.get_items(missing)
+            for video_id in missing:
+                item = found.get(video_id)
+                self.cache[video_id] = (item.genres if item else (), now)
+        for (region, video_id), ts, win in self.pending:
+            yield WindowedValue((region, video_id, self.cache[video_id][0]), ts, (win,))
+        self.pending = []
 
 
 class WriteTrending(beam.PTransform):  # type: ignore[misc]

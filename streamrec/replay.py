@@ -21,6 +21,7 @@ Two layouts are read, detected from the files present:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import uuid
 import zlib
@@ -171,6 +172,32 @@ def catalog_item(video_id: str, raw_title: str, raw_genres: str) -> CatalogItem:
         release_year=year,
         duration_sec=title_duration_sec(video_id.strip()),
     )
+
+
+#: A title of a rating log is added to the catalog this long before its first rating's session
+#: starts (logs have no "added" date; the first rating stands for the day it went live).
+ADDED_BEFORE_FIRST_MS = 60_000
+
+
+def first_rated(ratings: Iterable[Rating]) -> dict[str, int]:
+    """Each title's first rating time (epoch seconds) in ``ratings``."""
+    first: dict[str, int] = {}
+    for r in ratings:
+        if r.video_id not in first or r.timestamp < first[r.video_id]:
+            first[r.video_id] = r.timestamp
+    return first
+
+
+def with_added_at(items: Iterable[CatalogItem], ratings: Iterable[Rating],
+                  policy: SessionPolicy | None = None) -> Iterator[CatalogItem]:
+    """``items`` with ``added_at`` from ``ratings``: just before the session of each title's first
+    rating (:func:`history_events` times); a title not rated there is not released yet (``None``)."""
+    session_ms = (policy or DEFAULT_POLICY).session_ms
+    first = first_rated(ratings)
+    for item in items:
+        at = first.get(item.video_id)
+        added = None if at is None else at * 1000 - session_ms - ADDED_BEFORE_FIRST_MS
+        yield dataclasses.replace(item, added_at=added) if added != item.added_at else item
 
 
 def load_ratings(dataset: Path) -> list[Rating]:

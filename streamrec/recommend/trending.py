@@ -25,6 +25,16 @@ def top_n(counts: Mapping[str, float], n: int) -> list[ScoredItem]:
     return [ScoredItem(video_id, float(score)) for video_id, score in best]
 
 
+def top_per_genre(counts: Mapping[str, float], genres: Mapping[str, Iterable[str]], n: int) -> dict[str, list[ScoredItem]]:
+    """Per genre, the ``n`` highest counts among titles of that genre (a title counts for each of
+    its genres; titles without genres for none), ordered as :func:`top_n`."""
+    by_genre: dict[str, dict[str, float]] = {}
+    for video_id, count in counts.items():
+        for genre in genres.get(video_id, ()):
+            by_genre.setdefault(genre, {})[video_id] = count
+    return {genre: top_n(genre_counts, n) for genre, genre_counts in by_genre.items()}
+
+
 def decay_factor(age_ms: float, half_life_ms: float) -> float:
     """``0.5 ** (age / half_life)``: 1.0 for age <= 0 (future timestamps are not boosted)."""
     if half_life_ms <= 0:

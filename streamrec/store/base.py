@@ -131,8 +131,10 @@ def new_releases_key(region: str = "global") -> str:
     return f"new_releases:{region}"
 
 
-def genre_key(genre: str) -> str:
-    return f"genre:{genre}"
+def genre_key(genre: str, region: str = "global") -> str:
+    """A genre's popular titles (the pipeline's 24 h window): ``genre:<genre>`` over every region,
+    ``genre:<genre>:<region>`` for one."""
+    return f"genre:{genre}" if region == "global" else f"genre:{genre}:{region}"
 
 
 class Store(abc.ABC):

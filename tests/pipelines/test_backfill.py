@@ -10,10 +10,11 @@ import pytest
 
 from pipelines.main import run
 from streamrec import replay
+from streamrec.recommend.releases import DAY_MS
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis
 from streamrec.store import open_store
-from streamrec.store.base import UserState
+from streamrec.store.base import UserState, genre_key, new_releases_key
 from tests.pipelines.helpers import store_url
 
 pytestmark = pytest.mark.pipeline
@@ -58,3 +59,23 @@ def test_backfill_builds_the_state_the_state_machine_defines(movielens_dir: Path
         np.testing.assert_allclose(vectors[video_id], want_vector, rtol=1e-4, atol=1e-4)
         checked += 1
     assert checked > 10
+
+
+def test_backfill_writes_new_releases_and_genre_rows_the_feed_reads(movielens_dir: Path, tmp_path: Path) -> None:
+    url = store_url(tmp_path)
+    run(["--history", str(movielens_dir), "--history_limit", str(RATINGS), "--store", url,
+         "--runner", "DirectRunner"])
+    ratings = replay.load_ratings(movielens_dir)[:RATINGS]
+    clock = max(e.timestamp for e in replay.history_events(ratings))
+    added = {i.video_id: i.added_at for i in replay.with_added_at(replay.load_catalog(movielens_dir), ratings)}
+    store = open_store(url)
+    releases = store.get_lists([new_releases_key()])[new_releases_key()].items
+    # Exactly the titles first rated within the 30 days before the log's clock, newest day first.
+    want = {v for v, at in added.items() if at is not None and clock - 30 * DAY_MS <= at <= clock}
+    assert want and releases and {s.video_id for s in releases} <= want and len(releases) == min(100, len(want))
+    days = [s.score // 1 for s in releases]
+    assert days == sorted(days, reverse=True)
+    # Genre rows: every title on "Drama" is a drama that was watched.
+    items = store.get_items([r.video_id for r in ratings])
+    drama = store.get_lists([genre_key("Drama")])[genre_key("Drama")].items
+    assert drama and all("Drama" in items[s.video_id].genres for s in drama)

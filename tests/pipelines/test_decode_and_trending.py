@@ -18,7 +18,7 @@ from streamrec.events.errors import EventError
 from streamrec.events.model import CatalogItem
 from streamrec.events.model import EventType as K
 from streamrec.store import open_store
-from streamrec.store.base import trending_key
+from streamrec.store.base import genre_key, trending_key
 from tests.pipelines.helpers import (
     T0,
     batch_options,
@@ -131,3 +131,29 @@ def test_without_early_firings_a_window_is_written_only_when_it_closes() -> None
         lists = pipeline | stream | Trending(windows=[("1h", 60, 5, 10)], top_n=5, early_s=0)
         first = lists | beam.Filter(lambda r: r.window_end == T0 + 5 * MIN and r.key == trending_key("1h", "US"))
         assert_that(first | beam.Map(lambda r: sorted(s.video_id for s in r.items)), equal_to([["a", "b"]]))
+
+
+def test_the_genre_window_also_writes_each_genres_popular_titles_per_region_and_globally(tmp_path: Path) -> None:
+    url = store_url(tmp_path)
+    watches = [TimestampedValue(("US", "a", ("Comedy", "Drama")), (T0 + 1 * MIN) / 1000.0),
+               TimestampedValue(("US", "a", ("Comedy", "Drama")), (T0 + 2 * MIN) / 1000.0),
+               TimestampedValue(("US", "b", ("Comedy",)), (T0 + 3 * MIN) / 1000.0),
+               TimestampedValue(("GB", "b", ("Comedy",)), (T0 + 4 * MIN) / 1000.0),
+               TimestampedValue(("GB", "n", ()), (T0 + 4 * MIN) / 1000.0)]  # no genres: trends, in no genre list
+    stream = (TestStream().advance_watermark_to(T0 / 1000.0).add_elements(watches)
+              .advance_watermark_to_infinity())
+    with beam.Pipeline(options=streaming_options()) as pipeline:
+        lists = pipeline | stream | Trending(windows=[("1h", 60, 5, 10)], top_n=5, early_s=0,
+                                             genre_window="1h", genre_n=5)
+        _ = lists | WriteTrending(url)
+    stored = open_store(url).get_lists([genre_key("Comedy"), genre_key("Comedy", "US"), genre_key("Comedy", "GB"),
+                                        genre_key("Drama"), genre_key("Drama", "GB"), trending_key("1h", "GB")])
+    as_pairs = {k: [(s.video_id, s.score) for s in v.items] for k, v in stored.items()}
+    # The newest window holding every watch ends at T0+60 min: the last one written per key.
+    assert as_pairs[genre_key("Comedy")] == [("a", 2.0), ("b", 2.0)]  # ties by id
+    assert as_pairs[genre_key("Comedy", "US")] == [("a", 2.0), ("b", 1.0)]
+    assert as_pairs[genre_key("Comedy", "GB")] == [("b", 1.0)]
+    assert as_pairs[genre_key("Drama")] == [("a", 2.0)]
+    assert genre_key("Drama", "GB") not in as_pairs
+    assert as_pairs[trending_key("1h", "GB")] == [("b", 1.0), ("n", 1.0)]
+    assert stored[genre_key("Comedy")].window_end == stored[trending_key("1h", "GB")].window_end
