@@ -8,13 +8,10 @@ Every error leaves the service as one JSON shape::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: User (profile) and video ids: what the event schemas accept, and nothing that could surprise a log.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
-REGION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+from streamrec.events.ids import ID_RULE, REGION_RULE, is_id, is_region
 
 
 class ApiError(Exception):
@@ -47,8 +44,9 @@ def invalid(field: str, reason: str) -> ApiError:
 
 
 def check_id(field: str, value: str) -> str:
-    if not ID_PATTERN.fullmatch(value):
-        raise invalid(field, "must be 1-128 characters of letters, digits and _.:@- starting with a letter or digit")
+    """An id in a path or query: the one id rule writes follow too (``streamrec.events.ids``)."""
+    if not is_id(value):
+        raise invalid(field, ID_RULE)
     return value
 
 
@@ -90,8 +88,8 @@ def region_param(query: Mapping[str, str], default: str) -> str:
     raw = query.get("region")
     if raw is None or raw == "":
         return default
-    if not REGION_PATTERN.fullmatch(raw):
-        raise invalid("region", "must be 1-32 characters of letters, digits, _ and -")
+    if not is_region(raw):
+        raise invalid("region", REGION_RULE)
     return raw
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from serving.feed import ROW_TYPES
 from serving.settings import ServingConfig
+from streamrec.events.http_json import MAX_DEVICE_LEN, MAX_WATCH_SEC, MIN_TIMESTAMP_S
+from streamrec.events.ids import ID_MAX_LEN, ID_REGEX, REGION_REGEX
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -21,8 +23,11 @@ def _param(name: str, where: str, description: str, schema: dict[str, Any], requ
             "schema": schema}
 
 
-ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"}
-REGION = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", "default": "global"}
+# The id rules of streamrec.events.ids: the same for the paths, the queries and the event fields.
+ID = {"type": "string", "pattern": f"^{ID_REGEX}$", "minLength": 1, "maxLength": ID_MAX_LEN}
+REGION = {"type": "string", "pattern": f"^{REGION_REGEX}$", "default": "global"}
+EVENT_REGION = {"type": "string", "pattern": f"^{REGION_REGEX}$"}
+DEVICE = {"type": "string", "pattern": f"^{ID_REGEX}$", "maxLength": MAX_DEVICE_LEN}
 
 
 def document(config: ServingConfig) -> dict[str, Any]:
@@ -57,14 +62,18 @@ def document(config: ServingConfig) -> dict[str, Any]:
                     "user_id": {"type": "string"}, "region": {"type": "string"}, "generated_at": {"type": "integer"},
                     "degraded": {"type": "boolean"}, "rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}}}},
                 "Event": {"type": "object", "required": ["user_id", "event_type", "timestamp"], "properties": {
-                    "event_id": {"type": "string", "format": "uuid"}, "user_id": {"type": "string"},
+                    "event_id": {"type": "string", "format": "uuid"}, "user_id": ID,
                     "event_type": {"type": "string", "enum": ["play", "pause", "heartbeat", "complete", "rate", "like",
                                                               "dislike", "add_to_list", "remove_from_list", "search",
                                                               "set_preferences"]},
-                    "timestamp": {"type": "number", "description": "Unix seconds"}, "video_id": {"type": "string"},
-                    "position_sec": {"type": "number"}, "duration_sec": {"type": "number"}, "rating": {"type": "number"},
+                    "timestamp": {"type": "number", "minimum": MIN_TIMESTAMP_S,
+                                  "description": "Unix seconds, from 1990-01-01 to 300 s past the server's clock"},
+                    "video_id": ID,
+                    "position_sec": {"type": "number", "minimum": 0, "maximum": MAX_WATCH_SEC},
+                    "duration_sec": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WATCH_SEC},
+                    "rating": {"type": "number", "minimum": 1, "maximum": 5, "multipleOf": 0.5},
                     "query": {"type": "string"}, "genres": {"type": "array", "items": {"type": "string"}},
-                    "device": {"type": "string"}, "region": {"type": "string"}}},
+                    "device": DEVICE, "region": EVENT_REGION}},
             },
         },
         "security": [{"bearer": []}],

@@ -239,6 +239,9 @@ async def _json_body(request: web.Request) -> Any:
     raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge -> 413
     try:
         return json.loads(raw)
+    except RecursionError:  # ~1,000 nested arrays or objects exhaust the parser's stack
+        raise ApiError(400, "invalid_json", "body: JSON nested too deep",
+                       [{"field": "body", "reason": "JSON nested too deep"}]) from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, "invalid_json", f"body: not valid JSON: {e}", [{"field": "body", "reason": "not valid JSON"}]) from e
 

@@ -9,6 +9,11 @@ The JSON an app posts to ``POST /v1/events``::
 ``event_id`` (a UUID) is optional: one is made when absent, so a client that retries with its own
 id gets deduplicated downstream.
 
+Ids (``user_id``, ``video_id``, ``device``) and ``region`` follow the one id rule of
+:mod:`streamrec.events.ids` (the read routes check the same); ``timestamp`` is from 1990-01-01 to
+``MAX_FUTURE_SKEW_S`` past the server's clock; ``position_sec``/``duration_sec`` are at most a week;
+numbers must be finite (an integer literal past the float range is refused, never an overflow).
+
 ``event_from_json`` checks everything and raises one ``EventValidationError`` that lists every
 problem as ``{"field", "reason"}`` (``.to_list()``), so a client sees all its mistakes at once.
 """
@@ -24,13 +29,27 @@ import uuid
 from typing import Any
 
 from streamrec.events.errors import EventValidationError, FieldError
+from streamrec.events.ids import (
+    ID_MAX_LEN,
+    ID_RULE,
+    REGION_MAX_LEN,
+    REGION_RULE,
+    is_id,
+    is_region,
+)
 from streamrec.events.model import TITLE_EVENTS, WATCH_EVENTS, EventType, UserEvent
 
 #: How far ahead of the server's clock an event time may be (client clocks drift a little).
 MAX_FUTURE_SKEW_S = 300.0
-MAX_ID_LEN = 128
+#: The earliest event time taken (1990-01-01, Unix seconds): old enough for replays of public
+#: rating logs (MovieLens starts in 1995), late enough to refuse zeros and seconds-since-boot.
+MIN_TIMESTAMP_S = 631_152_000
+MIN_TIMESTAMP_TEXT = "1990-01-01"
+#: Positions and durations of a watch: at most a week (604,800 s); no title is longer.
+MAX_WATCH_SEC = 7 * 24 * 3600
+MAX_ID_LEN = ID_MAX_LEN
 MAX_DEVICE_LEN = 64
-MAX_REGION_LEN = 32
+MAX_REGION_LEN = REGION_MAX_LEN
 MAX_QUERY_LEN = 512
 MAX_GENRE_LEN = 64
 MAX_GENRES = 50
@@ -91,10 +110,22 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(field, f"must be a number, not {_json_type(value)}")
             return None
-        if not math.isfinite(value):
+        try:
+            number = float(value)  # an integer literal past the float range overflows here
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
             self.fail(field, "must be a finite number")
             return None
-        return float(value)
+        return number
+
+    def ident(self, field: str, *, required: bool, max_len: int, region: bool = False) -> str | None:
+        """A string that must follow the id rule (``streamrec.events.ids``)."""
+        value = self.string(field, required=required, max_len=max_len)
+        if value is not None and not (is_region(value) if region else is_id(value)):
+            self.fail(field, REGION_RULE if region else ID_RULE)
+            return None
+        return value
 
 
 def event_from_json(obj: Any, *, now_ms: int | None = None) -> UserEvent:
@@ -108,7 +139,7 @@ def event_from_json(obj: Any, *, now_ms: int | None = None) -> UserEvent:
     for name in sorted(set(obj) - _KNOWN_FIELDS):
         check.fail(name, "unknown field")
 
-    user_id = check.string("user_id", required=True, max_len=MAX_ID_LEN)
+    user_id = check.ident("user_id", required=True, max_len=MAX_ID_LEN)
     event_type: EventType | None = None
     raw_type = check.string("event_type", required=True, max_len=MAX_ID_LEN)
     if raw_type is not None:
@@ -122,6 +153,8 @@ def event_from_json(obj: Any, *, now_ms: int | None = None) -> UserEvent:
         now = time.time() * 1000 if now_ms is None else now_ms
         if seconds < 0:
             check.fail("timestamp", "must not be negative (Unix seconds)")
+        elif seconds < MIN_TIMESTAMP_S:
+            check.fail("timestamp", f"before {MIN_TIMESTAMP_TEXT} (Unix seconds {MIN_TIMESTAMP_S})")
         elif seconds * 1000 > now + MAX_FUTURE_SKEW_S * 1000:
             hint = " (Unix seconds expected; this looks like milliseconds)" if seconds > 1e11 else ""
             check.fail("timestamp", f"more than {MAX_FUTURE_SKEW_S:.0f}s in the future{hint}")
@@ -129,9 +162,9 @@ def event_from_json(obj: Any, *, now_ms: int | None = None) -> UserEvent:
             timestamp_ms = round(seconds * 1000)
 
     event_id = _event_id(check)
-    device = check.string("device", required=False, max_len=MAX_DEVICE_LEN)
-    region = check.string("region", required=False, max_len=MAX_REGION_LEN)
-    video_id = check.string("video_id", required=event_type in TITLE_EVENTS, max_len=MAX_ID_LEN)
+    device = check.ident("device", required=False, max_len=MAX_DEVICE_LEN)
+    region = check.ident("region", required=False, max_len=MAX_REGION_LEN, region=True)
+    video_id = check.ident("video_id", required=event_type in TITLE_EVENTS, max_len=MAX_ID_LEN)
 
     watch = event_type in WATCH_EVENTS
     position = check.number("position_sec", required=event_type is EventType.HEARTBEAT)
@@ -144,7 +177,11 @@ def event_from_json(obj: Any, *, now_ms: int | None = None) -> UserEvent:
         check.fail("position_sec", "must not be negative")
     if duration is not None and duration <= 0:
         check.fail("duration_sec", "must be positive")
-    if position is not None and duration is not None and 0 <= position and duration > 0 and position > duration:
+    for name, value in (("position_sec", position), ("duration_sec", duration)):
+        if value is not None and value > MAX_WATCH_SEC:
+            check.fail(name, f"at most {MAX_WATCH_SEC} seconds (a week), not {value:g}")
+    if (position is not None and duration is not None and 0 <= position <= MAX_WATCH_SEC
+            and 0 < duration <= MAX_WATCH_SEC and position > duration):
         check.fail("position_sec", f"past the end: {position:g}s of a {duration:g}s title")
 
     rating = check.number("rating", required=event_type is EventType.RATE)

@@ -221,3 +221,52 @@ def test_record_to_json_makes_dead_letters_readable() -> None:
     assert out["offset"] == letter.offset and out["field"] == "header"
     assert record_to_json(sample_event(EventType.SET_PREFERENCES))["genres"] == ["Sci-Fi", "Documentary"]
     assert record_to_json(sample_event(EventType.LIKE))["event_type"] == "like"
+
+
+# -- issue 11: hostile numbers, bounds and ids -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["timestamp", "position_sec", "duration_sec", "rating"])
+def test_integers_too_large_for_a_float_name_the_field(name: str) -> None:
+    kind = "rate" if name == "rating" else "heartbeat"
+    assert "finite number" in errors_of(valid(kind, **{name: 10**400}))[name]
+
+
+@pytest.mark.parametrize("name", ["position_sec", "duration_sec"])
+def test_watch_positions_and_durations_are_at_most_a_week(name: str) -> None:
+    week = 7 * 24 * 3600
+    assert event_from_json(valid("complete", position_sec=week, duration_sec=week), now_ms=NOW_MS)
+    assert "at most 604800" in errors_of(valid(**{name: week + 1, "duration_sec": week + 1}))[name]
+
+
+def test_timestamps_before_the_replayable_past_are_refused() -> None:
+    assert "before 1990-01-01" in errors_of(valid(timestamp=5))["timestamp"]
+    assert "before 1990-01-01" in errors_of(valid(timestamp=631_151_999))["timestamp"]
+
+
+@pytest.mark.parametrize("name", ["user_id", "video_id", "device"])
+@pytest.mark.parametrize("bad", ["../../x<script>", "has space", "new\nline", "-leading", "é"])
+def test_ids_follow_the_one_id_pattern(name: str, bad: str) -> None:
+    assert "letters, digits" in errors_of(valid(**{name: bad}))[name]
+
+
+@pytest.mark.parametrize("bad", ["U S", "../x", "US\n"])
+def test_regions_follow_the_region_pattern(bad: str) -> None:
+    assert "letters, digits" in errors_of(valid(region=bad))["region"]
+
+
+@pytest.mark.parametrize("value", ["u42", "ml:318", "a.b@c-d_e", "x" * 128, "x" * 129, "../../x", "a b", "-x", ""])
+def test_reads_and_writes_accept_the_same_ids(value: str) -> None:
+    from serving.errors import ApiError, check_id
+
+    try:
+        event_from_json(valid(user_id=value, video_id=value), now_ms=NOW_MS)
+        written = True
+    except EventValidationError:
+        written = False
+    try:
+        check_id("user_id", value)
+        read = True
+    except ApiError:
+        read = False
+    assert written == read

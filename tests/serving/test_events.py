@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from serving.keys import STORE
 from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
@@ -174,3 +175,48 @@ async def test_readyz_follows_store_and_kafka(feed_world, serve, kafka_broker):
         client.app[STORE].store.close()
         down = await client.get("/readyz")
         assert down.status == 503 and (await down.json())["checks"]["store"].startswith("unavailable")
+
+
+# -- issue 11: hostile input answers 400 naming the field, never 500 -----------------------------
+
+
+async def test_json_nested_too_deep_is_a_400_naming_the_body(feed_world, serve):
+    deep = b"[" * 1100 + b"]" * 1100
+    nested_event = b'{"events": ' + b"[" * 1100 + b"]" * 1100 + b"}"
+    async with serve(feed_world.store_url) as client:
+        for body in (deep, nested_event):
+            response = await client.post("/v1/events", data=body,
+                                         headers={**token("u1"), "Content-Type": "application/json"})
+            assert response.status == 400, await response.text()
+            error = (await response.json())["errors"][0]
+            assert error["field"] == "body" and "nested" in error["reason"]
+        prefs = await client.put("/v1/users/u1/preferences", data=deep,
+                                 headers={**token("u1"), "Content-Type": "application/json"})
+        assert prefs.status == 400
+
+
+async def test_huge_integers_are_a_400_naming_the_field(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        for name in ("position_sec", "duration_sec", "timestamp"):
+            body = ('{"user_id": "u1", "event_type": "heartbeat", "video_id": "m3", "timestamp": %s, '
+                    '"position_sec": %s, "duration_sec": %s}')
+            values = {"timestamp": int(time.time()), "position_sec": 10, "duration_sec": 100} | {name: 10**400}
+            raw = body % (values["timestamp"], values["position_sec"], values["duration_sec"])
+            response = await client.post("/v1/events", data=raw.encode(),
+                                         headers={**token("u1"), "Content-Type": "application/json"})
+            assert response.status == 400, await response.text()
+            assert {e["field"] for e in (await response.json())["errors"]} == {name}
+
+
+async def test_events_refuse_the_ids_the_read_routes_refuse(feed_world, serve):
+    dead = f"127.0.0.1:{free_port()}"
+    async with serve(feed_world.store_url, kafka=dead, kafka_ack_timeout_s=1.0) as client:
+        for bad in ("../../x<script>", "a b", "new\nline"):
+            read = await client.get(f"/v1/users/{quote(bad, safe='')}/feed", headers=service_token())
+            assert read.status == 400
+            response = await client.post("/v1/events", json=heartbeat(bad), headers=service_token())
+            assert response.status == 400, await response.text()
+            assert (await response.json())["errors"][0]["field"] == "user_id"
+            response = await client.post("/v1/events", json=heartbeat(video_id=bad), headers=token("u1"))
+            assert response.status == 400
+            assert (await response.json())["errors"][0]["field"] == "video_id"
