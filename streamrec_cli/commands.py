@@ -116,21 +116,27 @@ def replay(args: argparse.Namespace) -> int:
 
     from streamrec.config import Settings
     from streamrec.kafka import EventProducer
-    from streamrec.replay import load_catalog, load_ratings, split_history
+    from streamrec.replay import (
+        load_catalog,
+        load_ratings,
+        split_history,
+        with_added_at,
+    )
     from streamrec_cli.replayer import ReplayStats, publish_catalog, replay_live
 
     bootstrap = args.kafka or Settings.from_env().kafka_bootstrap
-    catalog = load_catalog(args.dataset)
+    history, live = split_history(load_ratings(args.dataset), args.from_fraction)
+    catalog = list(with_added_at(load_catalog(args.dataset), history))
     if args.catalog:
         print(f"catalog: {publish_catalog(bootstrap, catalog)} titles published")
-    _, live = split_history(load_ratings(args.dataset), args.from_fraction)
     live = live[: args.limit] if args.limit is not None else live
     stats = ReplayStats(replay_total=len(live))
     args.stats.parent.mkdir(parents=True, exist_ok=True)
     with EventProducer(bootstrap, client_id="streamrec-replay") as producer, tqdm(total=len(live), unit="rating") as bar:
         replay_live(producer, live, start=0, events_per_s=args.rate, stats=stats, stats_path=args.stats,
                     durations={c.video_id: c.duration_sec or 0.0 for c in catalog if c.duration_sec},
-                    on_progress=lambda sessions, _events: bar.update(sessions))
+                    on_progress=lambda sessions, _events: bar.update(sessions),
+                    releases={c.video_id: c for c in catalog if c.added_at is None} if args.catalog else None)
     return 0
 
 

@@ -20,6 +20,8 @@ from streamrec.replay import (
     load_catalog,
     load_ratings,
     region_for,
+    split_history,
+    with_added_at,
 )
 from streamrec.store import open_store
 from streamrec_cli.replayer import (
@@ -68,7 +70,12 @@ def bootstrap_state(
 
     printer = stack.printer
     printer.begin("catalog → streamrec.catalog.v1 → pipeline → store")
-    catalog = load_catalog(dataset)
+    ratings = load_ratings(dataset)
+    backfilled = (ratings[:state.backfilled_ratings] if state.backfilled_ratings >= 0
+                  else split_history(ratings, bootstrap_fraction)[0])
+    # Titles first rated in the backfilled part were added then; the others go live during the
+    # replay (streamrec_cli.replayer publishes them again with added_at when they do).
+    catalog = list(with_added_at(load_catalog(dataset), backfilled))
     publish_catalog(bootstrap, catalog)
     probe_ids = [catalog[0].video_id, catalog[-1].video_id]
     store = open_store(store_url)
@@ -92,11 +99,11 @@ def bootstrap_state(
         printer.end(f"already done ({state.backfilled_ratings} ratings), resuming")
     else:
         print(flush=True)
-        ratings = run_backfill(dataset, bootstrap_fraction, store_url, env, stack.demo_dir / "logs" / "backfill.log")
-        state.backfilled_ratings = ratings
+        loaded = run_backfill(dataset, bootstrap_fraction, store_url, env, stack.demo_dir / "logs" / "backfill.log")
+        state.backfilled_ratings = loaded
         state.replay_cursor = 0
         state.save(state_path)
-        printer.end(f"{ratings} ratings loaded")
+        printer.end(f"{loaded} ratings loaded")
     return catalog
 
 
@@ -177,7 +184,8 @@ def replay_forever(
             tqdm(total=len(live), initial=state.replay_cursor, unit="rating", desc="live replay", smoothing=0.1) as bar,
         ):
             replay_live(producer, live, start=state.replay_cursor, events_per_s=rate, stats=stats,
-                        stats_path=stats_path, durations=durations, on_progress=progress, probe=probe)
+                        stats_path=stats_path, durations=durations, on_progress=progress, probe=probe,
+                        releases={c.video_id: c for c in catalog if c.added_at is None})
         state.save(state_path)
         if exit_after_replay:
             time.sleep(2.0)  # let the lag probe see the last events arrive

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, UserEvent
 from streamrec.kafka import EventProducer
 from streamrec.replay import (
+    ADDED_BEFORE_FIRST_MS,
     DEFAULT_POLICY,
     REGIONS,
     Rating,
@@ -57,6 +58,7 @@ class ReplayStats:
     replay_total: int = 0  # sessions (ratings) in the live part
     replayed_sessions: int = 0
     replayed_events: int = 0
+    released_titles: int = 0  # catalog records published as new releases during the replay
     events_per_s: float = 0.0
     last_event_ms: int | None = None
     pipeline_lag_ms: float | None = None  # event sent -> its effect readable in the store
@@ -133,9 +135,13 @@ def replay_live(
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     probe: LagProbe | None = None,
+    releases: Mapping[str, CatalogItem] | None = None,
 ) -> int:
     """Send ``ratings[start:]`` as sessions at ``events_per_s``; returns the index reached.
 
+    ``releases``: titles that go live during the replay (the log rates them first here). Each one's
+    catalog record is published again, with ``added_at`` now, just before its first session: a
+    new release enters the catalog and is watched within seconds, as on a platform.
     ``on_progress(sessions, events)`` is called after every tick (the progress bar);
     ``should_stop`` is checked every tick (Ctrl-C, demo-stop).
     """
@@ -148,10 +154,15 @@ def replay_live(
     index = start
     next_stats = 0.0
     last_end: dict[str, int] = {}  # user -> time of their last replayed event
+    first_index: dict[str, int] = {}  # release -> index of its first rating (a resumed replay skips the past)
+    for i in range(len(ratings) - 1, start - 1, -1):
+        if releases and ratings[i].video_id in releases:
+            first_index[ratings[i].video_id] = i
     while index < len(ratings) and not should_stop():
         # Send what is due by the end of this tick, then sleep the rest of it.
         due = (time.monotonic() - began + TICK_S) * events_per_s - sent_events
         batch: list[UserEvent] = []
+        released: list[CatalogItem] = []
         sessions = 0
         now_ms = int(time.time() * 1000)
         while len(batch) < due and index < len(ratings):
@@ -160,6 +171,9 @@ def replay_live(
             # a viewer's sessions never overlap: one that rated many titles at once (rating logs come
             # in bursts) gets them one after the other, squeezed into the time up to now.
             start_ms = max(now_ms - policy.session_ms, last_end.get(rating.user_id, 0) + 1)
+            if releases and first_index.get(rating.video_id) == index:
+                released.append(dataclasses.replace(releases[rating.video_id],
+                                                    added_at=start_ms - ADDED_BEFORE_FIRST_MS))
             span = max(min(policy.session_ms, now_ms - start_ms), MIN_SESSION_MS)
             session = session_events(rating, start_ms=start_ms, duration_sec=durations.get(rating.video_id),
                                      policy=dataclasses.replace(policy, session_ms=span))
@@ -167,6 +181,10 @@ def replay_live(
             batch.extend(session)
             index += 1
             sessions += 1
+        if released:
+            codec = default_codec()
+            producer.send_many_blocking(TOPIC_CATALOG, [(item.video_id, codec.encode(item)) for item in released])
+            stats.released_titles += len(released)
         if batch:
             publish_events(producer, batch)
             sent_events += len(batch)
