@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -31,6 +31,17 @@ DEFAULT_PORT = int(DEFAULT_KAFKA_BOOTSTRAP.rsplit(":", 1)[1])
 
 class LocalKafkaError(RuntimeError):
     """The local broker could not be set up, started or reached; the message says why."""
+
+
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id: 16 random bytes as unpadded base64url, drawn again while it begins with
+    ``-`` (``StorageTool format -t -x...`` would read it as an option; ~1 draw in 64) or is all
+    zeros, as Kafka's own ``Uuid.randomUuid`` does."""
+    while True:
+        raw = draw()
+        cluster_id = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if not cluster_id.startswith("-") and any(raw[:-1]) and len(raw) == 16:
+            return cluster_id
 
 
 @dataclass
@@ -162,8 +173,7 @@ class LocalKafka:
         template = self.lib_dir.parent / f"formatted-{version}"
         if not (template / "meta.properties").exists():
             staging = self.lib_dir.parent / f".formatting-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            # Kafka wants a base64url id of 16 bytes; making it here saves a JVM start (`random-uuid`).
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()  # made here: saves a JVM start (`kafka-storage random-uuid`)
             staging_config = self.data_dir / "format.properties"
             staging_config.write_text(config.read_text().replace(f"log.dirs={logs}", f"log.dirs={staging}"))
             result = subprocess.run(

@@ -97,12 +97,24 @@ def test_replay_is_paced_keyed_by_user_and_in_order(kafka_broker, tmp_path: Path
     assert {e.video_id for e in mine} == {str(100 + i) for i in range(10, 40)}
 
 
+def _wait_for_exec(pid: int, marker: str, timeout_s: float = 30.0) -> None:
+    """Wait (bounded) until the child's /proc cmdline shows its exec'd command: Popen returns once
+    the exec has begun, and for a moment the cmdline is still empty (~half of reads right after
+    Popen here), which stop_leftovers rightly takes for "not the demo's process"."""
+    deadline = time.monotonic() + timeout_s
+    while marker not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+        assert time.monotonic() < deadline, f"pid {pid} never showed {marker!r} in its command line"
+        time.sleep(0.01)
+
+
 def test_stop_leftovers_stops_only_what_the_demo_started(tmp_path: Path) -> None:
     (tmp_path / "pids").mkdir()
     ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "streamrec_cli.main"],
                             start_new_session=True)
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
+        _wait_for_exec(ours.pid, "streamrec_cli.main")
+        _wait_for_exec(stranger.pid, "time.sleep(60)")
         (tmp_path / "pids" / "2-pipeline.json").write_text(
             json.dumps({"name": "pipeline", "pid": ours.pid, "marker": "streamrec_cli.main"}))
         # A recycled pid: the file names a process that is not the demo's.
