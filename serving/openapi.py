@@ -127,9 +127,19 @@ def document(config: ServingConfig) -> dict[str, Any]:
                         "genres": {"type": "array", "items": {"type": "string"}, "minItems": 1}}}}}},
                 "responses": {"202": {"description": "Published"}, **common,
                               "503": _error("Kafka unavailable; retry after Retry-After seconds")}}},
-            "/healthz": {"get": {"summary": "Alive", "security": [], "responses": {"200": {"description": "ok"}}}},
-            "/readyz": {"get": {"summary": "Store and Kafka reachable", "security": [],
-                                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/livez": {"get": {"summary": "Alive (the liveness probe)", "security": [],
+                               "responses": {"200": {"description": "ok"}}}},
+            "/healthz": {"get": {"summary": "Alive (the old name of /livez)", "security": [],
+                                 "responses": {"200": {"description": "ok"}}}},
+            "/readyz": {"get": {
+                "summary": "Ready to serve reads (the readiness probe): the store answers, or degraded "
+                           "answers have titles to show. Kafka is not checked.", "security": [],
+                "responses": {"200": {"description": "ready: {ready, checks: {store, fallback}}"},
+                              "503": {"description": "not ready"}}}},
+            "/readyz/ingest": {"get": {
+                "summary": "Ingest health: Kafka reachable (POST /v1/events can succeed)", "security": [],
+                "responses": {"200": {"description": "ready: {ready, checks: {kafka}}"},
+                              "503": {"description": "Kafka unavailable"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
                                  "responses": {"200": {"description": "text exposition format"}}}},
         },

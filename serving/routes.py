@@ -7,8 +7,10 @@ from aiohttp import web
 from serving import views
 
 ROUTES = [
-    web.get("/healthz", views.healthz, name="healthz"),
+    web.get("/livez", views.livez, name="livez"),
+    web.get("/healthz", views.livez, name="healthz"),  # the old name of /livez, kept for callers
     web.get("/readyz", views.readyz, name="readyz"),
+    web.get("/readyz/ingest", views.readyz_ingest, name="readyz_ingest"),
     web.get("/metrics", views.metrics, name="metrics"),
     web.get("/openapi.json", views.openapi_json, name="openapi"),
     web.get("/docs", views.docs, name="docs"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -52,32 +53,48 @@ from streamrec.kafka import DeliveryFailed, KafkaUnavailable
 from streamrec.store.base import StoreError
 
 JSON = "application/json"
+log = logging.getLogger(__name__)
 
 
 # -- probes and metadata -------------------------------------------------------------------------
 
 
-async def healthz(request: web.Request) -> web.Response:
+async def livez(request: web.Request) -> web.Response:
+    """Alive: the event loop answers. Nothing else is checked (a slow store must not restart pods)."""
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the store answers and the Kafka cluster's metadata can be read."""
+    """Ready to serve reads: the store answers, or a degraded answer has titles to show.
+
+    Kafka is not asked: reads never need it (ingest has its own probe, ``/readyz/ingest``), so a
+    broker outage does not take the pods that serve feeds out of the load balancer. The body says
+    which check failed and nothing else (anyone may call it); the reason goes to the log.
+    """
     app = request.app
-    checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(1.0):
             await app[STORE].ping()
-        checks["store"] = "ok"
+        store = "ok"
     except (TimeoutError, StoreError) as e:
-        checks["store"] = f"unavailable: {e or 'timeout'}"
+        log.info("readiness: store unavailable: %s", e or "timeout")
+        store = "unavailable"
+    fallback = "ok" if app[TRENDING].lists else "empty"
+    ready = store == "ok" or fallback == "ok"
+    return web.json_response({"ready": ready, "checks": {"store": store, "fallback": fallback}},
+                             status=200 if ready else 503)
+
+
+async def readyz_ingest(request: web.Request) -> web.Response:
+    """Ingest health: the Kafka cluster's metadata can be read (``POST /v1/events`` can succeed)."""
     try:
-        await app[KAFKA_PROBE].check(timeout_s=1.0)
-        checks["kafka"] = "ok"
+        await request.app[KAFKA_PROBE].check(timeout_s=1.0)
+        kafka = "ok"
     except KafkaUnavailable as e:
-        checks["kafka"] = f"unavailable: {e}"
-    ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        log.info("ingest readiness: kafka unavailable: %s", e)
+        kafka = "unavailable"
+    ready = kafka == "ok"
+    return web.json_response({"ready": ready, "checks": {"kafka": kafka}}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -345,7 +345,7 @@ def test_probe_and_metrics_paths_are_routes_of_the_service() -> None:
     paths = {route.path for route in routes.ROUTES}
     serving = read_config(MODULES / "serving").text
     probes = set(re.findall(r'path\s*=\s*"(/[a-z]+)"', serving))
-    assert probes == {"/readyz", "/healthz"}
+    assert probes == {"/readyz", "/livez"}
     assert probes | {"/metrics"} <= paths
 
 

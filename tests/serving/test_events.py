@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from serving.keys import STORE
+from serving.keys import STORE, TRENDING
 from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import EventType, Impression, UserEvent
@@ -127,8 +127,9 @@ async def test_kafka_down_answers_503_with_retry_after(feed_world, serve):
         assert prefs.status == 503
         feed = await client.get("/v1/users/u1/feed", headers=token("u1"))  # the feed does not need Kafka
         assert feed.status == 200 and (await feed.json())["degraded"] is False
-        ready = await client.get("/readyz")
-        assert ready.status == 503 and (await ready.json())["checks"]["store"] == "ok"
+        ready = await client.get("/readyz")  # reads do not need Kafka: still ready
+        assert ready.status == 200 and (await ready.json())["checks"]["store"] == "ok"
+        assert (await client.get("/readyz/ingest")).status == 503
 
 
 async def test_preferences_are_published_as_an_event(feed_world, serve, kafka_broker):
@@ -167,14 +168,41 @@ async def test_every_feed_served_produces_impressions(feed_world, serve, kafka_b
     assert all(i.user_id == "u1" and i.region == "US" for i in mine)
 
 
-async def test_readyz_follows_store_and_kafka(feed_world, serve, kafka_broker):
+async def test_readyz_is_about_reads_and_ingest_health_about_kafka(feed_world, serve, kafka_broker):
     async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
         ready = await client.get("/readyz")
         assert ready.status == 200, await ready.text()
-        assert await ready.json() == {"ready": True, "checks": {"store": "ok", "kafka": "ok"}}
+        assert await ready.json() == {"ready": True, "checks": {"store": "ok", "fallback": "ok"}}
+        ingest = await client.get("/readyz/ingest")
+        assert ingest.status == 200 and await ingest.json() == {"ready": True, "checks": {"kafka": "ok"}}
+        assert (await client.get("/livez")).status == 200
+
+
+async def test_readyz_does_not_fail_when_kafka_is_down(feed_world, serve):
+    # Issue 11, defect 5: a broker outage took every pod out of the load balancer while the
+    # feed still answered.
+    dead = f"127.0.0.1:{free_port()}"
+    async with serve(feed_world.store_url, kafka=dead) as client:
+        ready = await client.get("/readyz")
+        assert ready.status == 200, await ready.text()
+        ingest = await client.get("/readyz/ingest")
+        assert ingest.status == 503 and await ingest.json() == {"ready": False, "checks": {"kafka": "unavailable"}}
+        assert (await client.get("/livez")).status == 200
+
+
+async def test_readyz_with_the_store_down_tells_no_internals(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
         client.app[STORE].store.close()
         down = await client.get("/readyz")
-        assert down.status == 503 and (await down.json())["checks"]["store"].startswith("unavailable")
+        text = await down.text()
+        # Degraded answers are still possible (the trending snapshot is warm): still ready.
+        assert down.status == 200 and await down.json() == {
+            "ready": True, "checks": {"store": "unavailable", "fallback": "ok"}}
+        assert "state.db" not in text and "closed" not in text
+        client.app[TRENDING].lists = {}  # nothing to fall back on either: not ready
+        empty = await client.get("/readyz")
+        assert empty.status == 503 and await empty.json() == {
+            "ready": False, "checks": {"store": "unavailable", "fallback": "empty"}}
 
 
 # -- issue 11: hostile input answers 400 naming the field, never 500 -----------------------------

@@ -39,7 +39,7 @@ async def test_openapi_describes_every_route_and_the_docs_page_renders_it(feed_w
         home = await client.get("/", allow_redirects=False)
         routes = {r.resource.canonical for r in client.app.router.routes() if r.resource is not None}
     assert doc["openapi"].startswith("3.")
-    api_routes = {r for r in routes if r.startswith(("/v1", "/healthz", "/readyz", "/metrics"))}
+    api_routes = {r for r in routes if r.startswith(("/v1", "/livez", "/healthz", "/readyz", "/metrics"))}
     assert api_routes == set(doc["paths"])
     assert page.status == 200 and "/openapi.json" in page_text
     assert home.status == 302 and home.headers["Location"] == "/docs"

@@ -1,6 +1,6 @@
 # The aiohttp feed service on GKE: a Deployment behind a regional L4 load balancer with a static IP,
 # a horizontal autoscaler on CPU (and request rate when the custom metrics adapter is present),
-# probes on /readyz and /healthz, and the JWT key mounted from Secret Manager as a file.
+# probes on /readyz and /livez, and the JWT key mounted from Secret Manager as a file.
 # The pod runs as a Google service account through Workload Identity: it may publish to Managed
 # Kafka (roles/managedkafka.client) and read the JWT secret, nothing else.
 
@@ -166,7 +166,9 @@ resource "kubernetes_deployment_v1" "serving" {
             }
           }
 
-          # Ready = store and Kafka reachable; a pod that is not ready gets no traffic.
+          # Ready = can serve reads: the store answers, or degraded answers have titles to show.
+          # Kafka is not part of it (a broker outage must not empty the load balancer while feeds
+          # still answer); ingest health is /readyz/ingest, for alerts, not for routing.
           readiness_probe {
             http_get {
               path = "/readyz"
@@ -180,7 +182,7 @@ resource "kubernetes_deployment_v1" "serving" {
           # Alive = the event loop answers; restarts only a wedged process, never for a slow store.
           liveness_probe {
             http_get {
-              path = "/healthz"
+              path = "/livez"
               port = "http"
             }
             initial_delay_seconds = 10
