@@ -71,12 +71,12 @@ def bench_events(ratings: list, sessions_per_user: int) -> list:  # type: ignore
 
 def seed(db: Path, dataset: Path, max_ratings: int | None) -> dict[str, object]:
     from bench.serving_seed import seed_store
-    from streamrec.replay import load_catalog, load_ratings
+    from streamrec.replay import load_catalog, load_ratings, with_added_at
     from streamrec.store import open_store
 
     began = time.perf_counter()
-    catalog = load_catalog(dataset)
     ratings = load_ratings(dataset)[:max_ratings]
+    catalog = list(with_added_at(load_catalog(dataset), ratings))
     store = open_store(f"sqlite:///{db}")
     try:
         sizes = seed_store(store, catalog, bench_events(ratings, sessions_per_user=3))

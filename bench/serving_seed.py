@@ -7,8 +7,11 @@ the store contract. Used by the serving tests (small hand-made worlds) and ``ben
 1. every user's events through ``apply_events`` -> co-watch increments and item counts;
 2. item vectors from the stored co-watch neighbours (``item_vector``);
 3. the events again, now with item vectors, for the user vectors -> ``put_users``;
-4. ranked lists: trending per region and globally (watch counts, ``top_n``), new releases
-   (release year, then popularity) and one list per genre (popularity).
+4. ranked lists with the pipeline's own rules (``streamrec.recommend``): trending per region and
+   globally (``top_n`` of watch counts), each genre's popular titles per region and globally
+   (``top_per_genre``), and new releases per region (a ``ReleasePool`` per list, on the clock of
+   the newest event, as ``pipelines.new_releases`` keeps it). Catalog items need ``added_at``
+   to be new releases (``streamrec.replay.with_added_at`` gives a rating log's).
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ from collections.abc import Iterable, Sequence
 
 from streamrec import recommend
 from streamrec.events.model import CatalogItem, UserEvent
+from streamrec.recommend.releases import (
+    DAY_MS,
+    DEFAULT_LIST_SIZE,
+    DEFAULT_MAX_AGE_DAYS,
+    release_regions,
+)
 from streamrec.store.base import (
     RANKED_LIST_LIMIT,
     RankedList,
-    ScoredItem,
     Store,
     UserState,
     genre_key,
@@ -73,20 +81,29 @@ def seed_store(store: Store, catalog: Iterable[CatalogItem], events: Iterable[Us
 
     now_ms = time.time_ns() // 1_000_000
     lists: list[RankedList] = []
+    genres = {v: item.genres for v, item in items.items()}
     for region, region_counts in watched_by_region.items():
         ranked = recommend.top_n(region_counts, RANKED_LIST_LIMIT)
         lists += [RankedList(trending_key(w, region), ranked, now_ms, now_ms) for w in windows]
-    newest = sorted(items.values(), key=lambda i: (-(i.release_year or 0), -counts.get(i.video_id, 0), i.video_id))
-    lists.append(RankedList(new_releases_key(GLOBAL),
-                            [ScoredItem(i.video_id, float(i.release_year or 0)) for i in newest[:RANKED_LIST_LIMIT]],
-                            now_ms))
-    by_genre: dict[str, dict[str, float]] = defaultdict(dict)
-    for item in items.values():
-        for genre in item.genres:
-            by_genre[genre][item.video_id] = float(counts.get(item.video_id, 0))
-    lists += [RankedList(genre_key(g), recommend.top_n(c, RANKED_LIST_LIMIT), now_ms) for g, c in by_genre.items()]
+        lists += [RankedList(genre_key(g, region), top, now_ms, now_ms)
+                  for g, top in recommend.top_per_genre(region_counts, genres, RANKED_LIST_LIMIT).items()]
+    clock_ms = max((e.timestamp for user_events in by_user.values() for e in user_events), default=now_ms)
+    lists += _new_releases(items.values(), watched_by_region, clock_ms, now_ms)
     store.put_lists(lists)
     return {"items": len(items), "users": len(states), "cowatch_pairs": len(cowatch), "lists": len(lists)}
+
+
+def _new_releases(items: Iterable[CatalogItem], watched_by_region: dict[str, dict[str, int]], clock_ms: int,
+                  now_ms: int, max_age_days: float = DEFAULT_MAX_AGE_DAYS) -> list[RankedList]:
+    max_age = int(max_age_days * DAY_MS)
+    pools: dict[str, recommend.ReleasePool] = defaultdict(recommend.ReleasePool)
+    for item in items:
+        for region in release_regions(item):
+            pools[region].add(item.video_id, item.added_at, max_age)
+    for region, pool in pools.items():
+        pool.advance(clock_ms, max_age)
+        pool.watched(watched_by_region.get(region, {}))
+    return [RankedList(new_releases_key(region), pool.ranked(DEFAULT_LIST_SIZE), now_ms) for region, pool in pools.items()]
 
 
 def _with_top_picks(store: Store, user: UserState, items: dict[str, CatalogItem]) -> UserState:

@@ -28,6 +28,7 @@ from serving.catalog import SharedReads
 from streamrec import recommend
 from streamrec.events.model import CatalogItem
 from streamrec.store.base import (
+    RANKED_LIST_LIMIT,
     RankedList,
     ScoredItem,
     UserState,
@@ -93,9 +94,24 @@ def list_keys(region: str, window: str) -> list[str]:
     return keys
 
 
+def genre_keys(genres: Iterable[str], region: str) -> list[str]:
+    """Each genre's list for the region and the global one (the fallback, and the content pool)."""
+    keys = []
+    for g in genres:
+        keys += [genre_key(g, region), genre_key(g)] if region != GLOBAL else [genre_key(g)]
+    return keys
+
+
 def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) -> RankedList | None:
     """The region's list, else the global one."""
     return lists.get(region_key) or lists.get(global_key)
+
+
+def releases_for(lists: Mapping[str, RankedList], region: str, n: int = RANKED_LIST_LIMIT) -> list[ScoredItem]:
+    """New releases for a region: its own titles merged with those available everywhere (the
+    pipeline keeps a region's list to the titles restricted to it)."""
+    found = [lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)]) if k in lists]
+    return recommend.merge_releases(found, n)
 
 
 async def read_feed_inputs(
@@ -105,7 +121,7 @@ async def read_feed_inputs(
     """Rounds 2 and 3 of the module docstring (round 1, the user, is the caller's)."""
     seeds = recommend.seed_titles(user, config)
     recent = [h.video_id for h in user.history[:20]]
-    first_keys = list_keys(query.region, window) + [genre_key(g) for g in user.preferred_genres]
+    first_keys = list_keys(query.region, window) + genre_keys(user.preferred_genres, query.region)
     neighbours, lists, recent_items = await asyncio.gather(
         store.get_neighbours(seeds, config.neighbours_per_seed) if seeds else _empty(),
         shared.lists(store, first_keys),
@@ -113,24 +129,24 @@ async def read_feed_inputs(
     )
     genres = recommend.user_genres(user, recent_items, GENRE_ROWS)
     seed_item = recent_items.get(user.history[0].video_id) if user.history else None
-    more_keys = [genre_key(g) for g in genres] + [genre_key(g) for g in (seed_item.genres if seed_item else ())]
-    lists |= await shared.lists(store, more_keys)
+    more_keys = genre_keys(genres, query.region) + [genre_key(g) for g in (seed_item.genres if seed_item else ())]
+    lists |= await shared.lists(store, [k for k in dict.fromkeys(more_keys) if k not in lists])
 
     trending = regional(lists, trending_key(window, query.region), trending_key(window, GLOBAL))
-    releases = regional(lists, new_releases_key(query.region), new_releases_key(GLOBAL))
-    genre_lists = {g: lists[genre_key(g)].items for g in set(genres) | set(seed_item.genres if seed_item else ())
-                   if genre_key(g) in lists}
+    releases = releases_for(lists, query.region)
+    genre_lists = {g: found.items for g in set(genres) | set(seed_item.genres if seed_item else ())
+                   if (found := regional(lists, genre_key(g, query.region), genre_key(g))) is not None}
     ranking = recommend.RankingInputs(
         neighbours=neighbours,
         trending=trending.items if trending else (),
-        new_releases=releases.items if releases else (),
+        new_releases=releases,
         genre_lists=genre_lists,
         region=query.region_filter,
         max_maturity=query.max_maturity,
         items=recent_items,
     )
     candidates = recommend.candidate_titles(user, ranking, config)
-    shown = [s.video_id for rows in (trending, releases) if rows for s in rows.items[: query.limit * 2]]
+    shown = [s.video_id for ranked in (trending.items if trending else (), releases) for s in ranked[: query.limit * 2]]
     for g in genres:
         shown += [s.video_id for s in genre_lists.get(g, ())[: query.limit * 2]]
     for g in seed_item.genres if seed_item else ():  # "because you watched" falls back on these
@@ -256,18 +272,20 @@ def trending_now(b: RowBuilder, lists: Mapping[str, RankedList], window: str) ->
 
 
 def new_releases(b: RowBuilder, lists: Mapping[str, RankedList]) -> dict[str, Any] | None:
-    ranked = regional(lists, new_releases_key(b.query.region), new_releases_key(GLOBAL))
-    if ranked is None:
+    ranked = releases_for(lists, b.query.region)
+    if not ranked:
         return None
-    return {"type": "new_releases", "title": "New Releases", "items": b.listed(ranked.items)}
+    return {"type": "new_releases", "title": "New Releases", "items": b.listed(ranked)}
 
 
 def genre_rows(b: RowBuilder, inputs: FeedInputs) -> list[dict[str, Any]]:
+    """Stated preferences first ("Because You Like ..."), then the history's genres ("Popular in ...")."""
     rows = []
     for genre in recommend.user_genres(b.user, b.items, GENRE_ROWS):
         ranked = inputs.ranking.genre_lists.get(genre)
         if ranked:
-            rows.append({"type": "genre", "genre": genre, "title": genre, "items": b.listed(ranked)})
+            title = f"Because You Like {genre}" if genre in b.user.preferred_genres else f"Popular in {genre}"
+            rows.append({"type": "genre", "genre": genre, "title": title, "items": b.listed(ranked)})
     return rows
 
 

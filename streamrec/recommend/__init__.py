@@ -12,7 +12,8 @@ numpy only, no I/O, deterministic (ties broken by ``video_id``).
   excluded titles): ``title_allowed``, ``TitleFilter``.
 - :mod:`.similarity` - co-watch similarity read at request time, content similarity,
   ``similar_titles`` ("more like this").
-- :mod:`.trending` - top-N from counts, decay helpers.
+- :mod:`.trending` - top-N from counts (overall and per genre), decay helpers.
+- :mod:`.releases` - new releases: a pool per region on the stream's clock, recency then momentum.
 - :mod:`.ranking` - ``top_picks(user, RankingInputs(...), k)``: candidates, blend, filters, MMR.
 """
 
@@ -37,6 +38,12 @@ from streamrec.recommend.ranking import (
     top_picks,
     user_genres,
 )
+from streamrec.recommend.releases import (
+    ReleasePool,
+    merge_releases,
+    rank_releases,
+    release_score,
+)
 from streamrec.recommend.similarity import (
     content_similarity,
     cowatch_similarity,
@@ -51,7 +58,13 @@ from streamrec.recommend.state import (
     apply_events,
     vector_weight,
 )
-from streamrec.recommend.trending import decay_factor, decayed_add, merge_counts, top_n
+from streamrec.recommend.trending import (
+    decay_factor,
+    decayed_add,
+    merge_counts,
+    top_n,
+    top_per_genre,
+)
 from streamrec.recommend.vectors import (
     VECTOR_DIM,
     fold_in,
@@ -62,11 +75,46 @@ from streamrec.recommend.vectors import (
 )
 
 __all__ = [
-    "DEFAULT_CONFIG", "EVENT_WEIGHTS", "HISTORY_WEIGHTS", "MATURITY_ORDER", "SOURCES", "VECTOR_DIM",
-    "RankingConfig", "RankingInputs", "StateConfig", "TitleFilter", "UserUpdate",
-    "allowed_titles", "apply_event", "apply_events", "available_in", "blend", "candidate_titles",
-    "content_similarity", "cowatch_similarity", "decay_factor", "decayed_add", "diversify", "fold_in",
-    "item_basis", "item_vector", "item_vector_increments", "maturity_allowed", "merge_counts",
-    "seed_titles", "similar_titles", "source_scores", "title_allowed", "top_n", "top_picks", "user_genres",
-    "vector_scores", "vector_weight",
+    "DEFAULT_CONFIG",
+    "EVENT_WEIGHTS",
+    "HISTORY_WEIGHTS",
+    "MATURITY_ORDER",
+    "SOURCES",
+    "VECTOR_DIM",
+    "RankingConfig",
+    "RankingInputs",
+    "ReleasePool",
+    "StateConfig",
+    "TitleFilter",
+    "UserUpdate",
+    "allowed_titles",
+    "apply_event",
+    "apply_events",
+    "available_in",
+    "blend",
+    "candidate_titles",
+    "content_similarity",
+    "cowatch_similarity",
+    "decay_factor",
+    "decayed_add",
+    "diversify",
+    "fold_in",
+    "item_basis",
+    "item_vector",
+    "item_vector_increments",
+    "maturity_allowed",
+    "merge_counts",
+    "merge_releases",
+    "rank_releases",
+    "release_score",
+    "seed_titles",
+    "similar_titles",
+    "source_scores",
+    "title_allowed",
+    "top_n",
+    "top_per_genre",
+    "top_picks",
+    "user_genres",
+    "vector_scores",
+    "vector_weight",
 ]

@@ -141,7 +141,7 @@ async def test_stated_preferences_give_a_genre_row_and_picks(feed_world, serve):
     async with serve(feed_world.store_url) as client:
         feed = await get_feed(client, user="u2")
     rows = rows_by_type(feed)
-    assert rows["genre:Comedy"]["title"] == "Comedy"
+    assert rows["genre:Comedy"]["title"] == "Because You Like Comedy"  # a stated preference
     assert all("Comedy" in TITLES[v].genres for v in ids(rows["genre:Comedy"]))
     top = ids(rows["top_picks"])
     assert top and "Comedy" in TITLES[top[0]].genres
