@@ -31,12 +31,20 @@ Rules, per event kind:
   dislike) is still a fact; the pipeline decides what windows it still reaches.
 - **User vector**: folded in (:func:`streamrec.recommend.vectors.fold_in`) on a title's first
   watch, completion, rating, like, dislike or list add, when the caller passes the item vector.
+- **Bounded by bytes as well as by count.** Ids (``event_id``, ``user_id``, ``video_id``, a genre)
+  longer than :data:`MAX_ID_BYTES` (UTF-8) are refused (``ValueError`` naming the field), and every
+  per-user list keeps its newest entries within a byte budget (:data:`LIST_BYTE_BUDGETS`, counted as
+  the store's JSON spells them) besides its count limit, so the encoded user record never exceeds
+  :data:`USER_RECORD_BUDGET` (< half the store's 1 MiB record limit) whatever ids arrive: one
+  hostile user cannot make a record the store refuses (issue 11, defect 2). Ordinary ids never
+  reach a byte budget (200 history entries of 40-character ids take ~12 KiB of 64).
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -48,12 +56,38 @@ from streamrec.store.base import (
     DISLIKED_LIMIT,
     EVENT_IDS_LIMIT,
     HISTORY_LIMIT,
+    IN_PROGRESS_LIMIT,
     MY_LIST_LIMIT,
     SEEN_LIMIT,
+    TOP_PICKS_LIMIT,
     HistoryEntry,
     Progress,
     UserState,
 )
+
+#: Longest id (event, user, video, genre) the state machine accepts, in UTF-8 bytes.
+MAX_ID_BYTES = 512
+#: Most preferred genres kept (newest preference first).
+GENRES_LIMIT = 50
+_KIB = 1024
+#: Byte budget of each per-user list as the store encodes it (JSON before compression): the
+#: newest entries that fit are kept. Sized so ordinary users are never cut.
+LIST_BYTE_BUDGETS: Mapping[str, int] = {
+    "history": 64 * _KIB,
+    "in_progress": 32 * _KIB,
+    "seen": 192 * _KIB,
+    "disliked": 32 * _KIB,
+    "my_list": 32 * _KIB,
+    "top_picks": 32 * _KIB,
+    "preferred_genres": 8 * _KIB,
+    "recent_event_ids": 64 * _KIB,
+}
+#: JSON bytes of one entry besides its id: history ``[id,ts,weight],`` and continue watching
+#: ``[id,pos,dur,ts],`` (numbers at their longest repr), top picks ``[id,score],``, plain ids ``id,``.
+_ENTRY_OVERHEAD = {"history": 50, "in_progress": 75, "top_picks": 30}
+#: The encoded user record never exceeds this: the lists' budgets, the 64-float vector, the fixed
+#: fields and the format's own keys (zlib never adds more than 0.1% + a few bytes).
+USER_RECORD_BUDGET = sum(LIST_BYTE_BUDGETS.values()) + 4 * _KIB
 
 #: How strongly a kind of watch says "I like this" (history weight, positive).
 HISTORY_WEIGHTS: Mapping[EventType, float] = {
@@ -110,7 +144,75 @@ def vector_weight(event: UserEvent, dislike_stars: float = 2.0) -> float:
     return EVENT_WEIGHTS.get(event.event_type, 0.0)
 
 
+def _json_len(text: str) -> int:
+    """Bytes of ``text`` as a JSON string (quotes included), as the store's codec writes it."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(json.dumps(text, ensure_ascii=False).encode())
+
+
+def _fit_newest(ids: list[str], budget: int, overhead: int = 1) -> int:
+    """How many of ``ids`` (newest first) fit in ``budget`` bytes, ``overhead`` more per entry."""
+    if 6 * sum(map(len, ids)) + (overhead + 2) * len(ids) <= budget:  # 6: the longest JSON per char
+        return len(ids)
+    used = 0
+    for n, text in enumerate(ids):
+        used += _json_len(text) + overhead
+        if used > budget:
+            return n
+    return len(ids)
+
+
+def _cut(state: UserState, name: str) -> object | None:
+    """List ``name`` of ``state`` cut to its count limit and byte budget, or None if it fits."""
+    budget = LIST_BYTE_BUDGETS[name]
+    if name == "history":
+        n = _fit_newest([h.video_id for h in state.history[:HISTORY_LIMIT]], budget, _ENTRY_OVERHEAD[name])
+        return state.history[:n] if n < len(state.history) else None
+    if name == "top_picks":
+        n = _fit_newest([t.video_id for t in state.top_picks[:TOP_PICKS_LIMIT]], budget, _ENTRY_OVERHEAD[name])
+        return state.top_picks[:n] if n < len(state.top_picks) else None
+    if name == "in_progress":
+        progress = sorted(state.in_progress.values(), key=lambda p: (-p.updated_at, p.video_id))
+        n = _fit_newest([p.video_id for p in progress[:IN_PROGRESS_LIMIT]], budget, _ENTRY_OVERHEAD[name])
+        return {p.video_id: p for p in progress[:n]} if n < len(progress) else None
+    if name == "recent_event_ids":  # newest last
+        ids = state.recent_event_ids
+        n = _fit_newest(ids[::-1][:EVENT_IDS_LIMIT], budget)
+        return ids[len(ids) - n:] if n < len(ids) else None
+    ids = getattr(state, name)
+    n = _fit_newest(ids[:_COUNT_LIMITS[name]], budget)
+    return ids[:n] if n < len(ids) else None
+
+
+_COUNT_LIMITS = {"seen": SEEN_LIMIT, "disliked": DISLIKED_LIMIT, "my_list": MY_LIST_LIMIT,
+                 "preferred_genres": GENRES_LIMIT}
+
+
+def bound_state(state: UserState, names: Iterable[str] = LIST_BYTE_BUDGETS) -> UserState:
+    """``state`` with its lists (``names``: all by default) cut to their count limits and byte
+    budgets, newest entries kept (recent event ids are newest last); ``state`` itself when nothing
+    is cut."""
+    changes = {name: cut for name in names if (cut := _cut(state, name)) is not None}
+    return dataclasses.replace(state, **changes) if changes else state  # type: ignore[arg-type]
+
+
+def _bounded(old: UserState, new: UserState) -> UserState:
+    """:func:`bound_state` over the lists an event replaced (the others are already bounded)."""
+    return bound_state(new, [name for name in LIST_BYTE_BUDGETS if getattr(new, name) is not getattr(old, name)])
+
+
+def _check_id(name: str, value: str | None) -> None:
+    if value is not None and len(value.encode(errors="surrogatepass")) > MAX_ID_BYTES:
+        raise ValueError(f"{name}: longer than {MAX_ID_BYTES} bytes ({len(value.encode(errors='surrogatepass'))})")
+
+
 def _validate(state: UserState, event: UserEvent) -> None:
+    _check_id("event_id", event.event_id)
+    _check_id("user_id", event.user_id)
+    _check_id("video_id", event.video_id)
+    for genre in event.genres:
+        _check_id("genres", genre)
     if event.user_id != state.user_id:
         raise ValueError(f"user_id: event is for {event.user_id!r}, state is for {state.user_id!r}")
     if event.event_type in TITLE_EVENTS and not event.video_id:
@@ -168,9 +270,9 @@ def apply_event(state: UserState, event: UserEvent, *, item_vector: np.ndarray |
     )
     if kind is EventType.SET_PREFERENCES:
         new.preferred_genres = list(dict.fromkeys(event.genres))
-        return UserUpdate(state=new, applied=True, refresh_top_picks=True)
+        return UserUpdate(state=_bounded(state, new), applied=True, refresh_top_picks=True)
     if video_id is None:  # search and other title-less kinds only mark the user active
-        return UserUpdate(state=new, applied=True)
+        return UserUpdate(state=_bounded(state, new), applied=True)
 
     cowatch: dict[tuple[str, str], int] = {}
     counts: dict[str, int] = {}
@@ -233,8 +335,8 @@ def apply_event(state: UserState, event: UserEvent, *, item_vector: np.ndarray |
             weight = HISTORY_WEIGHTS[EventType.COMPLETE]
         if weight != 0.0:
             new.vector = fold_in(state.vector, item_vector, weight, config.vector_decay)
-    return UserUpdate(state=new, applied=True, cowatch=cowatch, item_counts=counts, watched=watched,
-                      refresh_top_picks=taste_changed)
+    return UserUpdate(state=_bounded(state, new), applied=True, cowatch=cowatch, item_counts=counts,
+                      watched=watched, refresh_top_picks=taste_changed)
 
 
 def apply_events(state: UserState, events: Iterable[UserEvent], *,
