@@ -24,6 +24,7 @@ unreachable cluster or timeouts -> ``StoreUnavailable`` (bounded by ``connect_ti
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -175,8 +176,10 @@ def result_error(code: int, what: str) -> StoreError | None:
 
 
 class AerospikeStore(Store):
-    """See the module docstring. Connects on construction; the C client is thread-safe and
-    pools its own connections, so one instance serves every thread."""
+    """See the module docstring. Connects lazily, on first use, and again on every use while the
+    cluster cannot be reached: a service opens its store and starts (degraded) while Aerospike is
+    down, and recovers when it comes back. The C client is thread-safe and pools its own
+    connections, so one instance serves every thread."""
 
     def __init__(self, config: AerospikeConfig) -> None:
         self.config = config
@@ -184,20 +187,35 @@ class AerospikeStore(Store):
         timeouts = {"total_timeout": config.total_timeout_ms, "socket_timeout": config.socket_timeout_ms,
                     "max_retries": config.max_retries}
         self._batch_policy = dict(timeouts)
-        client_config = {
+        self._client_config = {
             "hosts": list(config.hosts),
             "connect_timeout": config.connect_timeout_ms,
             "policies": {"read": dict(timeouts), "write": dict(timeouts), "operate": dict(timeouts),
                          "batch": dict(timeouts)},
         }
-        try:
-            self.client = aerospike.client(client_config)
-            if not self.client.is_connected():
-                self.client.connect()
-        except aerospike_errors.AerospikeError as exc:
-            hosts = ",".join(f"{h}:{p}" for h, p in config.hosts)
-            raise StoreUnavailable(f"aerospike {hosts}: cannot connect: {exc}") from exc
+        self._client: Any = None
+        self._connecting = threading.Lock()
         self._closed = False
+
+    @property
+    def client(self) -> Any:
+        """The connected client; connects first if need be (``StoreUnavailable`` if it cannot)."""
+        client = self._client
+        if client is not None:
+            return client
+        if self._closed:
+            raise StoreError("aerospike: store is closed")
+        with self._connecting:  # one thread connects; the others wait for its result
+            if self._client is None:
+                try:
+                    client = aerospike.client(self._client_config)
+                    if not client.is_connected():
+                        client.connect()
+                except aerospike_errors.AerospikeError as exc:
+                    hosts = ",".join(f"{h}:{p}" for h, p in self.config.hosts)
+                    raise StoreUnavailable(f"aerospike {hosts}: cannot connect: {exc}") from exc
+                self._client = client
+            return self._client
 
     # -- plumbing --------------------------------------------------------------------------
     def _key(self, set_name: str, key: str) -> tuple[str, str, str]:
@@ -367,7 +385,9 @@ class AerospikeStore(Store):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            client, self._client = self._client, None
             try:
-                self.client.close()
+                if client is not None:
+                    client.close()
             except aerospike_errors.AerospikeError:
                 pass  # closing a client whose cluster is gone is not an error worth raising

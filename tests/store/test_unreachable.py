@@ -61,16 +61,27 @@ def silent_port() -> Iterator[int]:
 
 
 @pytest.mark.aerospike
-def test_aerospike_on_a_closed_port_is_unavailable_quickly(closed_port: int) -> None:
+def test_aerospike_on_a_closed_port_opens_degraded_and_is_unavailable_quickly(closed_port: int) -> None:
+    # Issue 11, defect 7: the store opens without its cluster (a service starts degraded); every
+    # call while it is down fails fast with StoreUnavailable, and tries to connect again.
     start = time.monotonic()
-    with pytest.raises(StoreUnavailable, match="cannot connect"):
-        open_store(f"aerospike://127.0.0.1:{closed_port}/streamrec")
-    assert time.monotonic() - start < 3
+    store = open_store(f"aerospike://127.0.0.1:{closed_port}/streamrec")
+    try:
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match="cannot connect"):
+                store.get_users(["u"])
+        with pytest.raises(StoreUnavailable, match="cannot connect"):
+            store.ping()
+    finally:
+        store.close()
+    assert time.monotonic() - start < 6
 
 
 @pytest.mark.aerospike
 def test_aerospike_that_never_answers_is_unavailable_within_the_connect_timeout(silent_port: int) -> None:
     start = time.monotonic()
+    store = open_store(f"aerospike://127.0.0.1:{silent_port}/streamrec?connect_timeout_ms=300")
     with pytest.raises(StoreUnavailable, match="cannot connect"):
-        open_store(f"aerospike://127.0.0.1:{silent_port}/streamrec?connect_timeout_ms=300")
+        store.get_users(["u"])
+    store.close()
     assert time.monotonic() - start < 3
