@@ -14,6 +14,7 @@ from streamrec.auth import Principal
 
 if TYPE_CHECKING:
     from serving.clients import ImpressionPublisher, KafkaProbe, TrendingSnapshot
+    from serving.posters import PosterCache
     from streamrec.kafka import EventProducer
     from streamrec.store.aio import AsyncStore
 
@@ -27,5 +28,6 @@ PRODUCER: web.AppKey[EventProducer] = web.AppKey("producer")
 KAFKA_PROBE: web.AppKey[KafkaProbe] = web.AppKey("kafka_probe")
 IMPRESSIONS: web.AppKey[ImpressionPublisher] = web.AppKey("impressions")
 TRENDING: web.AppKey[TrendingSnapshot] = web.AppKey("trending_snapshot")
+POSTERS: web.AppKey[PosterCache] = web.AppKey("posters")
 
 PRINCIPAL = web.RequestKey("principal", Principal)

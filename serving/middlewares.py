@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Routes anyone may call: probes, metrics scraping, the API description, the page.
-PUBLIC_PREFIXES = ("/livez", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/static/")
+PUBLIC_PREFIXES = ("/livez", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/static/", "/posters/")
 PUBLIC_PATHS = frozenset({"/"})
 
 _HTTP_CODES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from serving import views
+from serving import posters, views
 
 ROUTES = [
     web.get("/livez", views.livez, name="livez"),
@@ -19,4 +19,5 @@ ROUTES = [
     web.get("/v1/videos/{video_id}/similar", views.similar_titles, name="similar"),
     web.get("/v1/trending", views.trending_now, name="trending"),
     web.post("/v1/events", views.post_events, name="events"),
+    web.get("/posters/{video_id}.svg", posters.poster, name="poster"),
 ]

@@ -27,6 +27,8 @@ class ServingConfig:
     max_feed_reads: int = 64  # feed requests reading the store at once; beyond: degraded at once
     max_feed_assemblies: int = 4  # feeds being assembled at once (CPU-bound); beyond: degraded
     kafka_ack_timeout_s: float = 5.0  # POST /v1/events waits this long for the broker's acks
+    # More librdkafka settings for the producer (e.g. {"message.max.bytes": 2_000_000}).
+    kafka_producer_config: dict[str, str | int] = field(default_factory=dict)
     retry_after_s: int = 5  # told to clients when Kafka is unavailable
     # Feed responses, invalidated at once by the user's state version; the TTL bounds how stale
     # the parts that are not the user's own (trending, others' co-watch) may get.
@@ -43,7 +45,7 @@ class ServingConfig:
     trending_window: str = "1h"  # the window the feed's trending row reads
     trending_windows: tuple[str, ...] = ("1h", "24h")  # what GET /v1/trending accepts
     trending_refresh_s: float = 5.0  # in-memory trending snapshot, for degraded answers
-    thumbnail_template: str = "/static/thumbs/{video_id}.jpg"
+    thumbnail_template: str = "/posters/{video_id}.svg"
     impressions: bool = True  # produce impressions to Kafka after each feed
     impressions_queue: int = 10_000  # pending impression batches; beyond it they are dropped
     static_dir: Path = STATIC_DIR
@@ -91,7 +93,7 @@ class ServingConfig:
             port=int(env.get("STREAMREC_SERVING_PORT", "8080")),
             store_deadline_s=float(env.get("STREAMREC_SERVING_STORE_DEADLINE_MS", "50")) / 1000,
             cache_ttl_s=float(env.get("STREAMREC_SERVING_CACHE_TTL_S", "30")),
-            thumbnail_template=env.get("STREAMREC_THUMBNAIL_TEMPLATE", "/static/thumbs/{video_id}.jpg"),
+            thumbnail_template=env.get("STREAMREC_THUMBNAIL_TEMPLATE", "/posters/{video_id}.svg"),
             impressions=env.get("STREAMREC_SERVING_IMPRESSIONS", "1") not in ("0", "false", "no"),
         )
         return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ async def test_feed_has_every_row_in_the_seed_shape(feed_world, serve):
     cw = rows["continue_watching"]
     assert cw["title"] == "Continue Watching for Ann"
     assert cw["items"] == [{"video_id": "m8", "title": "Theta", "genres": ["Drama"], "year": 2017, "type": "movie",
-                            "maturity": "PG-13", "thumbnail": "/static/thumbs/m8.jpg",
+                            "maturity": "PG-13", "thumbnail": "/posters/m8.svg",
                             "progress_sec": 450, "duration_sec": 5400}]
     picks = rows["top_picks"]["items"]
     assert picks and all(0.0 <= p["match_score"] <= 1.0 for p in picks)
@@ -55,7 +55,7 @@ async def test_feed_has_every_row_in_the_seed_shape(feed_world, serve):
     for row in feed["rows"]:
         for item in row["items"]:
             assert item["title"] == TITLES[item["video_id"]].title
-            assert item["thumbnail"] == f"/static/thumbs/{item['video_id']}.jpg"
+            assert item["thumbnail"] == f"/posters/{item['video_id']}.svg"
 
 
 async def test_top_picks_are_what_recommend_ranks_for_the_stored_state(feed_world, serve):
