@@ -60,7 +60,7 @@ async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
     # reported once per connection state by our handlers rather than spammed.
     producer = EventProducer(config.kafka_bootstrap, client_id="streamrec-serving",
                              delivery_timeout_s=config.kafka_ack_timeout_s,
-                             extra_config={"logger": KAFKA_LOG})
+                             extra_config={**config.kafka_producer_config, "logger": KAFKA_LOG})
     producer.start()
     app[PRODUCER] = producer
     app[KAFKA_PROBE] = KafkaProbe(config.kafka_bootstrap)

@@ -24,6 +24,7 @@ class ApiError(Exception):
         message: str,
         errors: Iterable[Mapping[str, Any]] = (),
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -31,9 +32,10 @@ class ApiError(Exception):
         self.message = message
         self.errors = [dict(e) for e in errors]
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})  # more of the body (e.g. the per-event outcome of a batch)
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        body: dict[str, Any] = {"error": self.code, "message": self.message, **self.extra}
         if self.errors:
             body["errors"] = self.errors
         return body

@@ -48,7 +48,12 @@ def document(config: ServingConfig) -> dict[str, Any]:
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {
                     "error": {"type": "string"}, "message": {"type": "string"},
                     "errors": {"type": "array", "items": {"type": "object", "properties": {
-                        "index": {"type": "integer"}, "field": {"type": "string"}, "reason": {"type": "string"}}}}}},
+                        "index": {"type": "integer"}, "field": {"type": "string"}, "reason": {"type": "string"}}}},
+                    "accepted": {"type": "integer"},
+                    "events": {"type": "array", "items": {"type": "object", "properties": {
+                        "index": {"type": "integer"}, "event_id": {"type": "string", "format": "uuid"},
+                        "status": {"type": "string", "enum": ["accepted", "retry", "refused"]},
+                        "reason": {"type": "string"}}}}}},
                 "Item": {"type": "object", "required": ["video_id"], "properties": {
                     "video_id": {"type": "string"}, "title": {"type": "string"}, "genres": {"type": "array", "items": {"type": "string"}},
                     "year": {"type": ["integer", "null"]}, "type": {"type": "string"}, "maturity": {"type": ["string", "null"]},
@@ -113,12 +118,18 @@ def document(config: ServingConfig) -> dict[str, Any]:
                     {"type": "array", "maxItems": config.max_batch_events, "items": {"$ref": "#/components/schemas/Event"}},
                     {"type": "object", "properties": {"events": {"type": "array", "maxItems": config.max_batch_events,
                                                                  "items": {"$ref": "#/components/schemas/Event"}}}}]}}}},
-                "responses": {"202": {"description": "Accepted and durable: {accepted, event_ids}"},
+                "responses": {"202": {"description": "Accepted and durable: {accepted, event_ids, events: "
+                                                     "[{index, event_id, status: accepted}]}"},
                               "400": _error("Invalid events (all-or-nothing), with index, field and reason"),
                               "401": common["401"], "403": common["403"],
                               "413": _error(f"Body over {config.max_body_bytes} bytes or over {config.max_batch_events} events"),
                               "415": _error("Not application/json"),
-                              "503": _error("Kafka unavailable; retry after Retry-After seconds")}}},
+                              "502": _error("The broker refused some events for good; body: {accepted, events: "
+                                            "[{index, event_id, status: accepted|refused, reason}]}"),
+                              "503": _error("Not every event was acknowledged in time (Kafka unavailable); body: "
+                                            "{accepted, events: [{index, event_id, status: accepted|retry|refused}]}: "
+                                            "resend the events not accepted, with the same event_id, after "
+                                            "Retry-After seconds")}}},
             "/v1/users/{user_id}/preferences": {"put": {
                 "summary": "Stated genre preferences (onboarding), published as a set_preferences event",
                 "parameters": [_param("user_id", "path", "Profile id", ID)],

@@ -49,7 +49,7 @@ from streamrec.events.codec import default_codec
 from streamrec.events.errors import EventValidationError
 from streamrec.events.http_json import event_from_json
 from streamrec.events.model import UserEvent
-from streamrec.kafka import DeliveryFailed, KafkaUnavailable
+from streamrec.kafka import KafkaPublishError, KafkaUnavailable
 from streamrec.store.base import StoreError
 
 JSON = "application/json"
@@ -225,7 +225,8 @@ async def post_events(request: web.Request) -> web.Response:
             raise ApiError(403, "forbidden", f"events[{index}].user_id: this token may not post for {event.user_id!r}",
                            [{"index": index, "field": "user_id", "reason": "not the token's profile"}])
     await _publish(request, events)
-    return web.json_response({"accepted": len(events), "event_ids": [e.event_id for e in events]}, status=202)
+    return web.json_response({"accepted": len(events), "event_ids": [e.event_id for e in events],
+                              "events": _outcomes(events, [None] * len(events))}, status=202)
 
 
 async def put_preferences(request: web.Request) -> web.Response:
@@ -271,17 +272,51 @@ async def _publish(request: web.Request, events: list[UserEvent]) -> None:
     except EventValidationError as e:  # the Avro schema is the last word on what is valid
         metrics_.events_rejected.labels("invalid").inc(len(events))
         raise ApiError(400, "invalid_events", str(e), e.to_list()) from e
-    try:
-        await request.app[PRODUCER].send_many(TOPIC_EVENTS, records)
-    except KafkaUnavailable as e:
-        metrics_.events_rejected.labels("kafka_unavailable").inc(len(events))
-        raise ApiError(503, "kafka_unavailable", "events could not be made durable now; retry later",
-                       headers={"Retry-After": str(config.retry_after_s)}) from e
-    except DeliveryFailed as e:
-        metrics_.events_rejected.labels("delivery_failed").inc(len(events))
-        raise ApiError(502, "delivery_failed", f"the broker refused the events: {e}") from e
-    for event in events:
-        metrics_.events_accepted.labels(event.event_type.value).inc()
+    outcomes = await request.app[PRODUCER].send_each(TOPIC_EVENTS, records)
+    for event, outcome in zip(events, outcomes, strict=True):
+        if outcome is None:
+            metrics_.events_accepted.labels(event.event_type.value).inc()
+        else:
+            reason = "kafka_unavailable" if isinstance(outcome, KafkaUnavailable) else "delivery_failed"
+            metrics_.events_rejected.labels(reason).inc()
+    if any(o is not None for o in outcomes):
+        raise _not_all_accepted(events, outcomes, config.retry_after_s)
+
+
+#: What each event of an answer is: in Kafka; not acknowledged in time (resend it with the same
+#: event_id: it may be stored already, and consumers drop duplicates by id); refused for good.
+ACCEPTED, RETRY, REFUSED = "accepted", "retry", "refused"
+
+
+def _outcomes(events: list[UserEvent], outcomes: list[KafkaPublishError | None]) -> list[dict[str, Any]]:
+    listed = []
+    for index, (event, outcome) in enumerate(zip(events, outcomes, strict=True)):
+        entry: dict[str, Any] = {"index": index, "event_id": event.event_id}
+        if outcome is None:
+            entry["status"] = ACCEPTED
+        else:
+            entry["status"] = RETRY if isinstance(outcome, KafkaUnavailable) else REFUSED
+            entry["reason"] = str(outcome)
+        listed.append(entry)
+    return listed
+
+
+def _not_all_accepted(events: list[UserEvent], outcomes: list[KafkaPublishError | None],
+                      retry_after_s: int) -> ApiError:
+    """503 (+ Retry-After) when some event may succeed on a retry, else 502; the body lists every
+    event with its ``event_id`` and status, so a client resends exactly the ones not accepted,
+    under the same ids (server-made ids included)."""
+    listed = _outcomes(events, outcomes)
+    accepted = sum(e["status"] == ACCEPTED for e in listed)
+    extra = {"accepted": accepted, "events": listed}
+    if any(e["status"] == RETRY for e in listed):
+        return ApiError(503, "kafka_unavailable",
+                        f"{len(events) - accepted} of {len(events)} events could not be made durable now; "
+                        "resend those with status 'retry', with the same event_id, after Retry-After",
+                        headers={"Retry-After": str(retry_after_s)}, extra=extra)
+    return ApiError(502, "delivery_failed",
+                    f"the broker refused {len(events) - accepted} of {len(events)} events (status 'refused')",
+                    extra=extra)
 
 
 def _store_unavailable(retry_after_s: int) -> ApiError:

@@ -6,7 +6,8 @@
   ``LOCAL_MAX_PARTITIONS`` partitions).
 - ``EventProducer``: confluent-kafka with ``enable.idempotence=true`` and ``acks=all``. Its
   ``await send_many(topic, [(key, value), ...])`` returns only once the broker acknowledged every
-  record, and raises ``KafkaUnavailable`` when that does not happen in time. A background thread
+  record, and raises ``KafkaUnavailable`` when that does not happen in time; ``send_each`` tells
+  the outcome of every record instead (for answers that must say which records are in Kafka). A background thread
   polls the client so delivery callbacks resolve asyncio futures without blocking the loop.
 - ``read_records()``: reads a topic from the beginning, for tests and tools.
 
@@ -235,15 +236,20 @@ class EventProducer:
                     raise KafkaUnavailable("producer queue stayed full: the broker is not keeping up") from None
                 self._producer.poll(0.05)
 
-    async def send_many(self, topic: str, records: Sequence[tuple[bytes | str | None, bytes]]) -> None:
-        """Publish ``(key, value)`` records; return once the broker acknowledged every one of them.
+    async def send_each(
+        self, topic: str, records: Sequence[tuple[bytes | str | None, bytes]]
+    ) -> list[KafkaPublishError | None]:
+        """Publish ``(key, value)`` records; the outcome of each, once every one is settled.
 
-        Raises ``KafkaUnavailable`` when acknowledgements do not arrive within ``delivery_timeout_s``
-        and ``DeliveryFailed`` when the broker refused a record. Order per key is kept (idempotent
+        ``None``: the broker acknowledged the record. ``KafkaUnavailable``: not acknowledged
+        within ``delivery_timeout_s`` (not sent, or sent and maybe stored: a retry with the same
+        record is safe, consumers deduplicate by ``event_id``). ``DeliveryFailed``: the broker or
+        the client refused this record for good. One record's failure never stops the others, so
+        the caller knows exactly which records are in Kafka. Order per key is kept (idempotent
         producer).
         """
         if not records:
-            return
+            return []
         self.start()
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[None]] = [loop.create_future() for _ in records]
@@ -254,9 +260,10 @@ class EventProducer:
 
             return on_delivery
 
+        queue_full = False
         for (key, value), future in zip(records, futures, strict=True):
             deadline = time.monotonic() + self.delivery_timeout_s
-            while True:
+            while not queue_full:
                 try:
                     self._producer.produce(topic, value=value, key=key, on_delivery=resolver(future))
                     self._producer.poll(0)
@@ -265,22 +272,39 @@ class EventProducer:
                     # The local queue is full. Yield to the loop (never block it) while the
                     # delivery thread drains the queue, up to the delivery deadline.
                     if time.monotonic() > deadline:
-                        raise KafkaUnavailable(
-                            f"producer queue to {topic} stayed full: the broker is not keeping up", len(records)
-                        ) from None
-                    await asyncio.sleep(0.01)
-                except KafkaException as exc:
-                    raise DeliveryFailed(f"cannot produce to {topic}: {exc}", failed=len(records)) from exc
-        try:
-            await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.delivery_timeout_s + 2.0)
-        except TimeoutError as exc:
-            pending = sum(not f.done() for f in futures)
-            raise KafkaUnavailable(f"{pending} of {len(records)} records to {topic} not acknowledged in time", pending) from exc
-        errors = [f.exception() for f in futures if f.exception() is not None]
+                        queue_full = True  # this record and the rest are not sent
+                    else:
+                        await asyncio.sleep(0.01)
+                except KafkaException as exc:  # refused by the client (too large, ...): this one only
+                    future.set_exception(DeliveryFailed(f"cannot produce to {topic}: {exc}", 1))
+                    break
+            if queue_full:
+                future.set_exception(KafkaUnavailable(
+                    f"not sent: the producer queue to {topic} stayed full (the broker is not keeping up)", 1))
+        await asyncio.wait(futures, timeout=self.delivery_timeout_s + 2.0)
+        outcomes: list[KafkaPublishError | None] = []
+        for future in futures:
+            if not future.done():
+                future.cancel()  # a late delivery report finds it done and is ignored
+                outcomes.append(KafkaUnavailable(f"not acknowledged by {topic} in time", 1))
+                continue
+            error = future.exception()
+            outcomes.append(error if isinstance(error, KafkaPublishError) or error is None
+                            else DeliveryFailed(str(error), 1))
+        return outcomes
+
+    async def send_many(self, topic: str, records: Sequence[tuple[bytes | str | None, bytes]]) -> None:
+        """Publish ``(key, value)`` records; return once the broker acknowledged every one of them.
+
+        Raises ``KafkaUnavailable`` when acknowledgements do not arrive within ``delivery_timeout_s``
+        and ``DeliveryFailed`` when the broker refused a record (``.failed`` counts the records not
+        acknowledged; the others are in Kafka). Callers that must tell which records made it use
+        :meth:`send_each`.
+        """
+        errors = [e for e in await self.send_each(topic, records) if e is not None]
         if errors:
             first = errors[0]
-            first_type = type(first) if isinstance(first, KafkaPublishError) else DeliveryFailed
-            raise first_type(f"{len(errors)} of {len(records)} records to {topic} failed: {first}", len(errors))
+            raise type(first)(f"{len(errors)} of {len(records)} records to {topic} failed: {first}", len(errors))
 
     async def send(self, topic: str, key: bytes | str | None, value: bytes) -> None:
         await self.send_many(topic, [(key, value)])

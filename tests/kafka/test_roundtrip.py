@@ -163,3 +163,16 @@ async def test_a_full_producer_queue_waits_instead_of_failing(kafka_broker: Runn
         await producer.send_many(topic, [(e.user_id, codec.encode(e)) for e in events])
     stored = read_records(kafka_broker.bootstrap, topic, expected=len(events))
     assert [codec.decode(r.value or b"") for r in stored] == events
+
+
+async def test_each_record_of_a_batch_gets_its_own_outcome(kafka_broker: RunningBroker) -> None:
+    # Issue 11, defect 4: one refused record made the whole batch an error although the records
+    # before it were queued (and delivered); the caller could not tell which were in Kafka.
+    topic = fresh_topic(kafka_broker, partitions=1)
+    records = [(b"u-1", b"first"), (b"u-1", b"x" * 2_000_000), (b"u-1", b"third")]
+    async with EventProducer(kafka_broker.bootstrap) as producer:
+        outcomes = await producer.send_each(topic, records)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], DeliveryFailed)
+    stored = read_records(kafka_broker.bootstrap, topic, expected=2, timeout_s=10)
+    assert [r.value for r in stored] == [b"first", b"third"]

@@ -43,3 +43,10 @@ def test_production_topic_specs_follow_the_shared_config() -> None:
     assert all(s.replication == 3 and s.config["min.insync.replicas"] == "2" for s in specs.values())
     assert all(s.replication == 1 and s.partitions <= 3 for s in local.values())
     assert specs[TOPIC_CATALOG].config["cleanup.policy"] == "compact"
+
+
+async def test_send_each_says_every_record_is_unavailable_when_no_broker_answers() -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"
+    async with EventProducer(bootstrap, delivery_timeout_s=1.0) as producer:
+        outcomes = await producer.send_each("streamrec.events.v1", [(b"u-1", b"a"), (b"u-2", b"b")])
+    assert [type(o) for o in outcomes] == [KafkaUnavailable, KafkaUnavailable]

@@ -39,7 +39,8 @@ async def test_one_event_is_acknowledged_only_once_durable(feed_world, serve, ka
     async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap) as client:
         response = await client.post("/v1/events", json=event, headers=token("u1"))
         assert response.status == 202, await response.text()
-        assert await response.json() == {"accepted": 1, "event_ids": [event["event_id"]]}
+        assert await response.json() == {"accepted": 1, "event_ids": [event["event_id"]], "events": [
+            {"index": 0, "event_id": event["event_id"], "status": "accepted"}]}
     found = await in_topic(kafka_broker.bootstrap, TOPIC_EVENTS, {event["event_id"]})
     key, decoded = found[event["event_id"]]
     assert key == b"u1"
@@ -248,3 +249,37 @@ async def test_events_refuse_the_ids_the_read_routes_refuse(feed_world, serve):
             response = await client.post("/v1/events", json=heartbeat(video_id=bad), headers=token("u1"))
             assert response.status == 400
             assert (await response.json())["errors"][0]["field"] == "video_id"
+
+
+# -- issue 11, defect 4: every answer says, per event, its id and whether it is in Kafka ----------
+
+
+async def test_kafka_down_lists_every_event_id_so_a_retry_resends_the_same_ids(feed_world, serve):
+    dead = f"127.0.0.1:{free_port()}"
+    given = heartbeat()
+    server_made = {k: v for k, v in heartbeat().items() if k != "event_id"}
+    async with serve(feed_world.store_url, kafka=dead, kafka_ack_timeout_s=1.0) as client:
+        response = await client.post("/v1/events", json=[given, server_made], headers=token("u1"))
+        body = await response.json()
+    assert response.status == 503 and "Retry-After" in response.headers
+    assert body["accepted"] == 0
+    assert [(e["index"], e["status"]) for e in body["events"]] == [(0, "retry"), (1, "retry")]
+    assert body["events"][0]["event_id"] == given["event_id"]
+    assert uuid.UUID(body["events"][1]["event_id"])  # the id the server made, for the retry
+
+
+async def test_a_partly_refused_batch_says_which_events_are_in_kafka(feed_world, serve, kafka_broker):
+    # A record over the producer's message size is refused by the client while the others of the
+    # same batch are delivered: the answer must say so, event by event.
+    small = {"message.max.bytes": 1000}
+    big = {"user_id": "u1", "event_type": "set_preferences", "timestamp": time.time(),
+           "genres": [f"genre-{i}-" + "x" * 50 for i in range(50)]}
+    first, last = heartbeat(), {k: v for k, v in heartbeat().items() if k != "event_id"}
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap, kafka_producer_config=small) as client:
+        response = await client.post("/v1/events", json=[first, big, last], headers=token("u1"))
+        body = await response.json()
+    assert response.status == 502, body
+    assert [e["status"] for e in body["events"]] == ["accepted", "refused", "accepted"]
+    assert body["accepted"] == 2
+    delivered = {body["events"][0]["event_id"], body["events"][2]["event_id"]}
+    assert set(await in_topic(kafka_broker.bootstrap, TOPIC_EVENTS, delivered)) == delivered
