@@ -34,7 +34,7 @@ from streamrec import recommend
 from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, Impression
-from streamrec.kafka import EventProducer, KafkaPublishError, KafkaUnavailable
+from streamrec.kafka import EventProducer, KafkaPublishError, KafkaUnavailable, QuietLog
 from streamrec.store import open_store
 from streamrec.store.aio import AsyncStore
 from streamrec.store.base import RankedList, StoreError, trending_key
@@ -56,8 +56,8 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    # librdkafka logs through Python logging, not straight to stderr, so a broker outage is
-    # reported once per connection state by our handlers rather than spammed.
+    # librdkafka logs through Python logging (not straight to stderr), each kind of line at most
+    # once per 30 s (streamrec.kafka.QuietLog): a broker outage is reported, not spammed.
     producer = EventProducer(config.kafka_bootstrap, client_id="streamrec-serving",
                              delivery_timeout_s=config.kafka_ack_timeout_s,
                              extra_config={**config.kafka_producer_config, "logger": KAFKA_LOG})
@@ -84,7 +84,7 @@ class KafkaProbe:
     def _client(self) -> AdminClient:
         if self._admin is None:  # created on the first probe: most apps in tests never probe
             conf: dict[str, Any] = {"bootstrap.servers": self._bootstrap, "client.id": "streamrec-serving-probe",
-                                    "logger": KAFKA_LOG}
+                                    "logger": QuietLog(KAFKA_LOG)}
             self._admin = AdminClient(conf)
         return self._admin
 

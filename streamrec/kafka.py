@@ -19,6 +19,11 @@ record; retrying will not help).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -60,6 +65,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     TOPIC_DLQ: {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
 }
 PRODUCTION_REPLICATION = 3
+STATS_INTERVAL_MS = 1000
 PRODUCTION_MIN_INSYNC = 2
 
 
@@ -145,6 +151,40 @@ _UNAVAILABLE_CODES = frozenset(
 )
 
 
+class QuietLog:
+    """A librdkafka ``logger`` that lets each kind of line through once per ``window_s``.
+
+    While a broker is down librdkafka reports every reconnect attempt (several lines a second);
+    one line per kind and window says the same. Lines differing only in numbers (ports, times)
+    are the same kind; the next line of a kind let through tells how many were held back.
+    """
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[logging.Logger], window_s: float = 30.0) -> None:
+        self.logger = logger
+        self.window_s = window_s
+        self._last: dict[str, tuple[float, int]] = {}  # kind -> (last let through, held back since)
+        self._lock = threading.Lock()
+
+    def log(self, level: int, msg: str, *args: object, **kwargs: object) -> None:
+        text = msg % args if args else msg
+        kind = _DIGITS.sub("#", text)
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._last.get(kind, (-math.inf, 0))
+            if now - last < self.window_s:
+                self._last[kind] = (last, held + 1)
+                return
+            if len(self._last) > 1000:  # kinds are few; this only bounds a flood of novel lines
+                self._last.clear()
+            self._last[kind] = (now, 0)
+        suffix = f" ({held} like it held back in {self.window_s:.0f}s)" if held else ""
+        self.logger.log(level, "%s%s", text, suffix)
+
+
+_DIGITS = re.compile(r"\d+")
+LIBRDKAFKA_LOG = logging.getLogger("streamrec.librdkafka")
+
+
 class EventProducer:
     """Publishes records and tells when the broker has them.
 
@@ -174,11 +214,51 @@ class EventProducer:
             "compression.type": "lz4",
             "message.timeout.ms": int(delivery_timeout_s * 1000),
             "socket.connection.setup.timeout.ms": int(min(delivery_timeout_s, 10.0) * 1000),
+            # A broker back from an outage is found within a second (the default backs off to 10 s).
+            "reconnect.backoff.max.ms": 1000,
+            # Broker states, for knowing when one is up again (see available).
+            "statistics.interval.ms": STATS_INTERVAL_MS,
+            "error_cb": self._on_error,
+            "stats_cb": self._on_stats,
         }
         config.update(extra_config or {})
+        logger = config.get("logger", LIBRDKAFKA_LOG)
+        if not isinstance(logger, QuietLog):
+            config["logger"] = QuietLog(logger)  # type: ignore[arg-type]
+        self._down = threading.Event()  # every broker connection is down (librdkafka said so)
+        self._inflight: dict[asyncio.Future[None], asyncio.AbstractEventLoop] = {}
+        self._inflight_lock = threading.Lock()
         self._producer = Producer(config)
         self._closed = threading.Event()
         self._poller: threading.Thread | None = None
+
+    # -- broker availability --------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """False from librdkafka's "all brokers down" until a broker is seen up again."""
+        return not self._down.is_set()
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._down.set()
+            # Records waiting for an ack will not get one soon: answer them now ("retry": they may
+            # still be stored later; a resend under the same event_id is deduplicated downstream).
+            with self._inflight_lock:
+                waiting = list(self._inflight.items())
+            for future, loop in waiting:
+                with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, future, err)
+
+    def _on_stats(self, stats_json: str) -> None:
+        if not self._down.is_set():
+            return
+        try:
+            brokers = json.loads(stats_json).get("brokers", {})
+        except ValueError:
+            return
+        if any(b.get("state") == "UP" for b in brokers.values()):
+            self._down.clear()
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -251,8 +331,23 @@ class EventProducer:
         if not records:
             return []
         self.start()
+        if not self.available:  # fail at once rather than after the delivery timeout
+            return [KafkaUnavailable(f"no Kafka broker is up: not sent to {topic}", 1) for _ in records]
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[None]] = [loop.create_future() for _ in records]
+        with self._inflight_lock:
+            self._inflight.update(dict.fromkeys(futures, loop))
+        try:
+            return await self._send_each(topic, records, loop, futures)
+        finally:
+            with self._inflight_lock:
+                for future in futures:
+                    self._inflight.pop(future, None)
+
+    async def _send_each(
+        self, topic: str, records: Sequence[tuple[bytes | str | None, bytes]], loop: asyncio.AbstractEventLoop,
+        futures: list[asyncio.Future[None]],
+    ) -> list[KafkaPublishError | None]:
 
         def resolver(future: asyncio.Future[None]):  # type: ignore[no-untyped-def]
             def on_delivery(err: KafkaError | None, msg: Message) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -50,3 +51,36 @@ async def test_send_each_says_every_record_is_unavailable_when_no_broker_answers
     async with EventProducer(bootstrap, delivery_timeout_s=1.0) as producer:
         outcomes = await producer.send_each("streamrec.events.v1", [(b"u-1", b"a"), (b"u-2", b"b")])
     assert [type(o) for o in outcomes] == [KafkaUnavailable, KafkaUnavailable]
+
+
+async def test_once_no_broker_is_up_publishing_fails_at_once() -> None:
+    # Issue 11: with the broker down every POST waited the whole delivery timeout before its 503.
+    bootstrap = f"127.0.0.1:{free_port()}"
+    async with EventProducer(bootstrap, delivery_timeout_s=5.0) as producer:
+        first = await producer.send_each("streamrec.events.v1", [(b"u-1", b"a")])
+        assert isinstance(first[0], KafkaUnavailable)
+        began = time.monotonic()
+        again = await producer.send_each("streamrec.events.v1", [(b"u-1", b"b")])
+        took = time.monotonic() - began
+    assert isinstance(again[0], KafkaUnavailable)
+    assert took < 1.0, f"took {took:.2f}s"
+
+
+def test_a_down_broker_is_not_logged_several_times_a_second() -> None:
+    # Issue 11: librdkafka logged ~6 lines/s while the broker was down.
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger(f"test.librdkafka.{free_port()}")
+    logger.propagate = False
+    logger.addHandler(Keep())
+    producer = EventProducer(f"127.0.0.1:{free_port()}", delivery_timeout_s=1.0, extra_config={"logger": logger})
+    try:
+        producer.start()
+        time.sleep(4.0)
+    finally:
+        producer.close(timeout_s=0.5)
+    assert 1 <= len(records) <= 4, [r.getMessage() for r in records]
