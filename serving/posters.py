@@ -46,10 +46,12 @@ def poster_svg(video_id: str, item: CatalogItem | None) -> bytes:
     title = item.title if item is not None else f"Title {video_id}"
     genres = item.genres if item is not None else ()
     hue, sat, light = genre_colour(genres)
-    lines = textwrap.wrap(title, 16, max_lines=5, placeholder="…") or [video_id]
-    first_y = HEIGHT // 2 - (len(lines) - 1) * 13
-    text = "".join(f'<text x="{WIDTH // 2}" y="{first_y + i * 26}" class="t">{escape(line)}</text>'
-                   for i, line in enumerate(lines))
+    lines = textwrap.wrap(title, 14, max_lines=5, placeholder="…") or [video_id]
+    first_y = HEIGHT // 2 - (len(lines) - 1) * 12
+    # A line wider than the poster (about 12 px a character at this size) is squeezed to fit.
+    fit = f' textLength="{WIDTH - 24}" lengthAdjust="spacingAndGlyphs"'
+    text = "".join(f'<text x="{WIDTH // 2}" y="{first_y + i * 24}" class="t"{fit if len(line) * 12 > WIDTH - 24 else ""}>'
+                   f'{escape(line)}</text>' for i, line in enumerate(lines))
     footer = " · ".join(genres[:2])
     year = str(item.release_year) if item is not None and item.release_year else ""
     svg = (
@@ -59,7 +61,7 @@ def poster_svg(video_id: str, item: CatalogItem | None) -> bytes:
         f'<stop offset="0" stop-color="hsl({hue},{sat}%,{light + 14}%)"/>'
         f'<stop offset="1" stop-color="hsl({hue},{sat}%,{max(light - 14, 4)}%)"/></linearGradient>'
         '<style>text{font-family:system-ui,sans-serif;fill:#fff;text-anchor:middle}'
-        '.t{font-size:21px;font-weight:700}.s{font-size:13px;fill:rgba(255,255,255,.8)}</style></defs>'
+        '.t{font-size:19px;font-weight:700}.s{font-size:13px;fill:rgba(255,255,255,.8)}</style></defs>'
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="url(#g)"/>{text}'
         f'<text x="{WIDTH // 2}" y="{HEIGHT - 40}" class="s">{escape(year)}</text>'
         f'<text x="{WIDTH // 2}" y="{HEIGHT - 20}" class="s">{escape(footer)}</text></svg>'

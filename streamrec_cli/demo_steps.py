@@ -128,17 +128,18 @@ def first_feed(base_url: str, user_id: str, timeout_s: float = 60.0) -> tuple[st
 
 
 def print_banner(base_url: str, began: float, featured: str) -> float:
-    token, feed = first_feed(base_url, SAMPLE_USER)
+    """The page, the docs, a token and a curl line, all for the viewer with the most history (a
+    newcomer's first feed is then every row, not trending alone)."""
+    token, feed = first_feed(base_url, featured)
     took = time.monotonic() - began
     rows = ", ".join(f"{row['type']} ({len(row.get('items', []))})" for row in feed["rows"])
-    region = region_for(SAMPLE_USER)
+    region = region_for(featured)
     print(
-        f"\nstreamrec is up: first feed {took:.1f} s after start (user {SAMPLE_USER}: {rows})\n"
-        f"  the page     {base_url}/?user={SAMPLE_USER}   (viewer {featured} has the most history: "
-        f"{base_url}/?user={featured})\n"
+        f"\nstreamrec is up: first feed {took:.1f} s after start (viewer {featured}, the most history: {rows})\n"
+        f"  the page     {base_url}/?user={featured}   (any other viewer: {base_url}/?user=ID)\n"
         f"  API docs     {base_url}/docs   (OpenAPI: {base_url}/openapi.json)\n"
-        f"  token for user {SAMPLE_USER}:\n    {token}\n"
-        f"  try:\n    curl -s -H 'Authorization: Bearer {token}' '{base_url}/v1/users/{SAMPLE_USER}/feed?region={region}'\n"
+        f"  token for viewer {featured}:\n    {token}\n"
+        f"  try:\n    curl -s -H 'Authorization: Bearer {token}' '{base_url}/v1/users/{featured}/feed?region={region}'\n"
         "  stop: Ctrl-C here, or `make demo-stop` from another terminal\n",
         flush=True,
     )

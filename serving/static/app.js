@@ -152,6 +152,15 @@ function renderCard(item, rowType) {
   card.className = "card secondary";
   card.dataset.videoId = item.video_id;
   card.dataset.testid = "card";
+  if (item.thumbnail) {
+    const img = document.createElement("img");
+    img.className = "poster";
+    img.src = item.thumbnail;
+    img.alt = "";
+    img.loading = "lazy";
+    img.decoding = "async";
+    card.append(img);
+  }
   const t = document.createElement("div");
   t.className = "t";
   t.textContent = item.title || item.video_id;
@@ -345,6 +354,7 @@ async function refreshTrending() {
       const li = document.createElement("li");
       const a = document.createElement("a");
       a.textContent = item.title || item.video_id;
+      a.title = item.title || item.video_id;
       a.addEventListener("click", () => openDetails(item));
       li.append(a);
       const score = item.count ?? item.score;

@@ -83,6 +83,17 @@ def test_watching_a_title_changes_the_page(browser: object, demo_stack: DemoStac
     page.click("[data-testid=stop-halfway]")
     page.wait_for_selector(f'[data-row="continue_watching"] [data-video-id="{stopped}"]', timeout=REFLECT_MS)
     print(f"stop halfway -> {page.inner_text('[data-testid=action-result]')}")
+    # The whole home page: every row type with cards, each card with a poster that loaded.
+    page.keyboard.press("Escape")
+    for row in ("continue_watching", "top_picks", "because_you_watched", "trending_now", "new_releases", "genre"):
+        page.wait_for_selector(f'[data-row="{row}"] [data-testid=card]', timeout=REFLECT_MS)
+    page.wait_for_function(
+        """() => { const shown = Array.from(document.querySelectorAll('[data-row] [data-testid=card] img.poster'))
+                     .filter(i => { const r = i.getBoundingClientRect();
+                                    return r.bottom > 0 && r.top < innerHeight && r.left < innerWidth && r.right > 0; });
+                   return shown.length > 0 && shown.every(i => i.complete && i.naturalWidth > 0); }""",
+        timeout=REFLECT_MS)
+    page.screenshot(path=str(demo_stack.demo_dir / "home-page.png"), full_page=True)
     assert not errors, errors
     page.close()
 
