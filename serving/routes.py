@@ -14,9 +14,11 @@ ROUTES = [
     web.get("/metrics", views.metrics, name="metrics"),
     web.get("/openapi.json", views.openapi_json, name="openapi"),
     web.get("/docs", views.docs, name="docs"),
-    web.get("/v1/users/{user_id}/feed", views.feed, name="feed"),
-    web.put("/v1/users/{user_id}/preferences", views.put_preferences, name="preferences"),
-    web.get("/v1/videos/{video_id}/similar", views.similar_titles, name="similar"),
+    # Any path segment matches ({x:[^/]+}, not aiohttp's default [^{}/]+): the handler checks the id
+    # and a bad one is a 400 naming the field, not a 404 that names nothing.
+    web.get("/v1/users/{user_id:[^/]+}/feed", views.feed, name="feed"),
+    web.put("/v1/users/{user_id:[^/]+}/preferences", views.put_preferences, name="preferences"),
+    web.get("/v1/videos/{video_id:[^/]+}/similar", views.similar_titles, name="similar"),
     web.get("/v1/trending", views.trending_now, name="trending"),
     web.post("/v1/events", views.post_events, name="events"),
     web.get("/posters/{video_id}.svg", posters.poster, name="poster"),

@@ -253,7 +253,8 @@ async def put_preferences(request: web.Request) -> web.Response:
 
 async def _json_body(request: web.Request) -> Any:
     if request.content_type != JSON:
-        raise ApiError(415, "unsupported_media_type", f"Content-Type: must be {JSON}, got {request.content_type!r}")
+        raise ApiError(415, "unsupported_media_type", f"Content-Type: must be {JSON}, got {request.content_type!r}",
+                       [{"field": "Content-Type", "reason": f"must be {JSON}"}])
     raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge -> 413
     try:
         return json.loads(raw)
