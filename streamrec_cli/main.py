@@ -5,7 +5,7 @@
     streamrec serve [--port 8080]             the aiohttp feed service (serving.create_app)
     streamrec pipeline [pipeline options]     the streaming pipeline (pipelines.main.run)
     streamrec backfill [backfill options]     the batch backfill (pipelines.main)
-    streamrec eval --dataset PATH             the prequential evaluation (streamrec.evaluation.cli_main)
+    streamrec eval --dataset PATH             the prequential evaluation (streamrec_cli.evaluate)
     streamrec token USER [--service]          a bearer token for a profile (or a service token)
     streamrec replay --dataset PATH           a rating log replayed into Kafka as live watch events
 

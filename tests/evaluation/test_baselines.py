@@ -10,16 +10,16 @@ from collections.abc import Set as AbstractSet
 import numpy as np
 import pytest
 
-from streamrec.evaluation.baselines import (
+from evaluation.baselines import (
     ItemKNNStream,
     Popular,
     RandomTitles,
     Trending,
     top_k,
 )
-from streamrec.evaluation.ease import EaseNightly
-from streamrec.evaluation.methods import DAY_MS, EvalContext, Method
-from streamrec.evaluation.replay import build_schedule, run_method
+from evaluation.ease import EaseNightly
+from evaluation.methods import DAY_MS, EvalContext, Method
+from evaluation.replay import build_schedule, run_method
 from streamrec.events.model import UserEvent
 from tests.evaluation.logs import as_log, random_ratings
 

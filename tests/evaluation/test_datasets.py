@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.evaluation.datasets import (
+from evaluation.datasets import (
     LogFormat,
     RatingLogError,
     detect_format,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from streamrec.evaluation.metrics import (
+from evaluation.metrics import (
     coverage,
     hit_rate,
     mrr,

@@ -8,10 +8,10 @@ from collections.abc import Set as AbstractSet
 
 import pytest
 
-from streamrec.evaluation.baselines import ItemKNNStream, Popular
-from streamrec.evaluation.datasets import Rating
-from streamrec.evaluation.methods import DAY_MS, EvalContext, Method
-from streamrec.evaluation.replay import ProtocolError, build_schedule, run_method
+from evaluation.baselines import ItemKNNStream, Popular
+from evaluation.datasets import Rating
+from evaluation.methods import DAY_MS, EvalContext, Method
+from evaluation.replay import ProtocolError, build_schedule, run_method
 from streamrec.events.model import UserEvent
 from tests.evaluation.logs import as_log, random_ratings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamrec.evaluation.report import markdown_table, target_lines
+from evaluation.report import markdown_table, target_lines
 
 
 def _summary(ours: dict[str, float | None]) -> dict[str, Any]:

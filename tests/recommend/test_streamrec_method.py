@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from streamrec.evaluation.datasets import LogFormat, Rating, RatingLog
-from streamrec.evaluation.methods import EvalContext, Method
-from streamrec.evaluation.replay import build_schedule, run_method
-from streamrec.evaluation.streamrec_method import StreamrecMethod, create
+from evaluation.datasets import LogFormat, Rating, RatingLog
+from evaluation.methods import EvalContext, Method
+from evaluation.replay import build_schedule, run_method
+from evaluation.streamrec_method import StreamrecMethod, create
 from streamrec.events.model import CatalogItem, EventType, UserEvent
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.evaluation import cli_main, command
+from streamrec_cli.evaluate import main as cli_main
 from tests.evaluation.logs import random_ratings, write_csv
 
 BASELINES = "popular,trending,itemknn_stream,ease_nightly,random"
@@ -34,17 +34,28 @@ def test_json_out_and_quality_page(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "| itemknn_stream |" in (out / "tinylens.md").read_text()
     page = doc.read_text()
     assert "](quality/tinylens-hr10.png)" in page and "| ease_nightly |" in page
-    assert "streamrec was not evaluated" in page
+    assert "streamrec was not evaluated" in page  # only baselines were asked for
 
 
-def test_markdown_to_stdout_and_skipped_streamrec(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(command, "STREAMREC_MODULE", "streamrec.evaluation.no_such_adapter")
+def test_markdown_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_csv(tmp_path / "ratings.csv", random_ratings(seed=2, events=200))
     assert cli_main(["--dataset", str(path), "--methods", "streamrec,popular", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "| popular |" in printed and "| streamrec |" not in printed
-    assert "streamrec skipped" in printed
+    assert "| popular |" in printed and "| streamrec |" in printed
+
+
+def test_a_method_that_crashes_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a crash of the method under test was swallowed into a note (exit code read off
+    the note's text); it must fail the run with its own error."""
+    from evaluation import streamrec_method
+
+    def broken(context: object) -> object:
+        raise RuntimeError("adapter bug")
+
+    monkeypatch.setattr(streamrec_method, "create", broken)
+    path = write_csv(tmp_path / "ratings.csv", random_ratings(seed=2, events=200))
+    with pytest.raises(RuntimeError, match="adapter bug"):
+        cli_main(["--dataset", str(path), "--methods", "streamrec,popular", "--no-progress"])
 
 
 def test_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,14 +6,13 @@
 ``--format json`` prints one JSON object per data set on stdout (see ``report.py``); markdown
 prints the table. ``--out DIR`` also writes ``<dataset>.md``, ``<dataset>.json`` and the rolling
 HR@10 plot ``<dataset>-hr10.png`` there; ``--doc FILE`` writes the quality page for all data sets
-(``make eval``). The progress bar goes to stderr. Exit code 2 if a method failed mid-run (the
-others are still reported), 1 on bad input.
+(``make eval``). The progress bar goes to stderr. Exit code 1 on bad input; a method that crashes
+fails the run with its traceback (a broken method must never look like a finished evaluation).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import shlex
@@ -23,17 +22,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from streamrec.evaluation.baselines import (
+from evaluation import streamrec_method
+from evaluation.baselines import (
     ItemKNNStream,
     Popular,
     RandomTitles,
     Trending,
 )
-from streamrec.evaluation.datasets import LogFormat, RatingLogError, load_log
-from streamrec.evaluation.ease import EaseNightly
-from streamrec.evaluation.methods import EvalContext, MethodFactory
-from streamrec.evaluation.replay import MethodResult, build_schedule, run_method
-from streamrec.evaluation.report import (
+from evaluation.datasets import LogFormat, RatingLogError, load_log
+from evaluation.ease import EaseNightly
+from evaluation.methods import EvalContext, MethodFactory
+from evaluation.replay import MethodResult, build_schedule, run_method
+from evaluation.report import (
     markdown_report,
     plot_rolling_hit_rate,
     quality_page,
@@ -41,7 +41,6 @@ from streamrec.evaluation.report import (
 )
 
 METHOD_NAMES = ("streamrec", "popular", "trending", "itemknn_stream", "ease_nightly", "random")
-STREAMREC_MODULE = "streamrec.evaluation.streamrec_method"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,36 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def streamrec_factory() -> tuple[MethodFactory | None, str | None]:
-    """The recommendation engine's adapter, or why it cannot be evaluated."""
-    try:
-        module = importlib.import_module(STREAMREC_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name == STREAMREC_MODULE:
-            return None, "streamrec skipped: streamrec/evaluation/streamrec_method.py does not exist yet"
-        return None, f"streamrec skipped: importing its adapter failed: {exc}"
-    except Exception as exc:  # noqa: BLE001 - a half-finished adapter must not stop the baselines
-        return None, f"streamrec skipped: importing its adapter failed: {type(exc).__name__}: {exc}"
-    create = getattr(module, "create", None)
-    if create is None:
-        return None, f"streamrec skipped: {STREAMREC_MODULE} has no create(context)"
-    return create, None
-
-
-def method_factories(args: argparse.Namespace) -> tuple[dict[str, MethodFactory], list[str]]:
+def method_factories(args: argparse.Namespace) -> dict[str, MethodFactory]:
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(wanted) - set(METHOD_NAMES))
     if unknown:
         raise ValueError(f"--methods: unknown method(s) {', '.join(unknown)}; known: {', '.join(METHOD_NAMES)}")
-    notes: list[str] = []
     factories: dict[str, MethodFactory] = {}
     for name in wanted:
         if name == "streamrec":
-            create, note = streamrec_factory()
-            if create is None:
-                notes.append(note or "streamrec skipped")
-                continue
-            factories[name] = create
+            factories[name] = streamrec_method.create
         elif name == "popular":
             factories[name] = Popular
         elif name == "trending":
@@ -104,26 +82,19 @@ def method_factories(args: argparse.Namespace) -> tuple[dict[str, MethodFactory]
             factories[name] = partial(EaseNightly, l2=args.ease_lambda, max_items=args.ease_items)
         elif name == "random":
             factories[name] = RandomTitles
-    return factories, notes
+    return factories
 
 
 def evaluate(
-    path: str, args: argparse.Namespace, factories: dict[str, MethodFactory], notes: list[str]
+    path: str, args: argparse.Namespace, factories: dict[str, MethodFactory]
 ) -> tuple[dict[str, Any], list[MethodResult]]:
     """Replay one data set against every method of ``factories``."""
     log = load_log(path, args.log_format)
     schedule = build_schedule(log, args.warmup)
     context = EvalContext(dataset=log.name, catalog=log.catalog, seed=args.seed)
-    notes = list(notes)
-    results: list[MethodResult] = []
-    for name, factory in factories.items():
-        try:
-            results.append(run_method(schedule, factory, context, k=args.k, progress=not args.no_progress))
-        except Exception as exc:  # report the others; the exit code says something failed
-            if name != "streamrec":
-                raise
-            notes.append(f"{name} failed during the replay: {type(exc).__name__}: {exc}")
-    return summarise(log.name, schedule, results, notes), results
+    results = [run_method(schedule, factory, context, k=args.k, progress=not args.no_progress)
+               for factory in factories.values()]
+    return summarise(log.name, schedule, results, []), results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,19 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0.0 <= args.warmup < 1.0:
         parser.error("--warmup must be in [0, 1)")
     try:
-        factories, notes = method_factories(args)
+        factories = method_factories(args)
     except ValueError as exc:
         print(f"streamrec eval: {exc}", file=sys.stderr)
         return 1
     sections: list[tuple[dict[str, Any], str | None]] = []
-    failed = False
     for path in args.dataset:
         try:
-            summary, results = evaluate(path, args, factories, notes)
-        except (RatingLogError, ValueError) as exc:
+            summary, results = evaluate(path, args, factories)
+        except RatingLogError as exc:
             print(f"streamrec eval: {exc}", file=sys.stderr)
             return 1
-        failed |= any("failed" in note for note in summary["notes"])
         plot_name = None
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
@@ -169,4 +138,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = {key: getattr(args, key) for key in
                     ("trending_days", "knn_window", "knn_decay", "ease_lambda", "ease_items", "seed")}
         args.doc.write_text(quality_page(doc_sections, command, settings))
-    return 2 if failed else 0
+    return 0

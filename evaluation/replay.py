@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from streamrec.evaluation.datasets import RatingLog, to_event
-from streamrec.evaluation.methods import DAY_MS, EvalContext, Method, MethodFactory
-from streamrec.evaluation.metrics import coverage, hit_rate, mrr, ndcg, rank_of
+from evaluation.datasets import RatingLog, to_event
+from evaluation.methods import DAY_MS, EvalContext, Method, MethodFactory
+from evaluation.metrics import coverage, hit_rate, mrr, ndcg, rank_of
 from streamrec.events.model import UserEvent
 
 DEFAULT_K = 10

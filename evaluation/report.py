@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from streamrec.evaluation.metrics import rolling_hit_rate
-from streamrec.evaluation.replay import MethodResult, Schedule
+from evaluation.metrics import rolling_hit_rate
+from evaluation.replay import MethodResult, Schedule
 
 COLUMNS = ("hr@10", "ndcg@10", "mrr", "cold_hr@10", "coverage", "seconds")
 
@@ -145,7 +145,7 @@ def quality_page(sections: Sequence[tuple[Mapping[str, Any], str | None]], comma
 
 Written by `{command}` — do not edit by hand.
 
-Prequential, test-then-learn replay (`streamrec/evaluation/replay.py`): ratings sorted by event
+Prequential, test-then-learn replay (`evaluation/replay.py`): ratings sorted by event
 time and treated as watches; one user's events sharing a timestamp are scored together against
 the state before any of them, then learned. The first 20% of events are only learned. For every
 later event of a user with earlier events each method serves its top 10 excluding titles already
@@ -154,14 +154,14 @@ event are scored apart (cold_hr@10). Coverage is the share of the log's titles t
 at least one served list; seconds is the wall time of the method's whole replay on this machine
 (2 shared cores, so expect noise).
 
-Baselines (`streamrec/evaluation/baselines.py`, `ease.py`): popular so far; trending (last
+Baselines (`evaluation/baselines.py`, `ease.py`): popular so far; trending (last
 {settings["trending_days"]:g} days of event time, ties by popularity); streaming item-kNN (co-watch
 with the user's last {settings["knn_window"]} titles, cosine-normalised, recency weight
 {settings["knn_decay"]:g}^(groups since watched)); nightly EASE (λ = {settings["ease_lambda"]:g}, the
 {settings["ease_items"]:,} most watched titles, retrained at every day boundary of event time on
 everything before it — exactly, by low-rank Woodbury updates, with the title set re-picked at every
 20% growth of the log — and scored with the user's current history); random (seed {settings["seed"]}). streamrec is the served
-top-picks row through `streamrec.recommend` (`streamrec/evaluation/streamrec_method.py`).
+top-picks row through `streamrec.recommend` (`evaluation/streamrec_method.py`).
 
 """
     body = []

@@ -14,7 +14,7 @@ from collections.abc import Set as AbstractSet
 
 import numpy as np
 
-from streamrec.evaluation.methods import DAY_MS, EvalContext
+from evaluation.methods import DAY_MS, EvalContext
 from streamrec.events.model import UserEvent
 
 

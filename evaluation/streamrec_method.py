@@ -24,7 +24,7 @@ from collections.abc import Set as AbstractSet
 
 import numpy as np
 
-from streamrec.evaluation.methods import EvalContext, Method
+from evaluation.methods import EvalContext, Method
 from streamrec.events.model import CatalogItem, UserEvent
 from streamrec.recommend import (
     RankingConfig,
@@ -166,5 +166,5 @@ class StreamrecMethod:
 
 
 def create(context: EvalContext) -> Method:
-    """The factory the replay looks for (``streamrec.evaluation.methods``)."""
+    """The factory the replay looks for (``evaluation.methods``)."""
     return StreamrecMethod(context)

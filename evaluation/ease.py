@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamrec.evaluation.baselines import _Streaming, top_k
-from streamrec.evaluation.methods import EvalContext
+from evaluation.baselines import _Streaming, top_k
+from evaluation.methods import EvalContext
 from streamrec.events.model import UserEvent
 
 _CACHE_MAX_USERS = 4096  # bounds memory: one N-vector per cached user

@@ -1,4 +1,4 @@
-"""The contract between the prequential replay (``streamrec.evaluation.replay``) and a method under test.
+"""The contract between the prequential replay (``evaluation.replay``) and a method under test.
 
 A *method* is anything that, given what it has learned so far, can rank titles for a user. The
 replay drives every method through the same calls, in event-time order:
@@ -21,7 +21,7 @@ replay drives every method through the same calls, in event-time order:
 A method never sees the event it is scored on before ``recommend`` returns; it may keep any state
 it likes. Methods are built by a factory taking an ``EvalContext`` (``MethodFactory``), so a run
 can build fresh instances. The recommendation engine's adapter lives in
-``streamrec/evaluation/streamrec_method.py`` and must expose::
+``evaluation/streamrec_method.py`` and must expose::
 
     def create(context: EvalContext) -> Method
 
