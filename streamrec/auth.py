@@ -5,8 +5,12 @@ gateway or a back-office job) may act for any profile. An optional ``max_maturit
 restricted (kids) profile: the feed never shows titles rated above it. ``name`` is the profile's
 display name, shown in row titles.
 
+Every token names its issuer (``iss``: streamrec) and audience (``aud``: streamrec-serving), which
+are checked, and lives at most ``MAX_TTL_SECONDS`` (``exp - iat``, a week).
+
 The signing key comes from configuration: ``STREAMREC_JWT_KEY`` or, when that is unset, a key file
-(``STREAMREC_JWT_KEY_FILE``, default ``var/jwt.key``) created on first use, so that the service, the
+(``STREAMREC_JWT_KEY_FILE``, default ``var/jwt.key`` under ``STREAMREC_HOME`` or the project, not the
+working directory) created on first use, so that the service, the
 ``streamrec token USER`` command and the demo page on one machine agree without any setup.
 
     >>> key = "k" * 32
@@ -17,6 +21,7 @@ The signing key comes from configuration: ``STREAMREC_JWT_KEY`` or, when that is
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -25,11 +30,22 @@ from pathlib import Path
 
 import jwt
 
+log = logging.getLogger(__name__)
+
 ALGORITHM = "HS256"
 SERVICE_SCOPE = "service"
 MIN_KEY_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
 DEFAULT_TTL_SECONDS = 24 * 3600
+#: No token lives longer (exp - iat): a leaked token stops working within a week at most.
+MAX_TTL_SECONDS = 7 * 24 * 3600
+#: Who mints our tokens and whom they are for: a token minted for another service with the same
+#: key (or by another issuer) is refused.
+ISSUER = "streamrec"
+AUDIENCE = "streamrec-serving"
 DEFAULT_KEY_FILE = "var/jwt.key"
+#: The folder a relative key path is taken from: ``STREAMREC_HOME``, else the project (the folder
+#: holding the ``streamrec`` package), never the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MATURITY_RATINGS = ("G", "PG", "PG-13", "R", "NC-17")  # ascending; kids profiles stop at PG
 
 
@@ -75,12 +91,13 @@ def mint_token(
     """A signed token for ``user_id`` (the CLI's ``streamrec token USER``, the demo, the tests)."""
     if not user_id:
         raise ValueError("user_id: must not be empty")
-    if ttl_seconds <= 0:
-        raise ValueError(f"ttl_seconds: must be positive, got {ttl_seconds}")
+    if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(f"ttl_seconds: must be between 1 and {MAX_TTL_SECONDS}, got {ttl_seconds}")
     if max_maturity is not None and max_maturity not in MATURITY_RATINGS:
         raise ValueError(f"max_maturity: must be one of {', '.join(MATURITY_RATINGS)}, got {max_maturity!r}")
     issued = int(time.time() if now is None else now)
-    claims: dict[str, object] = {"sub": user_id, "iat": issued, "exp": issued + ttl_seconds}
+    claims: dict[str, object] = {"sub": user_id, "iat": issued, "exp": issued + ttl_seconds,
+                                 "iss": ISSUER, "aud": AUDIENCE}
     if scopes:
         claims["scope"] = " ".join(scopes)  # space-separated, as in RFC 8693
     if max_maturity is not None:
@@ -98,12 +115,25 @@ def verify_token(token: str, key: str, *, leeway_seconds: float = 30.0) -> Princ
             key,
             algorithms=[ALGORITHM],  # never taken from the token header
             leeway=leeway_seconds,
-            options={"require": ["sub", "exp"]},
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iat", "iss", "aud"]},
         )
     except jwt.ExpiredSignatureError as e:
         raise InvalidToken("token expired") from e
+    except jwt.MissingRequiredClaimError as e:
+        raise InvalidToken(f"invalid token: missing the {e.claim!r} claim") from e
+    except jwt.InvalidAudienceError as e:
+        raise InvalidToken(f"invalid token: wrong audience (expected {AUDIENCE!r})") from e
+    except jwt.InvalidIssuerError as e:
+        raise InvalidToken(f"invalid token: wrong issuer (expected {ISSUER!r})") from e
     except jwt.InvalidTokenError as e:
         raise InvalidToken(f"invalid token: {e}") from e
+    issued, expires = claims["iat"], claims["exp"]
+    if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+        raise InvalidToken("invalid token: iat and exp must be numbers")
+    if expires - issued > MAX_TTL_SECONDS:
+        raise InvalidToken(f"invalid token: lifetime (exp - iat) over {MAX_TTL_SECONDS} s")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("invalid token: sub must be a non-empty string")
@@ -121,14 +151,24 @@ def verify_token(token: str, key: str, *, leeway_seconds: float = 30.0) -> Princ
     )
 
 
+def key_path(root: Path | None = None) -> Path:
+    """Where the key file is: ``STREAMREC_JWT_KEY_FILE`` (default ``var/jwt.key``); a relative
+    path is relative to ``root``, else ``STREAMREC_HOME``, else the project: never the working
+    directory, so every process of one installation finds the same key wherever it starts."""
+    path = Path(os.environ.get("STREAMREC_JWT_KEY_FILE") or DEFAULT_KEY_FILE)
+    if path.is_absolute():
+        return path
+    base = root or Path(os.environ.get("STREAMREC_HOME") or PROJECT_ROOT)
+    return base.resolve() / path
+
+
 def key_from_env(root: Path | None = None) -> str:
-    """The signing key: ``STREAMREC_JWT_KEY``, else the key file (created, mode 0600, if absent)."""
+    """The signing key: ``STREAMREC_JWT_KEY``, else the key file (:func:`key_path`), created with
+    mode 0600 on first use; a key made is logged with its path (never a silent new key)."""
     key = os.environ.get("STREAMREC_JWT_KEY")
     if key:
         return check_key(key)
-    path = Path(os.environ.get("STREAMREC_JWT_KEY_FILE", DEFAULT_KEY_FILE))
-    if root is not None and not path.is_absolute():
-        path = root / path
+    path = key_path(root)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: two processes starting at once agree on whichever key was written first.
@@ -139,4 +179,5 @@ def key_from_env(root: Path | None = None) -> str:
         else:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(48))
+            log.warning("made a new JWT signing key in %s: tokens signed with any other key are refused", path)
     return check_key(path.read_text().strip())
