@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -160,23 +161,38 @@ class TrendingSnapshot:
         self.window = window
         self.lists: dict[str, RankedList] = {}
         self.items: dict[str, CatalogItem] = {}
-        self.regions: dict[str, None] = {GLOBAL: None}  # insertion-ordered set
+        # Least recently asked for first; global always kept. Regions come from requests, so a
+        # region is kept only while asked for (LRU) and while the store has a list for it (see
+        # refresh): junk regions cannot hold the slots.
+        self.regions: OrderedDict[str, None] = OrderedDict({GLOBAL: None})
         self.refreshed_at = 0.0
 
     def track(self, region: str) -> None:
-        if region not in self.regions and len(self.regions) < TRACKED_REGIONS:
-            self.regions[region] = None
+        regions = self.regions
+        regions[region] = None
+        regions.move_to_end(region)
+        while len(regions) > TRACKED_REGIONS:
+            oldest = next(iter(regions))
+            if oldest == GLOBAL:
+                regions.move_to_end(GLOBAL)
+                continue
+            del regions[oldest]
 
     def get(self, region: str, window: str | None = None) -> RankedList | None:
         window = window or self.window
         return self.lists.get(trending_key(window, region)) or self.lists.get(trending_key(window, GLOBAL))
 
     async def refresh(self, store: FeedStore, windows: Sequence[str]) -> None:
-        keys = [trending_key(w, r) for w in windows for r in self.regions]
+        asked = list(self.regions)
+        keys = [trending_key(w, r) for w in windows for r in asked]
         lists = await store.get_lists(keys)
         ids = list(dict.fromkeys(s.video_id for ranked in lists.values() for s in ranked.items))
         items = await store.get_items(ids) if ids else {}
         self.lists, self.items, self.refreshed_at = lists, items, time.time()
+        known = {r for r in asked if any(trending_key(w, r) in lists for w in windows)}
+        for region in asked:  # no list for it: its answers come from the global list anyway
+            if region != GLOBAL and region not in known:
+                self.regions.pop(region, None)
 
     def row(self, region: str, limit: int, thumbnail_template: str, ids_only: bool,
             max_maturity: str | None) -> dict[str, object] | None:
