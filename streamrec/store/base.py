@@ -157,6 +157,20 @@ class Store(abc.ABC):
         Backends override this default, which decodes whole states, with a read of the version."""
         return {user_id: state.version for user_id, state in self.get_users(user_ids).items()}
 
+    def apply_user_updates(self, users: Sequence[UserState], cowatch: Mapping[tuple[str, str], int],
+                           item_counts: Mapping[str, int]) -> None:
+        """The pipeline's write of a batch of user states with the co-watch and item-count
+        increments their events produced. Backends with multi-record transactions override this
+        to write all of it or nothing (SQLite), so a crash never leaves counters without the user
+        states whose ``recent_event_ids`` deduplicate their replay. This default writes the
+        counters first, then the users: a crash in between counts that batch again on replay
+        (at least once), it never loses it."""
+        if cowatch:
+            self.add_cowatch(cowatch)
+        if item_counts:
+            self.add_item_counts(item_counts)
+        self.put_users(users)
+
     # -- co-watch ------------------------------------------------------------------------
     @abc.abstractmethod
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:

@@ -168,10 +168,15 @@ class SqliteStore(Store):
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction per call; IMMEDIATE takes the write lock up front (no upgrade deadlock)."""
+        """One transaction per call; IMMEDIATE takes the write lock up front (no upgrade deadlock).
+        Nested calls on the same thread join the outer transaction (``apply_user_updates``)."""
         with _mapped_errors(self.path):
             conn = self._conn()
+            if getattr(self._local, "in_write", False):
+                yield conn
+                return
             conn.execute("BEGIN IMMEDIATE")
+            self._local.in_write = True
             try:
                 yield conn
             except BaseException:
@@ -179,6 +184,8 @@ class SqliteStore(Store):
                 with contextlib.suppress(sqlite3.OperationalError):
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.in_write = False
             conn.execute("COMMIT")
 
     def _select(self, sql: str, ids: Sequence[str], *extra: object) -> list[tuple]:  # type: ignore[type-arg]
@@ -221,6 +228,12 @@ class SqliteStore(Store):
             conn.execute(
                 "DELETE FROM users WHERE user_id IN "
                 "(SELECT user_id FROM users WHERE expires_at <= ? LIMIT ?)", (now, _PURGE_PER_WRITE))
+
+    def apply_user_updates(self, users: Sequence[UserState], cowatch: Mapping[tuple[str, str], int],
+                           item_counts: Mapping[str, int]) -> None:
+        # One transaction: the users and the counters their events produced, all or nothing.
+        with self._write():
+            super().apply_user_updates(users, cowatch, item_counts)
 
     # -- co-watch --------------------------------------------------------------------------
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
