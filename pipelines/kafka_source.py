@@ -17,10 +17,10 @@ confluent-kafka, one restriction per partition:
   max_out_of_order_ms``; a caught-up idle partition moves it on with the wall clock, so windows
   close while a partition is quiet.
 
-Offsets are committed to the consumer group by the reader itself, trailing what it read by
-``commit_lag_s``: a restart resumes at most that far back, and the per-user dedup by ``event_id``
-absorbs the replay. The guarantee holds while the pipeline's end-to-end latency stays below the
-lag (docs/pipelines.md, "Delivery guarantee").
+The reader does not commit what it read: a partition's start offset is committed before it is
+read (so the group always has a base), and after that only :class:`pipelines.offsets.CommitOffsets`
+commits, and only offsets whose effects the sinks have stored (docs/pipelines.md, "Delivery
+guarantee"). A restart resumes there; the per-user dedup by ``event_id`` absorbs the replay.
 
 This replaces Java KafkaIO through cross-language expansion, which needs Docker or a Flink job
 server this machine cannot fetch (docs/pipelines.md, "Runners tried").
@@ -28,7 +28,6 @@ server this machine cannot fetch (docs/pipelines.md, "Runners tried").
 
 from __future__ import annotations
 
-import collections
 import sys
 import time
 from collections.abc import Iterator
@@ -38,8 +37,9 @@ import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.transforms.core import RestrictionProvider
-from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.transforms.window import GlobalWindow, TimestampedValue
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 from confluent_kafka import (
     Consumer,
     KafkaError,
@@ -47,6 +47,8 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+
+from pipelines.offsets import acks_for
 
 _COORDINATOR_WAIT = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
                      KafkaError.COORDINATOR_NOT_AVAILABLE)
@@ -109,14 +111,20 @@ class _ListPartitions(beam.DoFn):
                 raise RuntimeError(f"topic {topic!r} not found on {self.bootstrap}: {metadata and metadata.error}")
             wanted = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
             committed = {tp.partition: tp.offset for tp in _committed(consumer, wanted)}
+            specs, bases = [], []
             for tp in wanted:
                 low, high = consumer.get_watermark_offsets(tp, timeout=30)
                 start = committed.get(tp.partition, -1)
                 if start < 0:
                     start = low if self.start == "earliest" else high
                 start = max(start, low)  # retention may have removed what the group last saw
+                if start != committed.get(tp.partition, -1):
+                    bases.append(TopicPartition(topic, tp.partition, start))
                 end = high if self.stop_at_end else sys.maxsize
-                yield PartitionSpec(topic, tp.partition, start, max(start, end))
+                specs.append(PartitionSpec(topic, tp.partition, start, max(start, end)))
+            if bases:  # CommitOffsets counts acknowledgements from the group's committed offset
+                consumer.commit(offsets=bases, asynchronous=False)
+            yield from specs
         finally:
             consumer.close()
 
@@ -161,9 +169,9 @@ class _ReadPartition(beam.DoFn):
     """The splittable DoFn: reads one partition's restriction in short batches."""
 
     def __init__(self, bootstrap: str, group: str, max_batch_ms: int, max_out_of_order_ms: int,
-                 idle_resume_s: float, commit_lag_s: float, poll_timeout_s: float) -> None:
+                 idle_resume_s: float, poll_timeout_s: float) -> None:
         self.bootstrap, self.group = bootstrap, group
-        self.commit_lag_s, self.poll_timeout_s = commit_lag_s, poll_timeout_s
+        self.poll_timeout_s = poll_timeout_s
         self.max_batch_ms, self.max_out_of_order_ms = max_batch_ms, max_out_of_order_ms
         self.idle_resume_s = idle_resume_s
         self._consumers: dict[tuple[str, int], Consumer] = {}
@@ -171,20 +179,6 @@ class _ReadPartition(beam.DoFn):
 
     def setup(self) -> None:
         self._consumers, self._positions = {}, {}
-        self._read_at: dict[tuple[str, int], collections.deque[tuple[float, int]]] = {}
-
-    def _commit_trailing(self, key: tuple[str, int], consumer: Consumer) -> None:
-        """Remember where we are now; commit where we were ``commit_lag_s`` ago."""
-        now = time.monotonic()
-        marks = self._read_at.setdefault(key, collections.deque())
-        position = self._positions.get(key)
-        if position is not None and (not marks or marks[-1][1] != position) and (not marks or now - marks[-1][0] >= 1.0):
-            marks.append((now, position))
-        due = None
-        while marks and now - marks[0][0] >= self.commit_lag_s:
-            due = marks.popleft()[1]
-        if due is not None:
-            consumer.commit(offsets=[TopicPartition(key[0], key[1], due)], asynchronous=True)
 
     def teardown(self) -> None:
         for consumer in self._consumers.values():
@@ -240,7 +234,6 @@ class _ReadPartition(beam.DoFn):
                 yield TimestampedValue(
                     KafkaRecord(spec.topic, spec.partition, offset, msg.key(), msg.value() or b"", ts_ms),
                     ts_ms / 1000.0)
-        self._commit_trailing(key, consumer)
         current = watermark.current_watermark()
         if read_any:
             candidate = Timestamp(micros=(newest_ms - self.max_out_of_order_ms) * 1000)
@@ -273,12 +266,12 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
 
     def __init__(self, bootstrap: str, topic: str, group: str, *, start: str = "earliest",
                  stop_at_end: bool = False, max_batch_ms: int = 200, max_out_of_order_ms: int = 2000,
-                 idle_resume_s: float = 0.05, commit_lag_s: float = 30.0, poll_timeout_s: float = 0.01) -> None:
+                 idle_resume_s: float = 0.05, poll_timeout_s: float = 0.01) -> None:
         super().__init__()
         self.bootstrap, self.topic, self.group = bootstrap, topic, group
         self.start, self.stop_at_end = start, stop_at_end
         self.max_batch_ms, self.max_out_of_order_ms = max_batch_ms, max_out_of_order_ms
-        self.idle_resume_s, self.commit_lag_s = idle_resume_s, commit_lag_s
+        self.idle_resume_s = idle_resume_s
         # Prism resumes a deferred restriction at once (it ignores the requested delay) and a
         # blocked read holds a worker: wait for records only briefly, then hand back.
         self.poll_timeout_s = poll_timeout_s
@@ -290,13 +283,15 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
             | "ListPartitions" >> beam.ParDo(_ListPartitions(self.bootstrap, self.group, self.start, self.stop_at_end))
             | "ReadPartitions" >> beam.ParDo((_ReadPartitionToEnd if self.stop_at_end else _ReadPartition)(
                 self.bootstrap, self.group, self.max_batch_ms, self.max_out_of_order_ms, self.idle_resume_s,
-                self.commit_lag_s, self.poll_timeout_s))
+                self.poll_timeout_s))
         )
 
 
 class WriteToKafka(beam.DoFn):
-    """(key, value) -> the topic; flushed at the end of every bundle, so a committed bundle's
-    records are acknowledged by the broker (at-least-once: a retried bundle may write twice)."""
+    """(key, value[, (topic, partition, offset)]) -> the topic; flushed at the end of every bundle,
+    so a committed bundle's records are acknowledged by the broker (at-least-once: a retried
+    bundle may write twice). After the flush, the positions given with the records are emitted
+    as :class:`~pipelines.offsets.Ack` (a dead letter's source record is done once it is in the DLQ)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap, self.topic = bootstrap, topic
@@ -307,13 +302,20 @@ class WriteToKafka(beam.DoFn):
         self.producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
                                   "acks": "all", "linger.ms": 5})
 
+    def start_bundle(self) -> None:
+        self.positions: list[tuple[str, int, int]] = []
+        self.first_ts: Timestamp = MAX_TIMESTAMP
+
     def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
         if err is not None:
             self.failures.append(err.str())
 
-    def process(self, record: tuple[bytes | None, bytes]) -> None:
+    def process(self, record: tuple[Any, ...], timestamp: Any = beam.DoFn.TimestampParam) -> None:
         assert self.producer is not None
-        key, value = record
+        key, value = record[0], record[1]
+        if len(record) > 2 and record[2] is not None:
+            self.positions.append(record[2])
+            self.first_ts = min(self.first_ts, timestamp)
         while True:
             try:
                 self.producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
@@ -322,12 +324,15 @@ class WriteToKafka(beam.DoFn):
                 self.producer.poll(0.1)
         self.producer.poll(0)
 
-    def finish_bundle(self) -> None:
+    def finish_bundle(self) -> Iterator[WindowedValue]:
         assert self.producer is not None
         left = self.producer.flush(30)
         if left or self.failures:
             failures, self.failures = self.failures, []
             raise RuntimeError(f"{self.topic}: {left} records unacknowledged, failures: {failures[:3]}")
+        for ack in acks_for(self.positions):
+            yield WindowedValue(ack, self.first_ts, (GlobalWindow(),))
+        self.positions = []
 
     def teardown(self) -> None:
         if self.producer is not None:

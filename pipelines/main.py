@@ -37,16 +37,16 @@ from apache_beam.transforms.window import TimestampedValue
 from pipelines.decode import DecodeCatalog, DecodeEvents
 from pipelines.kafka_source import ReadFromKafka, WriteToKafka
 from pipelines.new_releases import NewReleases
+from pipelines.offsets import CommitOffsets, split_acks
+from pipelines.sinks import TAG_INCREMENTS, WriteUserUpdates
 from pipelines.stages import (
     AttachGenres,
     CatalogUpsert,
-    CoWatchCounts,
     ItemVectors,
     Trending,
     WriteTrending,
-    WriteUsers,
 )
-from pipelines.user_state import TAG_COWATCH, TAG_REJECTED, TAG_WATCHES, UpdateUserState
+from pipelines.user_state import TAG_REJECTED, TAG_WATCHES, UpdateUserState
 from streamrec.config import (
     DEFAULT_KAFKA_BOOTSTRAP,
     DEFAULT_STORE_URL,
@@ -57,13 +57,15 @@ from streamrec.config import (
 from streamrec.events.model import CatalogItem, DeadLetter, UserEvent
 
 CONSUMER_GROUP = "streamrec-pipeline"
+TAG_ACKS = "acks"
 
 
 class MaintainState(beam.PTransform):  # type: ignore[misc]
-    """UserEvent -> every piece of state in the store. The one graph both the streaming job and
-    the backfill run. Returns UpdateUserState's outputs: ``users`` (the snapshots written),
-    ``rejected`` (DeadLetters of events the state refused), ``cowatch``, ``watches``
-    (NewReleases reads them beside the catalog)."""
+    """UserEvent (or Sourced UserEvent) -> every piece of state in the store. The one graph both
+    the streaming job and the backfill run. Returns a dict: ``users`` (UserWrites: the snapshots
+    written, with their increments), ``rejected`` (DeadLetters: events the state refused, user
+    records the store refused), ``watches`` (NewReleases reads them beside the catalog) and
+    ``acks`` (Kafka offsets whose effects are stored: CommitOffsets reads them)."""
 
     def __init__(self, store_url: str, *, settle_s: float = 5.0, max_delay_s: float = 60.0,
                  idle_s: float = 24 * 3600.0, top_picks_k: int = 50, trending_top_n: int = 100,
@@ -73,18 +75,21 @@ class MaintainState(beam.PTransform):  # type: ignore[misc]
         self.settle_s, self.max_delay_s, self.top_picks_k = settle_s, max_delay_s, top_picks_k
         self.trending_top_n, self.early_s = trending_top_n, early_s
 
-    def expand(self, events: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, events: beam.PCollection) -> dict[str, beam.PCollection]:
         updated = events | "UpdateUserState" >> UpdateUserState(
             self.store_url, settle_s=self.settle_s, max_delay_s=self.max_delay_s, idle_s=self.idle_s,
             top_picks_k=self.top_picks_k, bounded=self.bounded)
-        _ = updated.users | "WriteUsers" >> WriteUsers(self.store_url)
-        combined = updated[TAG_COWATCH] | "CoWatchCounts" >> CoWatchCounts(self.store_url)
-        _ = combined | "ItemVectors" >> ItemVectors(self.store_url)
+        # Users and their co-watch/item counts in one write (docs/pipelines.md, "Delivery guarantee").
+        written = updated.users | "WriteUsers" >> beam.ParDo(WriteUserUpdates(self.store_url)).with_outputs(
+            TAG_INCREMENTS, main="results")
+        acks, refused_by_store = split_acks(written.results, "SplitAcks")
+        _ = written[TAG_INCREMENTS] | "ItemVectors" >> ItemVectors(self.store_url)
         _ = (updated[TAG_WATCHES]
              | "AttachGenres" >> beam.ParDo(AttachGenres(self.store_url))
              | "Trending" >> Trending(top_n=self.trending_top_n, early_s=self.early_s)
              | "WriteTrending" >> WriteTrending(self.store_url))
-        return updated
+        rejected = (updated[TAG_REJECTED], refused_by_store) | "Rejected" >> beam.Flatten()
+        return {"users": updated.users, TAG_REJECTED: rejected, TAG_WATCHES: updated[TAG_WATCHES], TAG_ACKS: acks}
 
 
 def history_events(dataset: str, limit: int | None) -> Iterator[TimestampedValue]:
@@ -105,10 +110,13 @@ def catalog_items(dataset: str, limit: int | None) -> Iterator[CatalogItem]:
     yield from replay.with_added_at(replay.load_catalog(Path(dataset)), ratings[:limit] if limit else ratings)
 
 
-def _encode_dead_letter(letter: DeadLetter) -> tuple[bytes | None, bytes]:
+def _encode_dead_letter(letter: DeadLetter) -> tuple[bytes | None, bytes, tuple[str, int, int] | None]:
+    """A dead letter as a DLQ record, with the position of its source record (acknowledged once
+    the DLQ has it) when it came from Kafka."""
     from streamrec.events.codec import default_codec
 
-    return letter.original_key, default_codec().encode(letter)
+    source = (letter.topic, letter.partition, letter.offset) if letter.topic and letter.offset >= 0 else None
+    return letter.original_key, default_codec().encode(letter), source
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -128,8 +136,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--settle_s", type=float, default=5.0, help="quiet time before a top-picks refresh")
     parser.add_argument("--max_delay_s", type=float, default=60.0, help="longest a top-picks refresh waits")
     parser.add_argument("--max_batch_ms", type=int, default=200, help="longest a Kafka read bundle lasts")
-    parser.add_argument("--commit_lag_s", type=float, default=30.0,
-                        help="committed offsets trail what was read by this much (restart replays it)")
+    parser.add_argument("--commit_lag_s", type=float, default=None,
+                        help="ignored (kept for old command lines): offsets are now committed once "
+                             "their effects are stored")
     parser.add_argument("--early_s", type=float, default=5.0, help="trending: early firing period")
     parser.add_argument("--new_releases_days", type=float, default=30.0,
                         help="new releases: a title leaves the list this long after it was added")
@@ -154,20 +163,25 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
         _ = (items, updated[TAG_WATCHES]) | "NewReleases" >> releases
         return
 
-    read = {"start": args.start, "stop_at_end": args.stop_at_end, "max_batch_ms": args.max_batch_ms,
-            "commit_lag_s": args.commit_lag_s}
+    read = {"start": args.start, "stop_at_end": args.stop_at_end, "max_batch_ms": args.max_batch_ms}
     records = pipeline | "ReadEvents" >> ReadFromKafka(args.bootstrap, args.events_topic, args.group, **read)
-    events, undecodable = records | "DecodeEvents" >> DecodeEvents()
+    events, undecodable = records | "DecodeEvents" >> DecodeEvents(with_positions=True)
     updated = events | "MaintainState" >> stages
     refused = updated[TAG_REJECTED]
     catalog = pipeline | "ReadCatalog" >> ReadFromKafka(args.bootstrap, args.catalog_topic, args.group, **read)
-    items, bad_items = catalog | "DecodeCatalog" >> DecodeCatalog()
-    _ = items | "CatalogUpsert" >> CatalogUpsert(args.store)
+    sourced_items, bad_items = catalog | "DecodeCatalog" >> DecodeCatalog(with_positions=True)
+    items = sourced_items | "CatalogItems" >> beam.Map(lambda sourced: sourced.value)
+    catalog_acks, catalog_refused = split_acks(sourced_items | "CatalogUpsert" >> CatalogUpsert(args.store),
+                                               "SplitCatalogAcks")
     _ = (items, updated[TAG_WATCHES]) | "NewReleases" >> releases
-    _ = ((undecodable, refused, bad_items)
-         | "DeadLetters" >> beam.Flatten()
-         | "EncodeDeadLetters" >> beam.Map(_encode_dead_letter)
-         | "WriteDLQ" >> beam.ParDo(WriteToKafka(args.bootstrap, args.dlq_topic)))
+    dlq_acks = ((undecodable, refused, bad_items, catalog_refused)
+                | "DeadLetters" >> beam.Flatten()
+                | "EncodeDeadLetters" >> beam.Map(_encode_dead_letter)
+                | "WriteDLQ" >> beam.ParDo(WriteToKafka(args.bootstrap, args.dlq_topic)))
+    # Offsets are committed once their effects are stored (pipelines/offsets.py).
+    _ = ((updated[TAG_ACKS], catalog_acks, dlq_acks)
+         | "Acks" >> beam.Flatten()
+         | "CommitOffsets" >> CommitOffsets(args.bootstrap, args.group))
 
 
 def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:

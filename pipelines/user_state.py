@@ -4,17 +4,20 @@
 Each event is applied by :func:`streamrec.recommend.state.apply_event` (the same code the
 evaluation replays); this module only keeps the state between events and routes the side effects:
 
-    UserEvent --key by user--> UserStateFn --main--------> UserState snapshots (-> store)
-                                           --cowatch-----> (pairs, item counts) increments
+    UserEvent --key by user--> UserStateFn --main--------> UserWrite: the state snapshot, the co-watch
+               (or Sourced:                                and item-count increments of its events,
+                event + offset)                            their Kafka offsets (-> WriteUserUpdates)
                                            --watches-----> (region, video_id) at event time
-                                           --rejected----> DeadLetter (event the state refuses)
+                                           --rejected----> DeadLetter (event the state refuses: its
+                                                           Avro bytes, topic/partition/offset, the field)
 
 State per user: one ``profile`` cell (explicit :class:`ProfileCoder`) holding the whole user
 state - history, continue watching, seen, disliked, my list, preferences, the user vector, top
 picks, the recent event ids (dedup) - with the region and the two timers' bookkeeping. On a
 user's first event since the runner started (or since the state expired) it is read from the
 store, which is the durable copy: a restarted pipeline continues from what it last wrote and
-dedups replayed events against the stored ``recent_event_ids``.
+dedups replayed events against the stored ``recent_event_ids``. Store reads are retried with
+backoff while the store is unavailable (:mod:`streamrec.store.retry`).
 
 Timers, both in event time:
 
@@ -46,6 +49,9 @@ from apache_beam.transforms.userstate import (
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
+from pipelines.offsets import Position, unwrap
+from pipelines.sinks import UserWrite
+from streamrec.events.codec import EventCodec, default_codec
 from streamrec.events.model import DeadLetter, UserEvent
 from streamrec.recommend.ranking import (
     RankingInputs,
@@ -53,15 +59,16 @@ from streamrec.recommend.ranking import (
     seed_titles,
     top_picks,
 )
-from streamrec.recommend.state import StateConfig, apply_event
+from streamrec.recommend.state import StateConfig, apply_event, bound_state
 from streamrec.recommend.vectors import item_basis
-from streamrec.store import Store, open_store
+from streamrec.store import Store
 from streamrec.store.base import ScoredItem, UserState, trending_key
 from streamrec.store.codec import decode_user, encode_user
+from streamrec.store.retry import RetryingStore
 
-TAG_COWATCH = "cowatch"
 TAG_WATCHES = "watches"
 TAG_REJECTED = "rejected"
+STAGE = "update_user_state"
 
 class Profile(NamedTuple):
     """What the DoFn keeps per user between events."""
@@ -120,19 +127,31 @@ class UserStateFn(beam.DoFn):
         self.top_picks_k = top_picks_k
         self.item_cache_ms = int(item_cache_s * 1000)
         self.config = StateConfig()
-        self.store: Store | None = None
         self.duplicates = Metrics.counter("update_user_state", "duplicate_events")
         self.rejected = Metrics.counter("update_user_state", "rejected_events")
         self.refreshes = Metrics.counter("update_user_state", "top_picks_refreshes")
 
     def setup(self) -> None:
-        self.store = open_store(self.store_url)
+        self.store = RetryingStore(self.store_url, "UserStateFn")  # opened on first use, calls retried
+        self.codec: EventCodec = default_codec()
         self._vectors: dict[str, tuple[np.ndarray, int]] = {}
 
+    def _read(self, what: str, fn: Any) -> Any:
+        """``fn(store)``, retried with backoff while the store is unavailable."""
+        return self.store.call(what, fn)
+
+    def _rejected(self, event: UserEvent, where: tuple[Position, ...], exc: ValueError) -> DeadLetter:
+        """A refused event as a replayable dead letter: its Avro bytes (re-encoded: the decoded
+        event is all this stage has), where it was read, and the field at fault."""
+        topic, partition, offset = where[0] if where else ("", -1, -1)
+        text = str(exc)
+        field = text.partition(":")[0] if ": " in text else None
+        return DeadLetter(original=self.codec.encode(event), original_key=event.user_id.encode(), topic=topic,
+                          partition=partition, offset=offset, reason=f"refused by the state machine: {text}",
+                          field=field, failed_at=int(time.time() * 1000), stage=STAGE)
+
     def teardown(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        self.store.close()
 
     def _item_vectors(self, video_ids: Iterable[str | None]) -> dict[str, np.ndarray]:
         """The pane's titles' vectors, cached for ``item_cache_s``; the titles not cached are read
@@ -147,8 +166,7 @@ class UserStateFn(beam.DoFn):
             else:
                 missing.append(video_id)
         if missing:
-            assert self.store is not None
-            stored = self.store.get_item_vectors(missing)
+            stored = self._read("get_item_vectors", lambda store: store.get_item_vectors(missing))
             if len(self._vectors) > 100_000:
                 self._vectors.clear()
             for video_id in missing:
@@ -160,16 +178,15 @@ class UserStateFn(beam.DoFn):
     # -- events ---------------------------------------------------------------------------------
     def process(
         self,
-        user_events: tuple[str, Iterable[UserEvent]],
+        user_events: tuple[str, Iterable[Any]],
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
         refresh: Any = beam.DoFn.TimerParam(REFRESH),
         expire: Any = beam.DoFn.TimerParam(EXPIRE),
     ) -> Iterator[Any]:
-        user_id, events = user_events
+        user_id, inputs = user_events
         profile: Profile | None = profile_state.read()
         if profile is None:  # first event since start or expiry: the store holds the durable copy
-            assert self.store is not None
-            stored = self.store.get_user(user_id) or UserState(user_id=user_id)
+            stored = self._read("get_user", lambda store: store.get_user(user_id)) or UserState(user_id=user_id)
             profile = Profile(stored, "", -1, -1)
         state, region, pending = profile.state, profile.region, profile.refresh_pending_since
         pairs: dict[tuple[str, str], int] = {}
@@ -177,19 +194,19 @@ class UserStateFn(beam.DoFn):
         changed = False
         # A pane holds whatever arrived for this user since the last one: applied in event-time
         # order, one state read and one write for all of them (the state's coding dominates).
-        ordered = sorted(events, key=lambda e: (e.timestamp, e.event_id))
-        vectors = self._item_vectors(e.video_id for e in ordered)
-        for event in ordered:
+        # Events read from Kafka come as Sourced (with their offsets), others (backfill) bare.
+        ordered = sorted(map(unwrap, inputs), key=lambda ep: (ep[0].timestamp, ep[0].event_id))
+        positions: list[Position] = []  # offsets whose effect is this pane's write
+        vectors = self._item_vectors(e.video_id for e, _ in ordered)
+        for event, where in ordered:
             try:
                 item_vector = vectors.get(event.video_id) if event.video_id else None
                 update = apply_event(state, event, item_vector=item_vector, config=self.config)
             except ValueError as exc:  # the event does not fit the state: a dead letter, not a crash
                 self.rejected.inc()
-                yield beam.pvalue.TaggedOutput(TAG_REJECTED, DeadLetter(
-                    original=repr(event).encode(), topic="", partition=-1, offset=-1, reason=str(exc),
-                    field=str(exc).partition(":")[0] or None, failed_at=int(time.time() * 1000),
-                    stage="update_user_state"))
+                yield beam.pvalue.TaggedOutput(TAG_REJECTED, self._rejected(event, where, exc))
                 continue
+            positions.extend(where)
             if not update.applied:
                 self.duplicates.inc()
                 continue
@@ -205,10 +222,10 @@ class UserStateFn(beam.DoFn):
             if update.refresh_top_picks:
                 pending = event.timestamp if pending < 0 else pending
         if not changed:
+            if positions:  # replays only: acknowledged once what the sink holds before them is written
+                yield UserWrite(None, {}, {}, tuple(positions))
             return
-        yield state
-        if pairs or counts:
-            yield beam.pvalue.TaggedOutput(TAG_COWATCH, (pairs, counts))
+        yield UserWrite(state, pairs, counts, tuple(positions))
         newest_ms = state.updated_at
         if pending >= 0:
             refresh.set(_at(min(newest_ms + self.settle_ms, pending + self.max_delay_ms)))
@@ -223,35 +240,38 @@ class UserStateFn(beam.DoFn):
     def refresh_top_picks(
         self,
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
-    ) -> Iterator[UserState]:
+    ) -> Iterator[UserWrite]:
         profile: Profile | None = profile_state.read()
         if profile is None or profile.refresh_pending_since < 0:
             return  # already refreshed (by the expiry below) or expired
         user = self._refreshed(profile)
         profile_state.write(profile._replace(state=user, refresh_pending_since=-1))
-        yield user
+        yield UserWrite(user, {}, {})
 
     def _refreshed(self, profile: Profile) -> UserState:
         """The state with fresh top picks, stamped with the event time the refresh was due at."""
         self.refreshes.inc()
         due = min(profile.state.updated_at + self.settle_ms, profile.refresh_pending_since + self.max_delay_ms)
-        return dataclasses.replace(profile.state, top_picks=self._top_picks(profile.state, profile.region or None),
-                                   top_picks_at=due)
+        return bound_state(dataclasses.replace(
+            profile.state, top_picks=self._top_picks(profile.state, profile.region or None), top_picks_at=due),
+            ["top_picks"])
 
     def _top_picks(self, user: UserState, region: str | None) -> list[ScoredItem]:
         """The feed's own ranking (streamrec.recommend.ranking) over batched store reads."""
-        assert self.store is not None
+        return self._read("top_picks", lambda store: self._rank(store, user, region))
+
+    def _rank(self, store: Store, user: UserState, region: str | None) -> list[ScoredItem]:
         seeds = seed_titles(user)
-        trending = self.store.get_lists([trending_key("1h", region or "global")])
+        trending = store.get_lists([trending_key("1h", region or "global")])
         inputs = RankingInputs(
-            neighbours=self.store.get_neighbours(seeds, 50),
+            neighbours=store.get_neighbours(seeds, 50),
             trending=next(iter(trending.values())).items if trending else (), region=region)
         ids = candidate_titles(user, inputs)
-        both = self.store.get_items_with_vectors(ids)
+        both = store.get_items_with_vectors(ids)
         inputs = inputs.with_items(
             items={v: item for v, (item, _) in both.items() if item is not None},
             item_vectors={v: vec for v, (_, vec) in both.items() if vec is not None},
-            item_counts=self.store.get_item_counts(ids + seeds))
+            item_counts=store.get_item_counts(ids + seeds))
         return top_picks(user, inputs, k=self.top_picks_k)
 
     @on_timer(EXPIRE)
@@ -259,19 +279,20 @@ class UserStateFn(beam.DoFn):
         self,
         fire_ts: Any = beam.DoFn.TimestampParam,
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
-    ) -> Iterator[UserState]:
+    ) -> Iterator[UserWrite]:
         profile: Profile | None = profile_state.read()
         if profile is None or profile.expire_at > _ms(fire_ts):
             return
         # Timers due together (a batch run ends with the watermark at infinity) fire in no set
         # order: a refresh still pending is done here, before its state goes.
         if profile.refresh_pending_since >= 0:
-            yield self._refreshed(profile)
+            yield UserWrite(self._refreshed(profile), {}, {})
         profile_state.clear()
 
 
 class UpdateUserState(beam.PTransform):  # type: ignore[misc]
-    """UserEvent -> tagged outputs ``users`` (main), ``cowatch``, ``watches``, ``rejected``."""
+    """UserEvent or Sourced(UserEvent) -> tagged outputs ``users`` (main: UserWrite), ``watches``,
+    ``rejected``."""
 
     def __init__(self, store_url: str, *, settle_s: float = 5.0, max_delay_s: float = 60.0,
                  idle_s: float = 24 * 3600.0, top_picks_k: int = 50, bounded: bool = False) -> None:
@@ -283,7 +304,7 @@ class UpdateUserState(beam.PTransform):  # type: ignore[misc]
     def expand(self, events: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return (
             events
-            | "KeyByUser" >> beam.Map(lambda e: (e.user_id, e))
+            | "KeyByUser" >> beam.Map(lambda e: (e.user_id, e))  # Sourced has the event's user_id
             # Batch each user's events per pane: every pane of whatever has arrived, stamped with
             # its earliest event so the event-time timers and the watermark stay right.
             # (A bounded input is one pane per user; the batch runner then fires the timers.)
@@ -293,5 +314,5 @@ class UpdateUserState(beam.PTransform):  # type: ignore[misc]
                 accumulation_mode=trigger.AccumulationMode.DISCARDING,
                 timestamp_combiner=window.TimestampCombiner.OUTPUT_AT_EARLIEST)
             | "GroupByUser" >> beam.GroupByKey()
-            | "ApplyEvents" >> beam.ParDo(self.fn).with_outputs(TAG_COWATCH, TAG_WATCHES, TAG_REJECTED, main="users")
+            | "ApplyEvents" >> beam.ParDo(self.fn).with_outputs(TAG_WATCHES, TAG_REJECTED, main="users")
         )

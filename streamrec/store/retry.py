@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from streamrec.store.base import StoreUnavailable
+from streamrec.store.base import Store, StoreUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -49,6 +49,14 @@ class Backoff:
 DEFAULT_BACKOFF = Backoff()
 
 
+def open_store(url: str) -> Store:
+    from streamrec.store import (
+        open_store as open_url,  # the package imports this module's users
+    )
+
+    return open_url(url)
+
+
 def retry(call: Callable[[], T], what: str, backoff: Backoff = DEFAULT_BACKOFF, *,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
           on_retry: Callable[[StoreUnavailable, float], None] | None = None) -> T:
@@ -74,3 +82,25 @@ def retry(call: Callable[[], T], what: str, backoff: Backoff = DEFAULT_BACKOFF, 
                 on_retry(exc, pause)
             sleep(pause)
             attempt += 1
+
+
+class RetryingStore:
+    """A store opened on first use, whose calls run under :func:`retry`: what the pipeline's
+    DoFns hold, so a store that is down at start-up or later pauses them instead of failing."""
+
+    def __init__(self, url: str, owner: str, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+        self.url, self.owner, self.backoff = url, owner, backoff
+        self.store: Store | None = None
+
+    def call(self, what: str, fn: Callable[[Store], T]) -> T:
+        """``fn(store)``, retried with backoff while the store is unavailable."""
+        def attempt() -> T:
+            if self.store is None:
+                self.store = open_store(self.url)
+            return fn(self.store)
+        return retry(attempt, f"{self.owner}.{what}", self.backoff)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None

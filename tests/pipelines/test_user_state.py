@@ -42,7 +42,8 @@ def _run(stream: TestStream, url: str, check_snapshots: Callable[[list[UserState
     stage_args.setdefault("early_s", 0.0)
     with beam.Pipeline(options=streaming_options()) as pipeline:
         updated = pipeline | stream | MaintainState(url, **stage_args)
-        assert_that(updated.users, check_snapshots)
+        snapshots = updated["users"] | beam.FlatMap(lambda write: [write.state] if write.state is not None else [])
+        assert_that(snapshots, check_snapshots)
 
 
 def _refresh_times(check: Callable[[list[int]], None]) -> Callable[[list[UserState]], None]:
