@@ -17,7 +17,15 @@ from serving import clients
 from serving.cache import FeedCache
 from serving.catalog import SharedReads, TimedAnswers
 from serving.feed_service import ASSEMBLIES, READS, Admission
-from serving.keys import CONFIG, FEED_CACHE, METRICS, POSTERS, SHARED, SIMILAR_ANSWERS
+from serving.keys import (
+    CONFIG,
+    FEED_CACHE,
+    METRICS,
+    POSTERS,
+    RATE_LIMITS,
+    SHARED,
+    SIMILAR_ANSWERS,
+)
 from serving.metrics import ServingMetrics
 from serving.middlewares import (
     VERIFIED_TOKENS,
@@ -27,6 +35,7 @@ from serving.middlewares import (
     metrics_middleware,
 )
 from serving.posters import PosterCache
+from serving.ratelimit import RateLimits
 from serving.routes import ROUTES
 from serving.settings import ServingConfig
 
@@ -42,6 +51,7 @@ def create_app(config: ServingConfig) -> web.Application:
     app[FEED_CACHE] = FeedCache(config.cache_ttl_s, config.cache_max_entries)
     app[SHARED] = SharedReads(config.catalog_ttl_s, config.lists_ttl_s)
     app[SIMILAR_ANSWERS] = TimedAnswers(config.similar_ttl_s)
+    app[RATE_LIMITS] = RateLimits(config.events_rate_per_s, config.events_burst)
     app[POSTERS] = PosterCache()
     app[VERIFIED_TOKENS] = VerifiedTokens()
     app[READS] = Admission(config.max_feed_reads)

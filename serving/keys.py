@@ -9,6 +9,7 @@ from aiohttp import web
 from serving.cache import FeedCache
 from serving.catalog import SharedReads, TimedAnswers
 from serving.metrics import ServingMetrics
+from serving.ratelimit import RateLimits
 from serving.settings import ServingConfig
 from streamrec.auth import Principal
 
@@ -23,6 +24,7 @@ METRICS = web.AppKey("metrics", ServingMetrics)
 FEED_CACHE = web.AppKey("feed_cache", FeedCache)
 SHARED = web.AppKey("shared_reads", SharedReads)
 SIMILAR_ANSWERS = web.AppKey("similar_answers", TimedAnswers)
+RATE_LIMITS = web.AppKey("event_rate_limits", RateLimits)
 STORE: web.AppKey[AsyncStore] = web.AppKey("store")
 PRODUCER: web.AppKey[EventProducer] = web.AppKey("producer")
 KAFKA_PROBE: web.AppKey[KafkaProbe] = web.AppKey("kafka_probe")

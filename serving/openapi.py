@@ -124,6 +124,8 @@ def document(config: ServingConfig) -> dict[str, Any]:
                               "401": common["401"], "403": common["403"],
                               "413": _error(f"Body over {config.max_body_bytes} bytes or over {config.max_batch_events} events"),
                               "415": _error("Not application/json"),
+                              "429": _error(f"Over the token's rate ({config.events_burst} events at once, "
+                                            f"{config.events_rate_per_s:g}/s); retry after Retry-After seconds"),
                               "502": _error("The broker refused some events for good; body: {accepted, events: "
                                             "[{index, event_id, status: accepted|refused, reason}]}"),
                               "503": _error("Not every event was acknowledged in time (Kafka unavailable); body: "
@@ -137,6 +139,7 @@ def document(config: ServingConfig) -> dict[str, Any]:
                     "type": "object", "required": ["genres"], "properties": {
                         "genres": {"type": "array", "items": {"type": "string"}, "minItems": 1}}}}}},
                 "responses": {"202": {"description": "Published"}, **common,
+                              "429": _error("Over the token's event rate; retry after Retry-After seconds"),
                               "503": _error("Kafka unavailable; retry after Retry-After seconds")}}},
             "/livez": {"get": {"summary": "Alive (the liveness probe)", "security": [],
                                "responses": {"200": {"description": "ok"}}}},

@@ -39,6 +39,9 @@ class ServingConfig:
     similar_ttl_s: float = 30.0  # "more like this" answers (the same for everyone; co-watch moves slowly)
     max_body_bytes: int = 1 << 20  # POST/PUT bodies; 413 above
     max_batch_events: int = 500
+    # Per non-service token: events at once, and per second after that (429 + Retry-After past it).
+    events_burst: int = 1000
+    events_rate_per_s: float = 20.0
     default_limit: int = 20  # items per row
     max_limit: int = 50
     default_region: str = "global"
@@ -64,6 +67,8 @@ class ServingConfig:
             "max_feed_reads": self.max_feed_reads,
             "max_feed_assemblies": self.max_feed_assemblies,
             "max_batch_events": self.max_batch_events,
+            "events_burst": self.events_burst,
+            "events_rate_per_s": self.events_rate_per_s,
             "default_limit": self.default_limit,
             "max_limit": self.max_limit,
             "retry_after_s": self.retry_after_s,
@@ -71,6 +76,9 @@ class ServingConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"{name}: must be positive, got {value}")
+        if self.events_burst < self.max_batch_events:
+            raise ValueError(f"events_burst: {self.events_burst} is below max_batch_events {self.max_batch_events} "
+                             "(a full batch could never be posted)")
         if self.default_limit > self.max_limit:
             raise ValueError(f"default_limit: {self.default_limit} exceeds max_limit {self.max_limit}")
         if self.trending_window not in self.trending_windows:

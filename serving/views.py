@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from typing import Any
@@ -31,6 +32,7 @@ from serving.keys import (
     METRICS,
     PRINCIPAL,
     PRODUCER,
+    RATE_LIMITS,
     SHARED,
     SIMILAR_ANSWERS,
     STORE,
@@ -208,6 +210,7 @@ async def post_events(request: web.Request) -> web.Response:
         metrics_.events_rejected.labels("too_large").inc(len(raw))
         raise ApiError(413, "payload_too_large", f"events: {len(raw)} in one batch, at most {config.max_batch_events}",
                        [{"field": "events", "reason": f"at most {config.max_batch_events} per batch"}])
+    _rate_limit(request, len(raw))
     now_ms = time.time_ns() // 1_000_000
     events: list[UserEvent] = []
     errors: list[dict[str, Any]] = []
@@ -242,6 +245,7 @@ async def put_preferences(request: web.Request) -> web.Response:
     if unknown:
         raise ApiError(400, "invalid_preferences", f"{unknown[0]}: unknown field",
                        [{"field": name, "reason": "unknown field"} for name in unknown])
+    _rate_limit(request, 1)
     obj = {**body, "user_id": user_id, "event_type": "set_preferences", "timestamp": time.time()}
     try:
         event = event_from_json(obj)
@@ -249,6 +253,25 @@ async def put_preferences(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_preferences", str(e), e.to_list()) from e
     await _publish(request, [event])
     return web.json_response({"accepted": 1, "event_id": event.event_id, "genres": list(event.genres)}, status=202)
+
+
+def _rate_limit(request: web.Request, events: int) -> None:
+    """429 + Retry-After past the token's rate (``events_rate_per_s``, ``events_burst``).
+
+    Service tokens (a gateway posting for many profiles) are not limited here: their limits are
+    the gateway's. Checked before the events are validated: a flood costs as little as possible.
+    """
+    principal = request[PRINCIPAL]
+    if principal.is_service:
+        return
+    wait = request.app[RATE_LIMITS].take(principal.user_id, events, time.monotonic())
+    if wait > 0:
+        request.app[METRICS].events_rejected.labels("rate_limited").inc(events)
+        limits = request.app[RATE_LIMITS]
+        reason = f"at most {limits.burst} events at once and {limits.rate_per_s:g}/s per token"
+        retry = str(max(1, math.ceil(min(wait, 3600.0))))
+        raise ApiError(429, "rate_limited", f"events: too many for this token ({reason}); retry after {retry} s",
+                       [{"field": "events", "reason": reason}], headers={"Retry-After": retry})
 
 
 async def _json_body(request: web.Request) -> Any:

@@ -78,7 +78,8 @@ async def test_broker_outage_under_load(feed_world, serve, tmp_path: Path, measu
     broker = LocalKafka(data_dir=tmp_path / "kafka", port=free_port(), die_with_parent=True)
     await asyncio.to_thread(broker.start)
     try:
-        async with serve(feed_world.store_url, kafka=broker.bootstrap) as client:
+        # The posters outrun a profile's rate limit on purpose: this test is about Kafka.
+        async with serve(feed_world.store_url, kafka=broker.bootstrap, events_rate_per_s=1e6) as client:
             load = Load()
             tasks = [asyncio.create_task(load.poster(client)) for _ in range(3)]
             tasks.append(asyncio.create_task(load.reader(client)))

@@ -8,6 +8,8 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from serving.keys import STORE, TRENDING
 from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
@@ -283,3 +285,32 @@ async def test_a_partly_refused_batch_says_which_events_are_in_kafka(feed_world,
     assert body["accepted"] == 2
     delivered = {body["events"][0]["event_id"], body["events"][2]["event_id"]}
     assert set(await in_topic(kafka_broker.bootstrap, TOPIC_EVENTS, delivered)) == delivered
+
+
+# -- issue 11, item 8: a per-token rate limit on posting events -----------------------------------
+
+
+def test_token_buckets_refill_at_their_rate():
+    from serving.ratelimit import RateLimits
+
+    limits = RateLimits(rate_per_s=2.0, burst=4, max_keys=2)
+    assert limits.take("a", 3, now=0.0) == 0.0
+    assert limits.take("a", 2, now=0.0) == pytest.approx(0.5)  # one short: half a second at 2/s
+    assert limits.take("a", 2, now=0.5) == 0.0
+    assert limits.take("b", 4, now=0.5) == 0.0  # buckets are per key
+    assert limits.take("c", 1, now=0.5) == 0.0  # a third key evicts the least recently used
+    assert len(limits) == 2
+
+
+async def test_posting_faster_than_the_token_rate_answers_429_with_retry_after(feed_world, serve, kafka_broker):
+    limits = {"events_rate_per_s": 0.5, "events_burst": 3, "max_batch_events": 3}
+    async with serve(feed_world.store_url, kafka=kafka_broker.bootstrap, **limits) as client:
+        first = await client.post("/v1/events", json=[heartbeat(), heartbeat()], headers=token("u1"))
+        second = await client.post("/v1/events", json=heartbeat(), headers=token("u1"))
+        over = await client.post("/v1/events", json=heartbeat(), headers=token("u1"))
+        other = await client.post("/v1/events", json=heartbeat("u2"), headers=token("u2"))
+        gateway = await client.post("/v1/events", json=[heartbeat("u1") for _ in range(3)], headers=service_token())
+        body = await over.json()
+    assert (first.status, second.status, other.status, gateway.status) == (202, 202, 202, 202)
+    assert over.status == 429 and int(over.headers["Retry-After"]) >= 1
+    assert body["error"] == "rate_limited" and body["errors"][0]["field"] == "events"
