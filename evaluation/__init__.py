@@ -2,8 +2,9 @@
 
 A package of its own beside ``pipelines/`` and ``serving/``: it uses the core (``streamrec``) like
 they do, and nothing of it travels to pipeline workers. Modules: ``methods`` (the method
-contract), ``datasets`` (rating logs as the protocol reads them), ``metrics``, ``replay`` (the
-protocol), ``baselines``, ``ease``, ``streamrec_method`` (the product under test), ``report``
-(tables; plots with the optional ``matplotlib``). The ``streamrec eval`` command that drives them
+contract), ``metrics``, ``replay`` (the protocol over a ``streamrec.replay.RatingLog``: the
+same reader, stars and event ids as the demo and the backfill), ``baselines``, ``ease``,
+``streamrec_method`` (the product under test), ``report`` (tables; plots with the optional
+``matplotlib``). The ``streamrec eval`` command that drives them
 is ``streamrec_cli.evaluate``.
 """

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from evaluation.datasets import RatingLog, to_event
 from evaluation.methods import DAY_MS, EvalContext, Method, MethodFactory
 from evaluation.metrics import coverage, hit_rate, mrr, ndcg, rank_of
 from streamrec.events.model import UserEvent
+from streamrec.replay import RatingLog, rating_event
 
 DEFAULT_K = 10
 DEFAULT_WARMUP = 0.2
@@ -72,23 +72,23 @@ def build_schedule(log: RatingLog, warmup: float = DEFAULT_WARMUP) -> Schedule:
     if not 0.0 <= warmup < 1.0:
         raise ValueError(f"warmup must be in [0, 1), got {warmup}")
     # (time, user, title): a canonical order, so the order of lines within a second never matters
-    ratings = sorted(log.ratings, key=lambda r: (r.timestamp_ms, r.user, r.item))
-    events = [to_event(r) for r in ratings]
-    cut_ms = ratings[int(len(ratings) * warmup)].timestamp_ms
+    ratings = sorted(log.ratings, key=lambda r: (r.timestamp, r.user_id, r.video_id))
+    events = [rating_event(r) for r in ratings]
+    cut_ms = ratings[int(len(ratings) * warmup)].timestamp * 1000
     history: dict[str, set[str]] = {}
     groups: list[Group] = []
     start = 0
     while start < len(ratings):
-        user, ts = ratings[start].user, ratings[start].timestamp_ms
+        user, ts = ratings[start].user_id, ratings[start].timestamp
         end = start + 1
-        while end < len(ratings) and ratings[end].user == user and ratings[end].timestamp_ms == ts:
+        while end < len(ratings) and ratings[end].user_id == user and ratings[end].timestamp == ts:
             end += 1
         seen = history.setdefault(user, set())
-        targets = tuple(dict.fromkeys(r.item for r in ratings[start:end] if r.item not in seen))
-        groups.append(Group(user, ts, start, end, ts >= cut_ms, not seen, targets))
-        seen.update(r.item for r in ratings[start:end])
+        targets = tuple(dict.fromkeys(r.video_id for r in ratings[start:end] if r.video_id not in seen))
+        groups.append(Group(user, ts * 1000, start, end, ts * 1000 >= cut_ms, not seen, targets))
+        seen.update(r.video_id for r in ratings[start:end])
         start = end
-    return Schedule(events, groups, cut_ms, len({r.item for r in ratings}))
+    return Schedule(events, groups, cut_ms, len({r.video_id for r in ratings}))
 
 
 @dataclass(slots=True)

@@ -63,7 +63,6 @@ class StreamrecMethod:
         self.state_config = state_config or StateConfig()
         self.ranking_config = ranking_config or RankingConfig()
         self.use_vectors = use_vectors and self.ranking_config.weights.get("vector", 0.0) > 0
-        self.rating_scale = 2.0 if "movietweetings" in context.dataset.lower() else 1.0
         self.users: dict[str, UserState] = {}
         self.cowatch: dict[str, dict[str, int]] = {}  # item -> neighbour -> count
         self.ranked: dict[str, list[tuple[int, str]]] = {}  # item -> [(-count, neighbour)], ascending
@@ -77,7 +76,6 @@ class StreamrecMethod:
     def learn(self, events: Sequence[UserEvent]) -> None:
         if not events:
             return
-        events = [self._stars(e) for e in events]
         for e in events:
             if e.video_id and e.video_id not in self.catalog:
                 self.catalog[e.video_id] = CatalogItem(e.video_id, e.video_id)
@@ -107,12 +105,6 @@ class StreamrecMethod:
 
     def on_day_boundary(self, day_start_ms: int) -> None:
         """Nothing nightly: every table is kept up to date as events arrive."""
-
-    def _stars(self, event: UserEvent) -> UserEvent:
-        if event.rating is None:
-            return event
-        rating = event.rating / self.rating_scale
-        return event.replace(rating=min(5.0, max(0.0, rating)))
 
     def _write_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
         limit = COWATCH_NEIGHBOURS_LIMIT

@@ -1,4 +1,5 @@
-"""Rating logs turned into a catalog and realistic watch events, for the demo, backfill and tests.
+"""Rating logs: the one reader (one ``Rating``, one star rule, one event-id scheme) for the demo,
+the backfill, the benches and the evaluation, and ratings turned into realistic watch events.
 
 A rating says "this viewer watched this title and thought this of it". The replay expands each
 rating into the session a player would have reported: ``play``, a few ``heartbeat``s, then
@@ -11,22 +12,23 @@ same ``event_id`` (a UUID5 of the rating), so replaying a log twice never double
 pipeline that de-duplicates by id. Regions, devices and title durations are derived from the ids
 with CRC-32 (stable across processes, unlike ``hash``).
 
-Two layouts are read, detected from the files present:
-  * MovieLens ``ratings.csv`` (``userId,movieId,rating,timestamp``, 0.5–5 stars) and ``movies.csv``
-    (``movieId,title,genres``, the title ending in ``(year)``);
-  * MovieTweetings ``ratings.dat`` (``user::item::rating::ts``, 0–10) and ``movies.dat``
-    (``item::title (year)::genres``).
+Layouts (:class:`LogFormat`, detected from the first line): MovieLens ``ratings.csv``
+(``userId,movieId,rating,timestamp``, 0.5–5 stars), ``ratings.dat`` (``user::item::rating::ts``:
+MovieLens 1M/10M on 1–5, MovieTweetings on 0–10) and ``u.data`` (ml-100k, tab-separated); titles
+from ``movies.csv`` (``movieId,title,genres``, the title ending in ``(year)``) or ``movies.dat``
+(``item::title (year)::genres``). Every rating becomes 1–5 stars in half steps (:func:`to_stars`).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import enum
 import re
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamrec.events.model import CatalogItem, EventType, UserEvent
@@ -125,9 +127,94 @@ def parse_genres(raw: str) -> tuple[str, ...]:
     return tuple(g for g in (part.strip() for part in raw.split("|")) if g and g != "(no genres listed)")
 
 
-# -- reading a dataset folder ------------------------------------------------------------------
+# -- reading a rating log ---------------------------------------------------------------------
+RATING_FILES = ("ratings.csv", "ratings.dat", "u.data")
+
+
+class LogFormat(str, enum.Enum):
+    """Rating-log layouts: ``csv`` ``userId,movieId,rating,timestamp`` with a header (MovieLens
+    latest), ``dat`` ``user::item::rating::timestamp`` (ml-1m/10m, MovieTweetings), ``udata``
+    tab-separated without a header (ml-100k)."""
+
+    CSV = "csv"
+    DAT = "dat"
+    UDATA = "udata"
+
+
+def find_ratings_file(path: Path) -> Path:
+    """``path`` itself if it is a file, else the first known ratings file inside the folder."""
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in RATING_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise DatasetError(f"{path}: no rating file found (looked for {', '.join(RATING_FILES)})")
+    raise DatasetError(f"{path}: no such file or folder")
+
+
+def detect_format(first_line: str) -> LogFormat:
+    """Tell the layout from the first line of the file."""
+    if "::" in first_line:
+        return LogFormat.DAT
+    if "\t" in first_line:
+        return LogFormat.UDATA
+    if "," in first_line:
+        return LogFormat.CSV
+    raise DatasetError(f"cannot detect the layout from the first line {first_line[:80]!r}")
+
+
+def _fields(line: str, fmt: LogFormat, where: str) -> tuple[str, str, float, int]:
+    sep = {LogFormat.DAT: "::", LogFormat.UDATA: "\t", LogFormat.CSV: ","}[fmt]
+    parts = [p.strip() for p in line.split(sep)]
+    if len(parts) < 4:
+        raise DatasetError(f"{where}: expected 4 fields (user, item, rating, timestamp), got {len(parts)}")
+    user, item, value, ts = parts[:4]
+    if not user:
+        raise DatasetError(f"{where}: field 'user' is empty")
+    if not item:
+        raise DatasetError(f"{where}: field 'item' is empty")
+    try:
+        raw = float(value)
+    except ValueError:
+        raise DatasetError(f"{where}: field 'rating' is not a number: {value!r}") from None
+    try:
+        seconds = int(ts)
+    except ValueError:
+        raise DatasetError(f"{where}: field 'timestamp' is not whole Unix seconds: {ts!r}") from None
+    if seconds < 0:
+        raise DatasetError(f"{where}: field 'timestamp' is negative: {seconds}")
+    if not 0.0 <= raw <= 10.0:
+        raise DatasetError(f"{where}: field 'rating' is outside 0..10: {raw}")
+    return user, item, raw, seconds
+
+
+def read_ratings(path: Path, fmt: LogFormat | None = None) -> tuple[LogFormat, list[Rating]]:
+    """All ratings of one file, in file order, as stars (:func:`to_stars`).
+
+    The source scale: 5 for ``csv`` and ``udata``; for ``dat`` 10 when any rating is above 5
+    (MovieTweetings), else 5 (MovieLens 1M/10M).
+    """
+    lines = path.read_text(encoding="utf-8", errors="strict").splitlines()  # CRLF and LF alike
+    first = next((line for line in lines if line.strip()), "")
+    if not first:
+        raise DatasetError(f"{path}: the file holds no ratings")
+    fmt = fmt or detect_format(first)
+    rows: list[tuple[str, str, float, int]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if fmt is LogFormat.CSV and not rows and line.split(",", 1)[0].strip().lower() in {"userid", "user_id", "user"}:
+            continue  # the header
+        rows.append(_fields(line, fmt, f"{path}:{number}"))
+    if not rows:
+        raise DatasetError(f"{path}: the file holds no ratings")
+    scale = 10.0 if fmt is LogFormat.DAT and max(r[2] for r in rows) > 5.0 else 5.0
+    return fmt, [Rating(user, item, to_stars(raw, scale), ts) for user, item, raw, ts in rows]
+
+
 def dataset_layout(dataset: Path) -> str:
-    """``"movielens"`` or ``"movietweetings"``, from the files present in ``dataset``."""
+    """``"movielens"`` or ``"movietweetings"``: a folder the demo can replay (ratings and titles)."""
     if (dataset / "ratings.csv").exists() and (dataset / "movies.csv").exists():
         return "movielens"
     if (dataset / "ratings.dat").exists() and (dataset / "movies.dat").exists():
@@ -139,10 +226,12 @@ def dataset_layout(dataset: Path) -> str:
 
 
 def load_catalog(dataset: Path) -> list[CatalogItem]:
-    """Every title of the dataset as a catalog item, in file order."""
-    layout = dataset_layout(dataset)
+    """Every title of the dataset folder (``movies.csv`` or ``movies.dat``) as a catalog item, in
+    file order."""
+    if not (dataset / "movies.csv").is_file() and not (dataset / "movies.dat").is_file():
+        dataset_layout(dataset)  # raises, naming what a dataset folder must hold
     items: list[CatalogItem] = []
-    if layout == "movielens":
+    if (dataset / "movies.csv").is_file():
         path = dataset / "movies.csv"
         with path.open(newline="", encoding="utf-8") as f:
             for line_no, row in enumerate(csv.DictReader(f), start=2):
@@ -200,55 +289,38 @@ def with_added_at(items: Iterable[CatalogItem], ratings: Iterable[Rating],
         yield dataclasses.replace(item, added_at=added) if added != item.added_at else item
 
 
-def load_ratings(dataset: Path) -> list[Rating]:
-    """Every rating, ordered by time (then user, then title, so the order is total)."""
-    ratings = list(_read_ratings(dataset))
+def load_ratings(dataset: Path, fmt: LogFormat | None = None) -> list[Rating]:
+    """Every rating of a log (a file, or the folder holding it), ordered by time (then user, then
+    title, so the order is total)."""
+    _, ratings = read_ratings(find_ratings_file(Path(dataset)), fmt)
     ratings.sort(key=lambda r: (r.timestamp, r.user_id, r.video_id))
     return ratings
 
 
-def _read_ratings(dataset: Path) -> Iterator[Rating]:
-    layout = dataset_layout(dataset)
-    if layout == "movielens":
-        path = dataset / "ratings.csv"
-        with path.open(newline="", encoding="utf-8") as f:
-            for line_no, row in enumerate(csv.DictReader(f), start=2):
-                yield _rating(
-                    path,
-                    line_no,
-                    row.get("userId"),
-                    row.get("movieId"),
-                    row.get("rating"),
-                    row.get("timestamp"),
-                    scale=5.0,
-                )
-    else:
-        path = dataset / "ratings.dat"
-        with path.open(encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                parts = line.rstrip("\n").split("::")
-                if len(parts) != 4:
-                    raise DatasetError(f"{path}:{line_no}: expected user::item::rating::timestamp, got {line!r}")
-                yield _rating(path, line_no, *parts, scale=10.0)
+@dataclass(slots=True)
+class RatingLog:
+    """A whole rating log in file order, with its titles when the data set ships them."""
+
+    name: str
+    path: Path
+    format: LogFormat
+    ratings: list[Rating]
+    catalog: dict[str, CatalogItem] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ratings)
 
 
-def _rating(
-    path: Path, line_no: int, user: str | None, item: str | None, value: str | None, ts: str | None, *, scale: float
-) -> Rating:
-    where = f"{path}:{line_no}"
-    if not user or not item:
-        raise DatasetError(f"{where}: user and item ids must not be empty")
-    try:
-        raw = float(value or "")
-    except ValueError as e:
-        raise DatasetError(f"{where}: rating: not a number: {value!r}") from e
-    try:
-        seconds = int(ts or "")
-    except ValueError as e:
-        raise DatasetError(f"{where}: timestamp: not an integer: {ts!r}") from e
-    if not 0.0 <= raw <= scale:
-        raise DatasetError(f"{where}: rating: {raw} is outside 0..{scale:g}")
-    return Rating(user_id=user.strip(), video_id=item.strip(), stars=to_stars(raw, scale), timestamp=seconds)
+def load_log(path: str | Path, fmt: LogFormat | str | None = None) -> RatingLog:
+    """A rating log (file or folder) in file order; ``fmt`` forces a layout, else it is detected.
+    The catalog is read when a movies file lies beside the ratings (else it is empty)."""
+    ratings_file = find_ratings_file(Path(path))
+    detected, ratings = read_ratings(ratings_file, LogFormat(fmt) if fmt is not None else None)
+    folder = ratings_file.parent
+    name = folder.name if ratings_file.name in RATING_FILES else ratings_file.stem
+    has_titles = (folder / "movies.csv").is_file() or (folder / "movies.dat").is_file()
+    catalog = {item.video_id: item for item in load_catalog(folder)} if has_titles else {}
+    return RatingLog(name=name, path=ratings_file, format=detected, ratings=ratings, catalog=catalog)
 
 
 def to_stars(value: float, scale: float) -> float:
@@ -287,12 +359,11 @@ def session_events(
         "region": region_for(rating.user_id),
         "device": device_for(rating.user_id),
     }
-    seed = f"{rating.user_id}|{rating.video_id}|{rating.timestamp}"
 
     def event(kind: EventType, at_fraction: float, **fields: object) -> UserEvent:
         index = len(events)
         return UserEvent(
-            event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{seed}|{index}|{kind.value}")),
+            event_id=event_id(rating, index, kind),
             event_type=kind,
             timestamp=start_ms + round(span * at_fraction),
             **common,  # type: ignore[arg-type]
@@ -321,6 +392,21 @@ def session_events(
     elif rating.stars <= policy.dislike_at:
         events.append(event(EventType.DISLIKE, 1.0))
     return events
+
+
+def event_id(rating: Rating, index: int, kind: EventType) -> str:
+    """The one id scheme of events made from a rating: a UUID5 of the rating and the event's
+    place in its session, so the same rating always gives the same ids (a replay is deduplicated)."""
+    seed = f"{rating.user_id}|{rating.video_id}|{rating.timestamp}|{index}|{kind.value}"
+    return str(uuid.uuid5(EVENT_NAMESPACE, seed))
+
+
+def rating_event(rating: Rating) -> UserEvent:
+    """The rating alone as one ``rate`` event at the rating's time (the evaluation's replay, which
+    scores each rating as a watch; the demo and backfill send the whole session instead)."""
+    return UserEvent(event_id=event_id(rating, 0, EventType.RATE), event_type=EventType.RATE,
+                     user_id=rating.user_id, timestamp=rating.timestamp * 1000, video_id=rating.video_id,
+                     rating=rating.stars)
 
 
 def history_events(

@@ -29,7 +29,6 @@ from evaluation.baselines import (
     RandomTitles,
     Trending,
 )
-from evaluation.datasets import LogFormat, RatingLogError, load_log
 from evaluation.ease import EaseNightly
 from evaluation.methods import EvalContext, MethodFactory
 from evaluation.replay import MethodResult, build_schedule, run_method
@@ -39,6 +38,7 @@ from evaluation.report import (
     quality_page,
     summarise,
 )
+from streamrec.replay import DatasetError, LogFormat, load_log
 
 METHOD_NAMES = ("streamrec", "popular", "trending", "itemknn_stream", "ease_nightly", "random")
 
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in args.dataset:
         try:
             summary, results = evaluate(path, args, factories)
-        except RatingLogError as exc:
+        except DatasetError as exc:
             print(f"streamrec eval: {exc}", file=sys.stderr)
             return 1
         plot_name = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from evaluation.datasets import LogFormat, Rating, RatingLog
+from streamrec.replay import LogFormat, Rating, RatingLog
 
 DAY_S = 86_400
 
@@ -42,7 +42,7 @@ def random_ratings(
                 if item in watched.setdefault(user, set()):
                     continue
                 watched[user].add(item)
-                ratings.append(Rating(user, item, float(rng.randint(1, 5)), ts * 1000))
+                ratings.append(Rating(user, item, float(rng.randint(1, 5)), ts))
     return ratings
 
 
@@ -52,6 +52,6 @@ def as_log(ratings: list[Rating], name: str = "synthetic") -> RatingLog:
 
 def write_csv(path: Path, ratings: list[Rating]) -> Path:
     lines = ["userId,movieId,rating,timestamp"]
-    lines += [f"{r.user},{r.item},{r.rating},{r.timestamp_ms // 1000}" for r in ratings]
+    lines += [f"{r.user_id},{r.video_id},{r.stars},{r.timestamp}" for r in ratings]
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
     return path

@@ -123,5 +123,5 @@ def test_bad_dataset_folder_names_the_problem(tmp_path: Path) -> None:
         load_catalog(tmp_path)
     (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,X (2000),Drama\n")
     (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,four,5\n")
-    with pytest.raises(DatasetError, match=r"ratings.csv:2: rating: not a number"):
+    with pytest.raises(DatasetError, match=r"ratings.csv:2: field .rating. is not a number"):
         load_ratings(tmp_path)
