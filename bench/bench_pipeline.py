@@ -16,7 +16,7 @@ Prints one JSON object:
   ``--rate`` events/s for ``--live_s`` seconds; for every 5th one, the time from just before its
   produce call until its ``event_id`` is readable in the user's stored state (polled every 20 ms).
 
-The broker is a local one this script starts and stops (``streamrec.localkafka``).
+The broker is a local one this script starts and stops (``streamrec_cli.localkafka``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from streamrec import replay
 from streamrec.events.codec import default_codec
 from streamrec.events.model import UserEvent
-from streamrec.localkafka import LocalKafka, free_port
+from streamrec_cli.localkafka import LocalKafka, free_port
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import open_store

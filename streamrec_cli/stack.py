@@ -154,7 +154,7 @@ class Stack:
 
     def start_kafka(self, port: int) -> str:
         from streamrec.kafka import topic_specs
-        from streamrec.localkafka import LocalKafka
+        from streamrec_cli.localkafka import LocalKafka
 
         self.printer.begin(f"Kafka broker on 127.0.0.1:{port}")
         if port_in_use(port):

@@ -4,7 +4,7 @@
 #   bash infra/local/fetch-kafka.sh      (what `make jars` / `make test` call)
 #
 # Idempotent: when var/kafka/lib/.installed is newer than kafka-pom.xml nothing is fetched again.
-# Then it runs the broker once (`python -m streamrec.localkafka prepare`) so later starts are fast.
+# Then it runs the broker once (`python -m streamrec_cli.localkafka prepare`) so later starts are fast.
 # Needs Java 17+ and Maven on PATH.
 set -euo pipefail
 
@@ -37,5 +37,5 @@ echo "kafka jars in $LIB ($(find "$LIB" -name '*.jar' | wc -l) jars)"
 # project's venv, or if it fails, brokers just start slower.
 PY="$ROOT/.venv/bin/python"
 if [[ -x "$PY" ]]; then
-  (cd "$ROOT" && "$PY" -m streamrec.localkafka prepare) || echo "fetch-kafka: could not prepare the class archive; brokers will start slower" >&2
+  (cd "$ROOT" && "$PY" -m streamrec_cli.localkafka prepare) || echo "fetch-kafka: could not prepare the class archive; brokers will start slower" >&2
 fi

@@ -1,6 +1,6 @@
 """Faults under the feed service: the broker stopped under load, the store gone.
 
-Real parts only: a broker of the test's own (``streamrec.localkafka``, stopped and started again
+Real parts only: a broker of the test's own (``streamrec_cli.localkafka``, stopped and started again
 on the same port and data), the real app on a real port, the real SQLite store.
 """
 
@@ -19,7 +19,7 @@ from serving.keys import STORE
 from streamrec.config import TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.kafka import read_records
-from streamrec.localkafka import DEFAULT_LIB_DIR, LocalKafka, free_port
+from streamrec_cli.localkafka import DEFAULT_LIB_DIR, LocalKafka, free_port
 from streamrec.store import open_store
 from tests.fixtures.serving import CATALOG, token
 

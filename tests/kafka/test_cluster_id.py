@@ -6,7 +6,7 @@ import base64
 import itertools
 import re
 
-from streamrec.localkafka.broker import new_cluster_id
+from streamrec_cli.localkafka.broker import new_cluster_id
 
 
 def test_a_cluster_id_never_begins_with_a_dash() -> None:

@@ -1,4 +1,4 @@
-"""The local broker's life cycle as the demo uses it: `python -m streamrec.localkafka start|status|stop`."""
+"""The local broker's life cycle as the demo uses it: `python -m streamrec_cli.localkafka start|status|stop`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from streamrec.events.codec import default_codec
 from streamrec.events.model import EventType
 from streamrec.kafka import EventProducer, TopicSpec, ensure_topics, read_records
-from streamrec.localkafka import (
+from streamrec_cli.localkafka import (
     DEFAULT_LIB_DIR,
     LocalKafka,
     LocalKafkaError,
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.kafka
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streamrec.localkafka", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "streamrec_cli.localkafka", *args], capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -97,7 +97,7 @@ def test_a_broker_started_for_tests_ends_when_its_starter_is_killed(data_dir: Pa
             "-c",
             (
                 "import sys, time\n"
-            "from streamrec.localkafka import LocalKafka\n"
+            "from streamrec_cli.localkafka import LocalKafka\n"
             f"b = LocalKafka(data_dir={str(data_dir)!r}, port={port}, create_topics=False, die_with_parent=True)\n"
             "b.start()\n"
             "print(b.running_pid(), flush=True)\n"

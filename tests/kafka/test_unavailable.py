@@ -8,7 +8,7 @@ import time
 import pytest
 
 from streamrec.kafka import EventProducer, KafkaUnavailable, ensure_topics, topic_specs
-from streamrec.localkafka import free_port
+from streamrec_cli.localkafka import free_port
 
 
 async def test_send_many_raises_kafka_unavailable_when_no_broker_answers() -> None:

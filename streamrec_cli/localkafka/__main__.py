@@ -1,4 +1,4 @@
-"""``python -m streamrec.localkafka start|stop|status|prepare`` (see the package doc)."""
+"""``python -m streamrec_cli.localkafka start|stop|status|prepare`` (see the package doc)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streamrec.localkafka.broker import (
+from streamrec_cli.localkafka.broker import (
     DEFAULT_DATA_DIR,
     DEFAULT_LIB_DIR,
     DEFAULT_PORT,
     LocalKafka,
     LocalKafkaError,
 )
-from streamrec.localkafka.processes import free_port
+from streamrec_cli.localkafka.processes import free_port
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streamrec.localkafka", description="Start, stop or prepare the local Kafka broker.")
+    parser = argparse.ArgumentParser(prog="python -m streamrec_cli.localkafka", description="Start, stop or prepare the local Kafka broker.")
     parser.add_argument("command", choices=["start", "stop", "status", "prepare"])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)

@@ -13,24 +13,24 @@ From Python::
 
 From a shell (the broker keeps running after the command returns)::
 
-    python -m streamrec.localkafka start [--port 9092] [--data-dir var/kafka/data]
-    python -m streamrec.localkafka status
-    python -m streamrec.localkafka stop
-    python -m streamrec.localkafka prepare    # once, at install: storage template + JVM class archive
+    python -m streamrec_cli.localkafka start [--port 9092] [--data-dir var/kafka/data]
+    python -m streamrec_cli.localkafka status
+    python -m streamrec_cli.localkafka stop
+    python -m streamrec_cli.localkafka prepare    # once, at install: storage template + JVM class archive
 
 Locally each topic gets at most ``LOCAL_MAX_PARTITIONS`` partitions and replication factor 1 (see
 ``streamrec.kafka.topic_specs``): one broker on two cores does not need twelve partitions, and
 keying by user keeps per-user order at any partition count.
 """
 
-from streamrec.localkafka.broker import (
+from streamrec_cli.localkafka.broker import (
     DEFAULT_DATA_DIR,
     DEFAULT_LIB_DIR,
     DEFAULT_PORT,
     LocalKafka,
     LocalKafkaError,
 )
-from streamrec.localkafka.processes import free_port, pid_alive, port_open
+from streamrec_cli.localkafka.processes import free_port, pid_alive, port_open
 
 __all__ = [
     "DEFAULT_DATA_DIR",

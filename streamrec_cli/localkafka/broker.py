@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Self
 
 from streamrec.config import DEFAULT_KAFKA_BOOTSTRAP
-from streamrec.localkafka.processes import free_port, pid_alive, port_open
-from streamrec.localkafka.settings import (
+from streamrec_cli.localkafka.processes import free_port, pid_alive, port_open
+from streamrec_cli.localkafka.settings import (
     JVM_FLAGS,
     log4j2_properties,
     server_properties,
