@@ -43,11 +43,11 @@ sys.path.insert(0, str(REPO))
 from streamrec import replay
 from streamrec.events.codec import default_codec
 from streamrec.events.model import UserEvent
-from streamrec_cli.localkafka import LocalKafka, free_port
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import open_store
 from streamrec.store.base import UserState
+from streamrec_cli.localkafka import LocalKafka, free_port
 
 PRISM = REPO / "var" / "prism" / "bin" / "prism"
 PARTITIONS = 3
