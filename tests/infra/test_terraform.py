@@ -359,3 +359,21 @@ def test_flex_template_lives_in_the_bucket_the_environment_creates(env: Path) ->
     assert module_calls(COMPOSITION)["pipelines"][1]["name"] == "${local.name}"
     path = tfvars["pipeline"]["dataflow_template_gcs_path"]
     assert path.startswith(f"gs://{project}-{name}-pipeline/templates/"), path
+
+
+def test_the_load_balancer_terminates_tls_and_redirects_plain_http() -> None:
+    # Issue 11: bearer tokens crossed the internet over plain HTTP (an L4 passthrough LB on :80).
+    serving = read_config(MODULES / "serving")
+    text = serving.text
+    assert '"LoadBalancer"' not in text, "no passthrough load balancer in front of the pods"
+    assert re.search(r'kind\s*=\s*"ManagedCertificate"', text)
+    assert re.search(r"domains\s*=\s*\[var\.domain\]", text)
+    redirect = re.search(r"redirectToHttps\s*=\s*\{([^}]*)\}", text)
+    assert redirect and re.search(r"enabled\s*=\s*true", redirect.group(1))
+    for annotation in ("networking.gke.io/managed-certificates", "networking.gke.io/v1beta1.FrontendConfig",
+                       "kubernetes.io/ingress.global-static-ip-name"):
+        assert f'"{annotation}"' in text
+    assert 'resource "kubernetes_ingress_v1"' in text
+    assert re.search(r'min_tls_version\s*=\s*"TLS_1_2"', text)
+    assert 'value       = "https://${var.domain}"' in text
+    assert "domain" in serving.variables

@@ -34,6 +34,7 @@ pipeline = {
 
 serving = {
   image        = "us-central1-docker.pkg.dev/streamrec-dev/streamrec/serving:latest"
+  domain       = "feed.dev.streamrec.example.com"
   min_replicas = 2
   max_replicas = 4
 }

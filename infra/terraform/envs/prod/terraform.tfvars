@@ -42,6 +42,7 @@ pipeline = {
 
 serving = {
   image                   = "us-central1-docker.pkg.dev/streamrec-prod/streamrec/serving:v1"
+  domain                  = "feed.streamrec.example.com"
   min_replicas            = 12
   max_replicas            = 80
   requests_per_pod_target = 3000

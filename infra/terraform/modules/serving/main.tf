@@ -1,4 +1,5 @@
-# The aiohttp feed service on GKE: a Deployment behind a regional L4 load balancer with a static IP,
+# The aiohttp feed service on GKE: a Deployment behind an HTTPS load balancer (GKE Ingress, managed
+# certificate for var.domain, HTTP redirected to HTTPS) on a global static IP,
 # a horizontal autoscaler on CPU (and request rate when the custom metrics adapter is present),
 # probes on /readyz and /livez, and the JWT key mounted from Secret Manager as a file.
 # The pod runs as a Google service account through Workload Identity: it may publish to Managed
@@ -7,6 +8,7 @@
 locals {
   app_labels   = { "app.kubernetes.io/name" = "streamrec-serving" }
   ksa_name     = "streamrec-serving"
+  lb_name      = "streamrec-serving"
   jwt_key_dir  = "/var/run/secrets/streamrec"
   jwt_key_file = "jwt-key"
 
@@ -54,11 +56,19 @@ resource "google_secret_manager_secret_iam_member" "serving_jwt_key" {
   member    = "serviceAccount:${google_service_account.serving.email}"
 }
 
-resource "google_compute_address" "lb" {
-  project      = var.project_id
-  region       = var.region
-  name         = "${var.name}-serving"
-  address_type = "EXTERNAL"
+# The external Application Load Balancer (a GKE Ingress) terminates TLS with a Google-managed
+# certificate for var.domain and redirects plain HTTP to HTTPS: bearer tokens never cross the
+# internet in clear. Point var.domain's DNS A record at lb_address.
+resource "google_compute_global_address" "lb" {
+  project = var.project_id
+  name    = "${var.name}-serving"
+}
+
+resource "google_compute_ssl_policy" "serving" {
+  project         = var.project_id
+  name            = "${var.name}-serving"
+  profile         = "MODERN"
+  min_tls_version = "TLS_1_2"
 }
 
 resource "kubernetes_namespace_v1" "serving" {
@@ -217,16 +227,20 @@ resource "kubernetes_deployment_v1" "serving" {
   }
 }
 
+# Reached only through the Ingress (container-native load balancing on NEGs), never directly.
 resource "kubernetes_service_v1" "serving" {
   metadata {
-    name      = "streamrec-serving"
+    name      = local.lb_name
     namespace = kubernetes_namespace_v1.serving.metadata[0].name
+    annotations = {
+      "cloud.google.com/neg"            = jsonencode({ ingress = true })
+      "cloud.google.com/backend-config" = jsonencode({ default = local.lb_name })
+    }
   }
 
   spec {
-    type             = "LoadBalancer"
-    load_balancer_ip = google_compute_address.lb.address
-    selector         = local.app_labels
+    type     = "ClusterIP"
+    selector = local.app_labels
 
     port {
       name        = "http"
@@ -234,6 +248,88 @@ resource "kubernetes_service_v1" "serving" {
       target_port = "http"
     }
   }
+}
+
+resource "kubernetes_manifest" "certificate" {
+  manifest = {
+    apiVersion = "networking.gke.io/v1"
+    kind       = "ManagedCertificate"
+    metadata = {
+      name      = local.lb_name
+      namespace = kubernetes_namespace_v1.serving.metadata[0].name
+    }
+    spec = {
+      domains = [var.domain]
+    }
+  }
+}
+
+# Plain HTTP answers only with a redirect to HTTPS; TLS 1.2+ with modern ciphers.
+resource "kubernetes_manifest" "frontend_config" {
+  manifest = {
+    apiVersion = "networking.gke.io/v1beta1"
+    kind       = "FrontendConfig"
+    metadata = {
+      name      = local.lb_name
+      namespace = kubernetes_namespace_v1.serving.metadata[0].name
+    }
+    spec = {
+      sslPolicy = google_compute_ssl_policy.serving.name
+      redirectToHttps = {
+        enabled          = true
+        responseCodeName = "MOVED_PERMANENTLY_DEFAULT"
+      }
+    }
+  }
+}
+
+# The load balancer's health check asks what the readiness probe asks: can this pod serve reads.
+resource "kubernetes_manifest" "backend_config" {
+  manifest = {
+    apiVersion = "cloud.google.com/v1"
+    kind       = "BackendConfig"
+    metadata = {
+      name      = local.lb_name
+      namespace = kubernetes_namespace_v1.serving.metadata[0].name
+    }
+    spec = {
+      healthCheck = {
+        type        = "HTTP"
+        requestPath = "/readyz"
+        port        = var.container_port
+      }
+    }
+  }
+}
+
+resource "kubernetes_ingress_v1" "serving" {
+  metadata {
+    name      = local.lb_name
+    namespace = kubernetes_namespace_v1.serving.metadata[0].name
+    annotations = {
+      "kubernetes.io/ingress.class"                 = "gce"
+      "kubernetes.io/ingress.global-static-ip-name" = google_compute_global_address.lb.name
+      "networking.gke.io/managed-certificates"      = local.lb_name
+      "networking.gke.io/v1beta1.FrontendConfig"    = local.lb_name
+    }
+  }
+
+  spec {
+    default_backend {
+      service {
+        name = kubernetes_service_v1.serving.metadata[0].name
+        port {
+          number = 80
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    kubernetes_manifest.certificate,
+    kubernetes_manifest.frontend_config,
+    kubernetes_manifest.backend_config,
+  ]
 }
 
 resource "kubernetes_pod_disruption_budget_v1" "serving" {

@@ -1,6 +1,11 @@
 output "service_url" {
-  description = "Public URL of the feed service (plain HTTP on the L4 load balancer; put TLS in front for clients)."
-  value       = "http://${google_compute_address.lb.address}"
+  description = "Public URL of the feed service (HTTPS; plain HTTP is redirected)."
+  value       = "https://${var.domain}"
+}
+
+output "lb_address" {
+  description = "Global static IP of the HTTPS load balancer: the A record of domain."
+  value       = google_compute_global_address.lb.address
 }
 
 output "service_account_email" {

@@ -5,7 +5,12 @@ variable "project_id" {
 
 variable "region" {
   type        = string
-  description = "Region of the load balancer's static IP."
+  description = "Region of the deployment (Google-side regional resources)."
+}
+
+variable "domain" {
+  type        = string
+  description = "Public DNS name of the feed service: the managed TLS certificate is issued for it; its A record must point at lb_address."
 }
 
 variable "name" {

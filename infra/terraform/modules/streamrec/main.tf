@@ -96,6 +96,7 @@ module "serving" {
   name                    = local.name
   workload_pool           = module.gke.workload_pool
   image                   = var.serving.image
+  domain                  = var.serving.domain
   kafka_bootstrap         = module.kafka.bootstrap_servers
   store_url               = module.aerospike.store_url
   min_replicas            = var.serving.min_replicas

@@ -97,9 +97,10 @@ variable "pipeline" {
 variable "serving" {
   type = object({
     image                   = string
+    domain                  = string
     min_replicas            = optional(number, 2)
     max_replicas            = optional(number, 6)
     requests_per_pod_target = optional(number)
   })
-  description = "Feed service: container image, fewest and most pods, requests/s per pod for the autoscaler (null = CPU only)."
+  description = "Feed service: container image, public DNS name (its TLS certificate), fewest and most pods, requests/s per pod for the autoscaler (null = CPU only)."
 }
