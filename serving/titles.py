@@ -61,10 +61,6 @@ async def similar(store: FeedStore, shared: SharedReads, query: SimilarQuery, th
     }
 
 
-async def _empty() -> dict[Any, Any]:
-    return {}
-
-
 def trending_document(ranked: RankedList | None, region: str, window: str, limit: int, items: dict[str, Any],
                       thumbnail_template: str, max_maturity: str | None, degraded: bool = False) -> dict[str, Any]:
     """The trending list of a region and window, with its window end and update time (Unix seconds)."""

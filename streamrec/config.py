@@ -29,14 +29,19 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        store_url = os.environ.get("STREAMREC_STORE", "")
-        if not store_url and os.environ.get("STREAMREC_AEROSPIKE_HOSTS"):
-            hosts = os.environ["STREAMREC_AEROSPIKE_HOSTS"]
-            store_url = f"aerospike://{hosts}/" + os.environ.get("STREAMREC_AEROSPIKE_NAMESPACE", "streamrec")
         return cls(
             kafka_bootstrap=os.environ.get("STREAMREC_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
-            store_url=store_url or DEFAULT_STORE_URL,
+            store_url=os.environ.get("STREAMREC_STORE") or aerospike_url_from_env() or DEFAULT_STORE_URL,
         )
+
+
+def aerospike_url_from_env() -> str | None:
+    """``aerospike://HOSTS/NAMESPACE`` when ``STREAMREC_AEROSPIKE_HOSTS`` is set (namespace from
+    ``STREAMREC_AEROSPIKE_NAMESPACE``, default ``streamrec``), else ``None``."""
+    hosts = os.environ.get("STREAMREC_AEROSPIKE_HOSTS")
+    if not hosts:
+        return None
+    return f"aerospike://{hosts}/" + os.environ.get("STREAMREC_AEROSPIKE_NAMESPACE", "streamrec")
 
 
 def kafka_client_config(bootstrap: str) -> dict[str, str | int | float | bool]:

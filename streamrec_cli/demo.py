@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamrec.config import aerospike_url_from_env
 from streamrec_cli.stack import Stack, StepPrinter, pid_alive, read_pid, stop_leftovers
 
 STATE_FILE = "state.json"
@@ -96,7 +97,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     if state.dataset and state.dataset != str(dataset):
         raise DemoError(f"{demo_dir} holds a demo of {state.dataset}; run `make demo-reset` to start one of {dataset}")
     state.dataset = str(dataset)
-    store_url = args.store or os.environ.get("STREAMREC_STORE") or _aerospike_url() or f"sqlite:///{demo_dir / 'streamrec.db'}"
+    store_url = args.store or os.environ.get("STREAMREC_STORE") or aerospike_url_from_env() or f"sqlite:///{demo_dir / 'streamrec.db'}"
 
     (demo_dir / "demo.pid").write_text(str(os.getpid()))
     signal.signal(signal.SIGTERM, _raise_interrupted)
@@ -137,13 +138,6 @@ def _run_demo(args: argparse.Namespace) -> int:
     (demo_dir / "demo.pid").unlink(missing_ok=True)
     print("demo stopped; data kept in", demo_dir, "(make demo-reset to start clean)")
     return 0
-
-
-def _aerospike_url() -> str | None:
-    hosts = os.environ.get("STREAMREC_AEROSPIKE_HOSTS")
-    if not hosts:
-        return None
-    return f"aerospike://{hosts}/" + os.environ.get("STREAMREC_AEROSPIKE_NAMESPACE", "streamrec")
 
 
 def run_demo_stop(args: argparse.Namespace) -> int:

@@ -61,7 +61,6 @@ from streamrec.recommend.state import (
 from streamrec.recommend.trending import (
     decay_factor,
     decayed_add,
-    merge_counts,
     top_n,
     top_per_genre,
 )
@@ -103,7 +102,6 @@ __all__ = [
     "item_vector",
     "item_vector_increments",
     "maturity_allowed",
-    "merge_counts",
     "merge_releases",
     "rank_releases",
     "release_score",

@@ -54,12 +54,3 @@ def decayed_add(score: float, score_ts: int, amount: float, ts: int, half_life_m
     if ts >= score_ts:
         return score * decay_factor(ts - score_ts, half_life_ms) + amount, ts
     return score + amount * decay_factor(score_ts - ts, half_life_ms), score_ts
-
-
-def merge_counts(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Sum several count maps (the combiner of windowed counting)."""
-    total: dict[str, float] = {}
-    for part in parts:
-        for video_id, count in part.items():
-            total[video_id] = total.get(video_id, 0.0) + count
-    return total

@@ -18,7 +18,6 @@ from streamrec.recommend import (
     item_vector,
     item_vector_increments,
     maturity_allowed,
-    merge_counts,
     similar_titles,
     top_n,
     vector_scores,
@@ -94,7 +93,6 @@ def test_decay_is_arrival_order_independent() -> None:
     late = decayed_add(*decayed_add(0.0, 0, 1.0, 10, 10), 1.0, 0, 10)
     assert in_order[1] == late[1] == 10
     assert in_order[0] == pytest.approx(late[0]) == pytest.approx(1.5)
-    assert merge_counts([{"a": 1}, {"a": 2, "b": 1}]) == {"a": 3, "b": 1}
 
 
 def test_item_basis_is_deterministic_unit_and_read_only() -> None:
