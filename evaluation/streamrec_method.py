@@ -32,6 +32,7 @@ from streamrec.recommend import (
     StateConfig,
     apply_events,
     item_basis,
+    item_vector_increments,
     seed_titles,
     top_n,
     top_picks,
@@ -123,11 +124,12 @@ class StreamrecMethod:
                 for _, dropped in ranked[limit:]:
                     del row[dropped]
                 del ranked[limit:]
-            if self.use_vectors:
+        if self.use_vectors:  # the pipeline's ItemVectors rule, the same function
+            for item, delta in item_vector_increments(increments).items():
                 raw = self.raw_vectors.get(item)
                 if raw is None:
                     raw = self.raw_vectors[item] = item_basis(item).copy()
-                raw += np.float32(n) * item_basis(neighbour)
+                raw += delta
 
     def _vector(self, video_id: str) -> np.ndarray:
         raw = self.raw_vectors.get(video_id)
