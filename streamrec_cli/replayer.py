@@ -41,9 +41,13 @@ MIN_SESSION_MS = 10  # a squeezed session still spans this much, so its events k
 
 def publish_catalog(bootstrap: str, items: Iterable[CatalogItem]) -> int:
     """Every item on the compacted catalog topic (key: video_id); returns how many."""
-    codec = default_codec()
     with EventProducer(bootstrap, client_id="streamrec-demo-catalog", linger_ms=20) as producer:
-        return producer.send_many_blocking(TOPIC_CATALOG, ((item.video_id, codec.encode(item)) for item in items))
+        return send_catalog(producer, items)
+
+
+def send_catalog(producer: EventProducer, items: Iterable[CatalogItem]) -> int:
+    codec = default_codec()
+    return producer.send_many_blocking(TOPIC_CATALOG, ((item.video_id, codec.encode(item)) for item in items))
 
 
 def publish_events(producer: EventProducer, events: Sequence[UserEvent]) -> int:
@@ -122,6 +126,52 @@ def write_stats(path: Path, stats: ReplayStats) -> None:
     os.replace(tmp, path)  # readers never see half a file
 
 
+class _Sessions:
+    """Ratings -> the sessions sent now: a session ends now, so every event time is in the past, as
+    a player would report it; a viewer's sessions never overlap (one that rated many titles at once,
+    as rating logs come in bursts, gets them one after the other, squeezed into the time up to now).
+    Also says which titles the log releases here (their first rating)."""
+
+    def __init__(self, ratings: Sequence[Rating], start: int, durations: dict[str, float],
+                 policy: SessionPolicy, releases: Mapping[str, CatalogItem] | None) -> None:
+        self.ratings, self.durations, self.policy = ratings, durations, policy
+        self.releases = releases or {}
+        self.last_end: dict[str, int] = {}  # user -> time of their last replayed event
+        self.first_index: dict[str, int] = {}  # release -> index of its first rating (a resume skips the past)
+        for i in range(len(ratings) - 1, start - 1, -1):
+            if ratings[i].video_id in self.releases:
+                self.first_index[ratings[i].video_id] = i
+
+    def session(self, index: int, now_ms: int) -> tuple[list[UserEvent], CatalogItem | None]:
+        rating, policy = self.ratings[index], self.policy
+        start_ms = max(now_ms - policy.session_ms, self.last_end.get(rating.user_id, 0) + 1)
+        span = max(min(policy.session_ms, now_ms - start_ms), MIN_SESSION_MS)
+        events = session_events(rating, start_ms=start_ms, duration_sec=self.durations.get(rating.video_id),
+                                policy=dataclasses.replace(policy, session_ms=span))
+        self.last_end[rating.user_id] = events[-1].timestamp
+        released = None
+        if self.first_index.get(rating.video_id) == index:
+            released = dataclasses.replace(self.releases[rating.video_id], added_at=start_ms - ADDED_BEFORE_FIRST_MS)
+        return events, released
+
+
+class _RollingRate:
+    """Events per second over the last ``span_s`` (the page's live counter)."""
+
+    def __init__(self, began: float, span_s: float = 5.0) -> None:
+        self.began, self.span_s = began, span_s
+        self.window: deque[tuple[float, int]] = deque()  # (monotonic, events)
+
+    def add(self, events: int) -> None:
+        self.window.append((time.monotonic(), events))
+
+    def per_s(self) -> float:
+        moment = time.monotonic()
+        while self.window and moment - self.window[0][0] > self.span_s:
+            self.window.popleft()
+        return sum(n for _, n in self.window) / max(min(self.span_s, moment - self.began), TICK_S)
+
+
 def replay_live(
     producer: EventProducer,
     ratings: Sequence[Rating],
@@ -149,61 +199,36 @@ def replay_live(
         raise ValueError(f"events_per_s: must be > 0, got {events_per_s}")
     stats.target_events_per_s = events_per_s
     began = time.monotonic()
-    sent_events = 0
-    window: deque[tuple[float, int]] = deque()  # (monotonic, events) for the rolling rate
-    index = start
-    next_stats = 0.0
-    last_end: dict[str, int] = {}  # user -> time of their last replayed event
-    first_index: dict[str, int] = {}  # release -> index of its first rating (a resumed replay skips the past)
-    for i in range(len(ratings) - 1, start - 1, -1):
-        if releases and ratings[i].video_id in releases:
-            first_index[ratings[i].video_id] = i
+    sessions, rate = _Sessions(ratings, start, durations, policy, releases), _RollingRate(began)
+    sent_events, index, next_stats = 0, start, 0.0
     while index < len(ratings) and not should_stop():
         # Send what is due by the end of this tick, then sleep the rest of it.
         due = (time.monotonic() - began + TICK_S) * events_per_s - sent_events
         batch: list[UserEvent] = []
         released: list[CatalogItem] = []
-        sessions = 0
-        now_ms = int(time.time() * 1000)
+        first, now_ms = index, int(time.time() * 1000)
         while len(batch) < due and index < len(ratings):
-            rating = ratings[index]
-            # The session ends now, so every event time is in the past, as a player would report it;
-            # a viewer's sessions never overlap: one that rated many titles at once (rating logs come
-            # in bursts) gets them one after the other, squeezed into the time up to now.
-            start_ms = max(now_ms - policy.session_ms, last_end.get(rating.user_id, 0) + 1)
-            if releases and first_index.get(rating.video_id) == index:
-                released.append(dataclasses.replace(releases[rating.video_id],
-                                                    added_at=start_ms - ADDED_BEFORE_FIRST_MS))
-            span = max(min(policy.session_ms, now_ms - start_ms), MIN_SESSION_MS)
-            session = session_events(rating, start_ms=start_ms, duration_sec=durations.get(rating.video_id),
-                                     policy=dataclasses.replace(policy, session_ms=span))
-            last_end[rating.user_id] = session[-1].timestamp
-            batch.extend(session)
+            events, release = sessions.session(index, now_ms)
+            batch += events
+            released += [release] if release is not None else []
             index += 1
-            sessions += 1
         if released:
-            codec = default_codec()
-            producer.send_many_blocking(TOPIC_CATALOG, [(item.video_id, codec.encode(item)) for item in released])
-            stats.released_titles += len(released)
+            stats.released_titles += send_catalog(producer, released)
         if batch:
             publish_events(producer, batch)
             sent_events += len(batch)
-            stats.replayed_sessions += sessions
+            stats.replayed_sessions += index - first
             stats.replayed_events += len(batch)
             stats.last_event_ms = max(e.timestamp for e in batch)
             if probe is not None:
                 probe.sent(batch[-1])
-            window.append((time.monotonic(), len(batch)))
+            rate.add(len(batch))
             if on_progress is not None:
-                on_progress(sessions, len(batch))
-        moment = time.monotonic()
-        while window and moment - window[0][0] > 5.0:
-            window.popleft()
-        if moment >= next_stats:
-            window_s = max(min(5.0, moment - began), TICK_S)
-            stats.events_per_s = sum(n for _, n in window) / window_s
+                on_progress(index - first, len(batch))
+        if time.monotonic() >= next_stats:
+            stats.events_per_s = rate.per_s()
             write_stats(stats_path, stats)
-            next_stats = moment + 0.5
+            next_stats = time.monotonic() + 0.5
         time.sleep(max(0.0, began + sent_events / events_per_s - TICK_S - time.monotonic()) or TICK_S / 4)
     stats.events_per_s = 0.0
     write_stats(stats_path, stats)
