@@ -72,31 +72,42 @@ def run_demo(args: argparse.Namespace) -> int:
         return 1
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _checked_dataset(args: argparse.Namespace) -> tuple[Path, str]:
+    """The dataset folder and its layout, after the options are checked."""
     from streamrec.replay import dataset_layout
 
-    began = time.monotonic()
-    demo_dir: Path = args.demo_dir.resolve()
-    dataset: Path = args.dataset.resolve()
     if args.rate <= 0:
         raise DemoError(f"--rate: must be > 0, got {args.rate}")
     if not 0.0 <= args.bootstrap_fraction < 1.0:
         raise DemoError(f"--bootstrap-fraction: must be in [0, 1), got {args.bootstrap_fraction}")
+    dataset: Path = args.dataset.resolve()
     try:
-        layout = dataset_layout(dataset)
+        return dataset, dataset_layout(dataset)
     except ValueError as e:
         raise DemoError(str(e)) from e
+
+
+def _claimed_state(demo_dir: Path, dataset: Path) -> DemoState:
+    """The demo folder's state, once no other demo runs from it and leftovers are stopped."""
     (demo_dir / "pids").mkdir(parents=True, exist_ok=True)
     (demo_dir / "logs").mkdir(exist_ok=True)
     demo_pid = read_pid(demo_dir / "demo.pid")
     if demo_pid is not None and demo_pid != os.getpid() and pid_alive(demo_pid):
         raise DemoError(f"a demo already runs from {demo_dir} (pid {demo_pid}): `streamrec demo-stop` first")
     stop_leftovers(demo_dir)  # a previous run that was killed hard may have left children
-    state_path = demo_dir / STATE_FILE
-    state = DemoState.load(state_path)
+    state = DemoState.load(demo_dir / STATE_FILE)
     if state.dataset and state.dataset != str(dataset):
         raise DemoError(f"{demo_dir} holds a demo of {state.dataset}; run `make demo-reset` to start one of {dataset}")
     state.dataset = str(dataset)
+    return state
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    began = time.monotonic()
+    demo_dir: Path = args.demo_dir.resolve()
+    dataset, layout = _checked_dataset(args)
+    state = _claimed_state(demo_dir, dataset)
+    state_path = demo_dir / STATE_FILE
     store_url = args.store or os.environ.get("STREAMREC_STORE") or aerospike_url_from_env() or f"sqlite:///{demo_dir / 'streamrec.db'}"
 
     (demo_dir / "demo.pid").write_text(str(os.getpid()))
