@@ -1,4 +1,5 @@
-"""The sub-commands of ``streamrec`` (parsers and handlers); the demo lives in :mod:`cli.demo`."""
+"""The sub-commands of ``streamrec`` (parsers and handlers); the demo lives in
+:mod:`streamrec_cli.demo`, the evaluation's command in :mod:`streamrec_cli.evaluate`."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Trending and decay helpers: top-N from counts (ties by id) and exponential time decay.
+"""Trending and decay helpers: top-N from counts (ties by id), per genre, and exponential decay.
 
 Pure functions, no I/O. The pipelines count watches per (region, item) in sliding event-time
-windows and call :func:`top_n` to cut each window to its list; the evaluation's trending baseline
-and the feed's cold-start fallback read the same lists.
+windows and call :func:`top_n` to cut each window to its trending list and :func:`top_per_genre`
+for its genre lists; the feed's rows and its cold-start fallback read those lists. The
+evaluation's streamrec adapter keeps a decayed trending list with :func:`decayed_add`.
 """
 
 from __future__ import annotations
