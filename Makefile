@@ -10,6 +10,8 @@ KAFKA_STAMP := var/kafka/lib/.installed
 # Beam's portable local runner, built from the Go module proxy (the streaming pipeline runs on it).
 BEAM_VERSION := 2.75.0
 PRISM := var/prism/bin/prism
+# The Flink job's own virtualenv (apache-flink 2.3.0 pins Beam <= 2.61) and Kafka connector jar.
+FLINK_STAMP := var/flink/.installed
 DATA ?= ../shared/data/ml-latest-small
 # make demo options: RATE (live replay, events/s), PORT (web), KAFKA_PORT, STORE (URL; default SQLite in
 # var/demo), BOOTSTRAP (share of the ratings the backfill loads first, default 0.05)
@@ -22,7 +24,7 @@ DEMO_FLAGS = --dataset $(DATA) --rate $(RATE) --port $(PORT) --kafka-port $(KAFK
 # The browser tests drive Debian's chromium (Playwright's own browser download does not work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: all venv jars prism test test-fast demo demo-stop demo-reset bench-store bench-pipeline bench-serving eval lint clean
+.PHONY: all venv jars prism flink flink-stop test test-fast demo demo-stop demo-reset bench-store bench-pipeline bench-serving eval lint clean
 
 all: test
 
@@ -39,7 +41,7 @@ $(KAFKA_STAMP): infra/local/kafka-pom.xml
 	@echo "==> fetching Apache Kafka jars from Maven Central (first run only)"
 	@bash infra/local/fetch-kafka.sh
 
-test: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(CHROMIUM) lint
+test: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(FLINK_STAMP) $(CHROMIUM) lint
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -59,6 +61,16 @@ $(CHROMIUM):
 	@echo "==> installing Debian's chromium for the browser tests (first run only)"
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	 else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+
+flink: $(FLINK_STAMP)
+$(FLINK_STAMP): setup.py infra/local/flink-pom.xml infra/local/fetch-flink.sh
+	@echo "==> installing PyFlink into var/flink/venv and the Kafka connector into var/flink/lib (first run only)"
+	@bash infra/local/fetch-flink.sh
+	@touch $@
+
+# Stop a local Flink cluster left running by `python -m streamrec_cli.localflink start`.
+flink-stop: $(STAMP)
+	$(PY) -m streamrec_cli.localflink stop
 
 prism: $(PRISM)
 $(PRISM):
