@@ -80,15 +80,39 @@ $(PRISM):
 
 bench-pipeline: $(STAMP) $(KAFKA_STAMP) $(PRISM)
 	$(PY) bench/bench_pipeline.py --out bench/results/pipeline.json
+	$(PY) bench/report.py
 
 bench-store: $(STAMP)
 	$(PY) bench/bench_store.py --out bench/results/store.json
+	$(PY) bench/report.py
 
 bench-serving: $(STAMP)
 	@command -v wrk >/dev/null || { echo "==> installing wrk (Debian package)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -q wrk || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }; }
 	$(PY) bench/bench_serving.py --dataset $(DATA) --out bench/results/serving.json
+	$(PY) bench/report.py
+
+# Issue 18's peers, installed on first use: Debian's redis-server and the redis client (in .venv)
+# beside the stores of bench-store; Quix Streams and Faust, each in its own virtualenv under
+# var/peers (quixstreams pins confluent-kafka below .venv's), beside the Beam job of bench-pipeline.
+.PHONY: peers
+REDIS_SERVER := /usr/bin/redis-server
+REDIS_CLIENT_STAMP := $(VENV)/.redis-client
+PEERS_STAMP := var/peers/.installed
+bench-store: $(REDIS_SERVER) $(REDIS_CLIENT_STAMP)
+bench-pipeline: $(PEERS_STAMP)
+$(REDIS_SERVER):
+	@echo "==> installing Debian's redis-server (bench-store starts and stops its own; first run only)"
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q redis-server || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server; }
+$(REDIS_CLIENT_STAMP): $(STAMP)
+	$(VENV)/bin/pip install --disable-pip-version-check -q 'redis[hiredis]>=5,<7'
+	@touch $@
+peers: $(PEERS_STAMP)
+$(PEERS_STAMP): setup.py bench/peers/install.sh
+	@bash bench/peers/install.sh
+	@touch $@
 
 # Prequential replay of both shared rating logs: streamrec vs the baselines -> docs/quality.md
 EVAL_DATA ?= ../shared/data/ml-latest-small ../shared/data/movietweetings-100k

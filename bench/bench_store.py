@@ -9,6 +9,13 @@ Every figure comes with a ceiling measured in the same run on the same machine (
 ``executemany`` of the same rows into a bare table, a raw primary-key read with no decoding, a
 plain dict update loop) and the ratio to it. SQLite always runs (in a temporary folder);
 Aerospike runs when ``STREAMREC_AEROSPIKE_HOSTS`` is set.
+
+``stores`` (issue 18) puts the stores side by side for the same six operations of the store
+contract (user write/read, co-watch increments, top-K neighbour reads, item counters): a plain
+dict in this process (the ceiling: the same codec and trimming, no store), SQLite, Redis (Debian's
+``redis-server`` started and stopped here, ``bench/peers/store_peers.py``; skipped with the reason
+when it is not installed) and Aerospike. Each operation: ops/s, per-call p50/p99 and
+``ratio_to_dict``. ``load_average`` is the machine's at the start and the end of the run.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from peers.store_peers import timed_calls as latencies
 
 from streamrec.events.model import CatalogItem
 from streamrec.store import codec
@@ -114,15 +122,6 @@ def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def latencies(fn: Callable[[str], object], ids: Sequence[str]) -> list[float]:
-    out = []
-    for uid in ids:
-        start = time.perf_counter()
-        fn(uid)
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def ratio(value: float, ceiling: float) -> float:
@@ -237,17 +236,78 @@ def sqlite_disk_bytes(folder: Path, rng: np.random.Generator) -> dict[str, int]:
     return {"sqlite_disk_bytes_per_full_user": round(per_user), "sqlite_disk_bytes_per_full_item": round(per_item)}
 
 
+def open_aerospike(hosts: str) -> Store:
+    from streamrec.store.aerospike import AerospikeConfig, AerospikeStore, parse_hosts
+
+    return AerospikeStore(AerospikeConfig(parse_hosts(hosts), os.environ.get("STREAMREC_AEROSPIKE_NAMESPACE",
+                                                                              "streamrec")))
+
+
+def side_by_side(batches: list[dict[tuple[str, str], int]], users: dict[str, UserState],
+                 aerospike_hosts: str | None, rounds: int = 2) -> dict[str, object]:
+    """The same operations on a dict (the ceiling), SQLite, Redis and Aerospike, each from empty.
+
+    ``rounds`` times in turn (dict, SQLite, Redis, Aerospike, dict, ...), each store fresh every
+    round; per operation the round with the most ops/s is kept, so a burst of another process's
+    load on the shared cores hurts one round of one store rather than the comparison."""
+    from peers.store_peers import (
+        DictStore,
+        RedisServer,
+        RedisStore,
+        best_of,
+        measure_operations,
+        with_ratios,
+    )
+
+    from streamrec.store.sqlite import SqliteStore
+
+    rng = np.random.default_rng(13)
+    popular = [video_id(int(i)) for i in rng.zipf(1.3, size=20_000) if i <= CATALOG]
+    reads = [popular[i : i + 50] for i in range(0, 50 * 200, 50)]
+    runs: dict[str, list[dict[str, dict[str, object]]]] = {"dict": [], "sqlite": [], "redis": [], "aerospike": []}
+    stores: dict[str, dict[str, object]] = {}
+    for _ in range(rounds):
+        runs["dict"].append(measure_operations(DictStore(), batches, users, reads))
+        with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp, SqliteStore(Path(tmp) / "side.db") as db:
+            runs["sqlite"].append(measure_operations(db, batches, users, reads))
+        try:
+            with RedisServer() as server:
+                client = server.client()
+                runs["redis"].append(measure_operations(RedisStore(client), batches, users, reads))
+                server_info = {"version": server.version, "used_memory_bytes": server.used_memory(),
+                               "keys": client.dbsize(), **server.config}
+                client.close()
+        except (FileNotFoundError, ImportError) as exc:
+            stores["redis"] = {"skipped": str(exc)}
+        if aerospike_hosts:
+            with open_aerospike(aerospike_hosts) as store:
+                runs["aerospike"].append(measure_operations(store, batches, users, reads))
+        else:
+            stores["aerospike"] = {"skipped": "STREAMREC_AEROSPIKE_HOSTS is not set"}
+    for name, measured in runs.items():
+        if measured and name not in stores:
+            stores[name] = best_of(measured)  # type: ignore[assignment]
+    if "skipped" not in stores.get("redis", {}):
+        stores["redis"]["server"] = server_info
+    with_ratios(stores)  # type: ignore[arg-type]
+    return {"rounds": rounds, **stores}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the amount of work (0.2 for a smoke run)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the side-by-side stores (best kept)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(7)
     batches = cowatch_batches(rng, max(5, int(120 * args.scale)))
     n_users = max(50, int(3000 * args.scale))
     users = {f"typ{i:07d}": make_user(f"typ{i:07d}", rng, full=False) for i in range(n_users)}
     users |= {f"full{i:06d}": make_user(f"full{i:06d}", rng, full=True) for i in range(max(20, n_users // 10))}
-    report: dict[str, object] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+    load_at_start = list(os.getloadavg())
+    report: dict[str, object] = {"ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                 "scale": args.scale,
+                                 "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                                              "sqlite": sqlite3.sqlite_version}, "bytes": payload_bytes(rng)}
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         folder = Path(tmp)
@@ -262,17 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         report["sqlite"] |= sqlite_disk_bytes(folder, rng)  # type: ignore[operator]
     hosts = os.environ.get("STREAMREC_AEROSPIKE_HOSTS")
     if hosts:
-        from streamrec.store.aerospike import (
-            AerospikeConfig,
-            AerospikeStore,
-            parse_hosts,
-        )
-
-        namespace = os.environ.get("STREAMREC_AEROSPIKE_NAMESPACE", "streamrec")
-        with AerospikeStore(AerospikeConfig(parse_hosts(hosts), namespace)) as store:
+        with open_aerospike(hosts) as store:
             report["aerospike"] = bench_store(store, np.random.default_rng(11), batches, users, ceilings)
     else:
         report["aerospike"] = {"skipped": "STREAMREC_AEROSPIKE_HOSTS is not set"}
+    report["stores"] = side_by_side(batches, users, hosts, rounds=args.rounds)
+    report["load_average"] = {"start": load_at_start, "end": list(os.getloadavg())}
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

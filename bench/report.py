@@ -1,0 +1,323 @@
+"""docs/performance.md from the benchmark JSON in bench/results/ (issue 18).
+
+    .venv/bin/python bench/report.py [--results bench/results] [--out docs/performance.md]
+
+Run at the end of every ``make bench-*``. One table per benchmark with every store or engine side
+by side, the machine's load average when the run was made, and a short reading of the numbers
+(where streamrec is ahead, where behind, why). The reading is a template filled from the JSON:
+the comparisons it states are computed here, the explanations are the mechanisms each branch
+names. Nothing in the output is edited by hand; re-run this script instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+STORE_ORDER = ("dict", "sqlite", "redis", "aerospike")
+STORE_LABEL = {"dict": "plain dict (ceiling)", "sqlite": "SQLite (streamrec)", "redis": "Redis",
+               "aerospike": "Aerospike (streamrec)"}
+STORE_OPS = {
+    "user_write": "user record write (100 per call)",
+    "user_read": "user record read (1 per call)",
+    "user_read_batch": "user record read (50 per call)",
+    "cowatch_increment": "co-watch increments + top-K trim (a bundle per call)",
+    "neighbour_read": "top-50 neighbours (50 titles per call)",
+    "item_count_increment": "item counter increments (a bundle per call)",
+    "item_count_read": "item counter reads (50 per call)",
+}
+ENGINE_ORDER = ("ceiling", "beam_prism", "flink", "quixstreams", "faust")
+ENGINE_LABEL = {"ceiling": "plain loop (ceiling)", "beam_prism": "Beam on Prism (streamrec)",
+                "flink": "Flink (streamrec)", "quixstreams": "Quix Streams", "faust": "Faust"}
+
+
+def fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float | int):
+        if digits == 0 and abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:,.{digits}f}"
+        return f"{value:.3g}" if digits == 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def load_text(load: Any) -> str:
+    """``load_average`` as {start: [1m, 5m, 15m], end: [...]}, a list, or a single 1-minute figure."""
+    if isinstance(load, Mapping):
+        parts = [f"{k} {' / '.join(f'{x:.2f}' for x in v)}" for k, v in load.items() if isinstance(v, list)]
+        return "; ".join(parts) + " (1 / 5 / 15 min)" if parts else "not recorded"
+    if isinstance(load, list):
+        return " / ".join(f"{x:.2f}" for x in load) + " (1 / 5 / 15 min)"
+    if isinstance(load, float | int):
+        return f"{load:.2f} (1 min)"
+    return "not recorded (the run predates it)"
+
+
+# Why one store beats the other on an operation (the mechanism, not the measurement).
+_SERVER = "each sent over loopback, executed and answered by a server that shares the two cores"
+WHY_SQLITE_AHEAD = {
+    "user_write": f"one in-process write transaction against HSET + HINCRBY + EXPIRE per user, {_SERVER}",
+    "user_read": "no socket round trip for a single key",
+    "user_read_batch": "50 reads in one read transaction with no network, against 50 HMGETs",
+    "cowatch_increment": f"one in-process `executemany` against a ZINCRBY per pair and a ZREMRANGEBYRANK "
+                         f"per touched title, {_SERVER}",
+    "neighbour_read": "a primary-key range scan in process against 50 ZREVRANGE replies of 50 members",
+    "item_count_increment": f"one in-process `executemany` against an INCRBY per counter, {_SERVER}",
+    "item_count_read": "one `IN (...)` query in process against one MGET round trip and its parsing",
+}
+_ROUND_TRIP = ("Redis answers from RAM with no SQL statement to prepare or B-tree pages to walk, "
+               "SQLite pays statement, transaction and page costs per call")
+WHY_REDIS_AHEAD = {
+    "user_write": "Redis appends to its AOF in the background (fsync once a second) while SQLite's "
+                  "write transaction updates a B-tree of 3-17 KB records and the WAL",
+    "user_read": "a single HMGET is one round trip; " + _ROUND_TRIP,
+    "user_read_batch": _ROUND_TRIP,
+    "cowatch_increment": "a sorted set keeps each title's neighbours ranked, so the trim is one "
+                         "ZREMRANGEBYRANK, while SQLite maintains a table and a top-k index per pair",
+    "neighbour_read": "a sorted set is already ranked, so top-50 is a range read",
+    "item_count_increment": _ROUND_TRIP,
+    "item_count_read": _ROUND_TRIP,
+}
+
+
+# -- store ------------------------------------------------------------------------------------------
+def store_section(data: Mapping[str, Any]) -> list[str]:
+    stores: Mapping[str, Any] = data.get("stores", {})
+    present = [s for s in STORE_ORDER if s in stores and "skipped" not in stores[s]]
+    skipped = {s: stores[s]["skipped"] for s in STORE_ORDER if s in stores and "skipped" in stores[s]}
+    lines = ["## State store (`make bench-store`)", "",
+             (f"Run of {data.get('ran_at', 'an unrecorded time')} (scale {data.get('scale', 1.0)}), "
+             f"{data.get('machine', {}).get('cpus', '?')} cores; load average {load_text(data.get('load_average'))}."),
+             ("Each cell: ops/s · ratio to the plain dict in the same run · per-call latency p50 / p99 (ms). "
+             "Every store started empty and got the same calls with the same bytes (`streamrec.store.codec`); "
+             "the dict does the same encoding, decoding and top-K trimming in-process with no store at all."), ""]
+    if not present:
+        return [*lines, "No side-by-side figures in `bench/results/store.json` yet: run `make bench-store`.", ""]
+    lines.append("| operation | " + " | ".join(STORE_LABEL[s] for s in present) + " |")
+    lines.append("|---|" + "---|" * len(present))
+    for op, label in STORE_OPS.items():
+        cells = []
+        for s in present:
+            f = stores[s].get(op)
+            if not f:
+                cells.append("–")
+                continue
+            cells.append(f"{fmt(f['ops_per_s'])}/s · ×{f.get('ratio_to_dict', 0):.3g} · "
+                         f"{fmt(f['p50_ms'], 2)} / {fmt(f['p99_ms'], 2)}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for s, why in skipped.items():
+        lines.append(f"- {STORE_LABEL[s]}: not run ({why}).")
+    server = stores.get("redis", {}).get("server")
+    if server:
+        lines.append(f"- Redis {server['version']}: `redis-server` on loopback, AOF `appendfsync "
+                     f"{server['appendfsync']}`, one pipeline (one round trip) per call, hiredis parser; "
+                     f"{fmt(server['used_memory_bytes'] / 1e6, 1)} MB used for {fmt(server['keys'])} keys at the end.")
+    lines += ["", "### Reading", "", *store_reading(stores), ""]
+    return lines
+
+
+def _ops(stores: Mapping[str, Any], store: str, op: str) -> float:
+    return float(stores.get(store, {}).get(op, {}).get("ops_per_s", 0) or 0)
+
+
+def store_reading(stores: Mapping[str, Any]) -> list[str]:
+    if "sqlite" not in stores or "redis" not in stores or "skipped" in stores["redis"]:
+        return ["Redis did not run, so there is no peer to compare with."]
+    out = []
+    ahead, behind, even = [], [], []
+    for op, label in STORE_OPS.items():
+        s, r = _ops(stores, "sqlite", op), _ops(stores, "redis", op)
+        if not s or not r:
+            continue
+        x = s / r
+        if x > 1.25:
+            ahead.append(f"{label} ×{x:.2f}: {WHY_SQLITE_AHEAD[op]}")
+        elif x < 0.8:
+            behind.append(f"{label} ×{x:.2f}: {WHY_REDIS_AHEAD[op]}")
+        else:
+            even.append(f"{label} (×{x:.2f})")
+    if ahead:
+        out.append("- **SQLite (streamrec's embedded store) ahead of Redis** (SQLite ops/s over Redis's): "
+                   + "; ".join(ahead) + ".")
+    if behind:
+        out.append("- **SQLite behind Redis**: " + "; ".join(behind) + ".")
+    if even:
+        out.append("- **About even** (within ±25 %, inside this machine's run-to-run noise): "
+                   + "; ".join(even) + ".")
+    enc = stores.get("dict", {}).get("user_read", {})
+    if enc:
+        out.append(f"- User records: the dict ceiling is mostly the codec (decode of a typical 3.3 KB "
+                   f"zlib+JSON profile: {fmt(enc['p50_ms'], 3)} ms p50), so for whole-profile reads "
+                   "and writes every store is within a small factor of the ceiling and the choice "
+                   "of store matters less than the record's size.")
+    cw = [(s, _ops(stores, s, "cowatch_increment")) for s in ("sqlite", "redis", "aerospike")]
+    cw = [(s, v) for s, v in cw if v]
+    if cw:
+        d = _ops(stores, "dict", "cowatch_increment")
+        out.append("- Counters and co-watch increments are where any store is far below the dict "
+                   f"({', '.join(f'{STORE_LABEL[s]} ×{v / d:.3f}' for s, v in cw)}): a dict "
+                   f"increment with the trim costs {1e6 / d:.1f} µs here, a store's "
+                   f"{', '.join(f'{1e6 / v:.0f} µs ({s})' for s, v in cw)}. The pipeline already sums "
+                   "increments per bundle before writing; that, not the store, keeps this path cheap.")
+    out.append("- Not measured here: Redis keeps everything in RAM (300 M profiles of ~6 KB need "
+               "~2 TB of it, docs/capacity.md) and is single-threaded per shard; SQLite is one "
+               "machine's file. Aerospike, the production store, did not run here unless a column "
+               "says so.")
+    return out
+
+
+# -- pipeline -----------------------------------------------------------------------------------------
+def engines_of(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(engines, shared) from pipeline.json: ``engines`` when present, else the old flat Beam run."""
+    if isinstance(data.get("engines"), Mapping):
+        shared = {k: v for k, v in data.items() if k != "engines"}
+        return dict(data["engines"]), shared
+    return {"beam_prism": dict(data)}, {}
+
+
+def _engine_row(e: Mapping[str, Any]) -> dict[str, str]:
+    if "skipped" in e or "error" in e:
+        why = e.get("skipped") or e.get("error")
+        return {"events/s": f"not run: {why}"}
+    low = next((v for k, v in e.items() if k.startswith("freshness_at_") and isinstance(v, Mapping)), None)
+    return {
+        "events/s": fmt(e.get("events_per_s")),
+        "ratio to the plain loop": fmt(e.get("ratio"), 3) if e.get("ratio") is not None else "–",
+        "CPU s per 1k events": fmt(e.get("cpu_s_per_1k_events"), 2) if e.get("cpu_s_per_1k_events") else "–",
+        "freshness p50 / p99 at the low rate (ms)":
+            f"{fmt(low.get('p50_ms'))} / {fmt(low.get('p99_ms'))}" if low else "–",
+        "freshness p50 / p99 at the target rate (ms)":
+            f"{fmt(e.get('freshness_p50_ms'))} / {fmt(e.get('freshness_p99_ms'))}"
+            + (f" ({e['freshness_unseen_after_30s']} of {e.get('freshness_samples')} unseen after 30 s)"
+               if e.get("freshness_unseen_after_30s") else ""),
+        "start-up (s)": fmt(e.get("startup_s"), 1),
+        "delivery": str(e.get("delivery", "–")),
+        "state": str(e.get("state", "–")),
+    }
+
+
+def pipeline_section(data: Mapping[str, Any]) -> list[str]:
+    engines, shared = engines_of(data)
+    present = [k for k in ENGINE_ORDER if k in engines] + [k for k in engines if k not in ENGINE_ORDER]
+    ran_at = shared.get("ran_at") or next((e.get("ran_at") for e in engines.values() if e.get("ran_at")), None)
+    load = shared.get("load_average") or next((e.get("load_average") for e in engines.values()
+                                               if e.get("load_average")), None)
+    lines = ["## Pipeline (`make bench-pipeline`)", "",
+             f"Run of {ran_at or 'an unrecorded time'}; load average {load_text(load)}.",
+             ("The same MovieLens watch sessions, produced to a Kafka topic on a local broker, applied "
+             "with the same `streamrec.recommend.state.apply_event` per user and written to SQLite with "
+             "the same batched store calls. events/s: from the first produce call until every item "
+             "count is readable in the store. Freshness: produced → the event id readable in the "
+             "user's stored state. CPU: the engine's processes (all of its process group) per 1k "
+             "events of the throughput phase. Ratio: events/s over the plain loop's in the same run."), ""]
+    ceilings = {k: e.get("ceiling_events_per_s") for k, e in engines.items() if e.get("ceiling_events_per_s")}
+    if ceilings:
+        lines.append("Plain-loop ceiling (decode + apply_event + co-watch/vector/trending + batched "
+                     "SQLite writes, one Python loop, measured before each engine): "
+                     + ", ".join(f"{ENGINE_LABEL.get(k, k)} run {fmt(v)} events/s" for k, v in ceilings.items())
+                     + ".")
+        lines.append("")
+    rows = {k: _engine_row(engines[k]) for k in present}
+    labels = list(dict.fromkeys(label for r in rows.values() for label in r))
+    lines.append("| figure | " + " | ".join(ENGINE_LABEL.get(k, k) for k in present) + " |")
+    lines.append("|---|" + "---|" * len(present))
+    for label in labels:
+        lines.append(f"| {label} | " + " | ".join(rows[k].get(label, "–") for k in present) + " |")
+    lines += ["", "### Reading", "", *pipeline_reading(engines), ""]
+    return lines
+
+
+def pipeline_reading(engines: Mapping[str, Any]) -> list[str]:
+    ran = {k: e for k, e in engines.items() if e.get("events_per_s")}
+    ours = [k for k in ("beam_prism", "flink") if k in ran]
+    peers = [k for k in ("quixstreams", "faust") if k in ran]
+    out = []
+    for k, e in engines.items():
+        if "skipped" in e or "error" in e:
+            out.append(f"- {ENGINE_LABEL.get(k, k)} did not run: {e.get('skipped') or e.get('error')}")
+    if not ours or not peers:
+        return [*out, "- No streamrec engine and peer ran in the same run, so there is nothing to compare yet."]
+    for o in ours:
+        for p in peers:
+            x = ran[o]["events_per_s"] / ran[p]["events_per_s"]
+            word = "ahead of" if x > 1.25 else "behind" if x < 0.8 else "even with"
+            line = (f"- Throughput: {ENGINE_LABEL[o]} is **{word}** {ENGINE_LABEL[p]} "
+                    f"({fmt(ran[o]['events_per_s'])} vs {fmt(ran[p]['events_per_s'])} events/s, ×{x:.2f})")
+            co, cp = ran[o].get("cpu_s_per_1k_events"), ran[p].get("cpu_s_per_1k_events")
+            if co and cp:
+                line += f"; CPU {fmt(co, 2)} vs {fmt(cp, 2)} s per 1k events"
+            out.append(line + ".")
+    best_peer = max(peers, key=lambda k: ran[k]["events_per_s"])
+    if any(ran[o]["events_per_s"] < 0.8 * ran[best_peer]["events_per_s"] for o in ours):
+        out.append("- Why behind: the peers are one Python process calling the same rules in a "
+                   "plain consumer loop (Quix: librdkafka consumer + RocksDB state, a batched sink at "
+                   "each checkpoint; Faust: an asyncio agent). The Beam job on Prism pays a portable "
+                   "runner's costs on top of the same rules: the runner is a separate process in Go, "
+                   "every bundle crosses the Fn API (gRPC) to the Python SDK harness and back, elements "
+                   "are coded and decoded between stages, and the trending windows and per-user "
+                   "grouping go through Beam's state and timers. Both sides are bound by the same "
+                   "~100 µs per event of `apply_event` in one Python interpreter.")
+    else:
+        out.append("- Why ahead or even: the Beam job batches per user per pane and per bundle for "
+                   "the store, while the peers' per-record Python callbacks pay their own framework "
+                   "overhead per event; all are bound by the same ~100 µs per event of "
+                   "`apply_event` in one Python interpreter.")
+    out.append("- Where streamrec's design is ahead regardless of this machine: the job is a Beam "
+               "pipeline, so the same code runs on a distributed runner (Flink, Dataflow) with "
+               "autoscaling; the peers scale by adding consumer processes up to the topic's partitions.")
+    return out
+
+
+# -- serving --------------------------------------------------------------------------------------------
+def serving_section(data: Mapping[str, Any]) -> list[str]:
+    lines = ["## Feed service (`make bench-serving`)", "",
+             (f"Load average {load_text(data.get('load_average_1m') or data.get('load_average'))}. "
+             "No peer yet (issue 18 asks for store and pipeline peers); the ceiling is aiohttp answering "
+             "a static body in the same run."), "",
+             "| figure | value |", "|---|---|"]
+    for key in ("static_ceiling_rps", "feed_max_rps", "feed_ratio", "feed_p50_ms", "feed_p99_ms",
+                "feed_uncached_max_rps", "feed_uncached_ratio", "feed_uncached_p50_ms", "feed_uncached_p99_ms",
+                "similar_max_rps", "rate_rps"):
+        if key in data:
+            lines.append(f"| `{key}` | {fmt(data[key], 3 if 'ratio' in key else 0)} |")
+    return [*lines, ""]
+
+
+def render(results: Path) -> str:
+    def read(name: str) -> dict[str, Any] | None:
+        path = results / name
+        return json.loads(path.read_text()) if path.exists() else None
+
+    out = ["# Performance, side by side", "",
+           ("Generated by `bench/report.py` from `bench/results/*.json` (run at the end of every "
+           "`make bench-*`); do not edit by hand. The machine has 2 cores shared with other "
+           "engineers' jobs, so every figure is next to a ceiling measured in the same run and the "
+           "load average of that run: compare ratios, not absolute rates, between runs."), ""]
+    for name, section in (("store.json", store_section), ("pipeline.json", pipeline_section),
+                          ("serving.json", serving_section)):
+        data = read(name)
+        if data is not None:
+            out += section(data)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
+    args = parser.parse_args(argv)
+    args.out.write_text(render(args.results))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
