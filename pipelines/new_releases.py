@@ -132,15 +132,19 @@ class NewReleases(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         items, watches = inputs
-        added = items | "CatalogPerRegion" >> beam.ParDo(_CatalogPerRegion())
-        watched = watches | "WatchesPerRegion" >> beam.ParDo(_WatchesPerRegion())
+        # The state is per key, not per window: one pool per region for the job's lifetime. Both
+        # inputs are put in the global window with the default trigger (no grouping follows; the
+        # watches come with UpdateUserState's per-pane trigger, which a Flatten must not mix).
+        added = (items
+                 | "CatalogPerRegion" >> beam.ParDo(_CatalogPerRegion())
+                 | "CatalogGlobal" >> beam.WindowInto(window.GlobalWindows()))
+        watched = (watches
+                   | "WatchesPerRegion" >> beam.ParDo(_WatchesPerRegion())
+                   | "WatchesGlobal" >> beam.WindowInto(window.GlobalWindows()))
         lists = (
             (added, watched)
-            | "Both" >> beam.Flatten()
-            # The state is per key, not per window: one pool per region for the job's lifetime.
-            | "GlobalWindow" >> beam.WindowInto(window.GlobalWindows())
+            | "Both" >> beam.Flatten().with_output_types(beam.typehints.Tuple[str, Any])  # str keys: a deterministic coder
             | "PerRegion" >> beam.ParDo(NewReleasesFn(self.store_url, self.max_age_days, self.n))
-            .with_input_types(tuple[str, Any])
         )
         _ = lists | "PutLists" >> beam.ParDo(WriteRankedLists(self.store_url))
         return lists
