@@ -1,0 +1,228 @@
+"""Pipeline peers for ``bench/bench_pipeline.py``: Quix Streams and Faust on the same workload (issue 18).
+
+    .venv/bin/python bench/peers/pipeline_peers.py [--engines quixstreams,faust] [--ratings 3000] \\
+        [--rate 1000] [--low_rate 200] [--live_s 10] [--out bench/results/pipeline_peers.json]
+
+Each peer runs in its own virtualenv (``bench/peers/install.sh``, ``make peers``) as one worker
+process (``quix_pipeline.py``, ``faust_pipeline.py``) that applies the same core rule per user
+and makes the same batched store writes as the plain-loop ceiling (``bench/peers/rules.py``).
+This module drives a peer the way ``bench/bench_pipeline.py`` drives the Beam job, with its own
+functions (``ceiling``, ``produce``, ``wait_until``, ``freshness``): a fresh topic with the same
+partitions and the same event bytes, a warm-up event, then throughput (first produce call ->
+every item count readable in a fresh SQLite store), then freshness at ``--low_rate`` and
+``--rate``. The plain-loop ceiling is measured again just before each engine, so each ratio
+compares figures taken minutes apart, not the whole run apart. CPU: user + system seconds of the
+engine's process session (``/proc``), over the throughput phase, per 1k events.
+
+Run alone (this file's ``main``) it starts and stops its own broker; ``bench_pipeline.py`` calls
+``run_peer_engines`` with its broker and events instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import bench_pipeline as bp
+
+from streamrec.events.codec import default_codec
+from streamrec.events.model import UserEvent
+from streamrec.store import open_store
+
+PEERS: dict[str, dict[str, Any]] = {
+    "quixstreams": {"venv": REPO / "var" / "peers" / "quix", "script": "quix_pipeline.py", "package": "quixstreams",
+                    "state": "RocksDB (per user, changelog topic)", "delivery": "exactly-once (Kafka transactions)"},
+    "faust": {"venv": REPO / "var" / "peers" / "faust", "script": "faust_pipeline.py", "package": "faust-streaming",
+              "state": "Faust table (in memory, changelog topic)", "delivery": "at-least-once"},
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu_seconds(session: int) -> float:
+    """User + system CPU seconds of every live process in a session (and the children they reaped)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[3]) == session:  # field 6: session id
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / CLK_TCK
+
+
+def installed(name: str) -> tuple[Path | None, str | None]:
+    """(python of the peer's virtualenv, None) or (None, why it is missing)."""
+    venv = PEERS[name]["venv"]
+    python = venv / "venv" / "bin" / "python"
+    if (venv / "install-failed").exists():
+        return None, f"{PEERS[name]['package']} did not install: " + (venv / "install-failed").read_text()[-600:]
+    if not (venv / "venv" / ".installed").exists():
+        return None, "its virtualenv is missing: run `make peers` (bench/peers/install.sh)"
+    return python, None
+
+
+def version_of(name: str) -> str | None:
+    freeze = PEERS[name]["venv"] / "freeze.txt"
+    pkg = PEERS[name]["package"]
+    if freeze.exists():
+        for line in freeze.read_text().splitlines():
+            if line.lower().startswith(pkg + "=="):
+                return line.split("==", 1)[1]
+    return None
+
+
+def run_peer(name: str, *, bootstrap: str, work: Path, events: Sequence[UserEvent], payloads: Sequence[bytes],
+             live_events: Sequence[UserEvent], counts: dict[str, int], rate: float, low_rate: float,
+             live_s: float, partitions: int) -> dict[str, object]:
+    python, why = installed(name)
+    if python is None:
+        return {"skipped": why}
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    folder = work / name
+    folder.mkdir(parents=True, exist_ok=True)
+    cpu0 = time.process_time()
+    ceiling_eps, _ = bp.ceiling(payloads, f"sqlite:///{folder / 'ceiling.db'}")
+    ceiling_cpu = time.process_time() - cpu0
+    topic = f"bench.{name}.events.{os.getpid()}"
+    group = f"bench-{name}-{os.getpid()}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
+        future.result(30)
+    store_url, log = f"sqlite:///{folder / 'state.db'}", folder / "job.log"
+    cmd = [str(python), str(REPO / "bench" / "peers" / PEERS[name]["script"]), "--bootstrap", bootstrap,
+           "--topic", topic, "--store", store_url, "--group", group,
+           "--state_dir", str(folder / "state")]
+    codec = default_codec()
+    launched = time.monotonic()
+    job = subprocess.Popen(cmd, cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    store = None
+    try:
+        def item_counts(ids: list[str]) -> dict[str, int]:
+            nonlocal store
+            if store is None:
+                if not (folder / "state.db").exists():
+                    return {}
+                store = open_store(store_url)
+            return store.get_item_counts(ids)
+
+        warm = events[0].replace(event_id="warm-up", video_id="warm-up-title")
+        bp.produce(bootstrap, topic, [warm], [codec.encode(warm)])
+        ready = bp.wait_until(lambda: bool(item_counts(["warm-up-title"])), 180, job, log, poll_s=0.05)
+        expected, ids = sum(counts.values()), list(counts)
+        cpu0 = session_cpu_seconds(job.pid)
+        began = time.monotonic()
+        bp.produce(bootstrap, topic, events, payloads)
+        produced = time.monotonic()
+        done = bp.wait_until(lambda: sum(item_counts(ids).values()) >= expected, 900, job, log)
+        cpu = session_cpu_seconds(job.pid) - cpu0
+        n_low = int(low_rate * live_s)
+        low = bp.freshness(bootstrap, topic, store_url, live_events[:n_low], low_rate, job, log)
+        latencies = bp.freshness(bootstrap, topic, store_url, live_events[n_low:n_low + int(rate * live_s)],
+                                 rate, job, log)
+        at_rate = bp._percentiles(latencies)
+        events_per_s = len(events) / (done - began)
+        return {
+            "events_per_s": round(events_per_s, 1),
+            "ceiling_events_per_s": round(ceiling_eps, 1),
+            "ratio": round(events_per_s / ceiling_eps, 3),
+            "cpu_s_per_1k_events": round(1000 * cpu / len(events), 3),
+            "ceiling_cpu_s_per_1k_events": round(1000 * ceiling_cpu / len(events), 3),
+            "cpu_ratio": round(ceiling_cpu / cpu, 3) if cpu else None,
+            "freshness_p50_ms": at_rate["p50_ms"],
+            "freshness_p99_ms": at_rate["p99_ms"],
+            "freshness_unseen_after_30s": at_rate["unseen_after_30s"],
+            "freshness_samples": at_rate["samples"],
+            "freshness_rate_events_per_s": rate,
+            f"freshness_at_{int(low_rate)}_per_s": bp._percentiles(low),
+            "events": len(events),
+            "produce_s": round(produced - began, 2),
+            "drain_s": round(done - began, 2),
+            "startup_s": round(ready - launched, 1),
+            "engine": f"{PEERS[name]['package']} {version_of(name)}, one worker process",
+            "state": PEERS[name]["state"],
+            "delivery": PEERS[name]["delivery"],
+            "source": f"the engine's Kafka consumer group, {partitions} partitions",
+            "store": "SQLite (WAL), the ceiling's batched writes at each commit",
+            "load_average_end": list(os.getloadavg()),
+        }
+    except (RuntimeError, OSError) as exc:  # one peer failing must not lose the others' figures
+        return {"error": f"{type(exc).__name__}: {str(exc)[-1500:]}"}
+    finally:
+        if store is not None:
+            store.close()
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGTERM)
+            try:
+                job.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait(15)
+
+
+def run_peer_engines(names: Sequence[str], *, bootstrap: str, work: Path, events: Sequence[UserEvent],
+                     payloads: Sequence[bytes], live_events: Sequence[UserEvent], counts: dict[str, int],
+                     rate: float, low_rate: float, live_s: float,
+                     partitions: int = bp.PARTITIONS) -> dict[str, dict[str, object]]:
+    """``{name: figures}`` for each peer, run one after the other on the given broker."""
+    return {name: run_peer(name, bootstrap=bootstrap, work=work, events=events, payloads=payloads,
+                           live_events=live_events, counts=counts, rate=rate, low_rate=low_rate,
+                           live_s=live_s, partitions=partitions) for name in names}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default=",".join(PEERS))
+    parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "data" / "ml-latest-small")
+    parser.add_argument("--ratings", type=int, default=4000)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--low_rate", type=float, default=200.0)
+    parser.add_argument("--live_s", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    load_start = list(os.getloadavg())
+    events = bp.load_events(args.dataset, args.ratings)
+    live_events = bp.load_events(args.dataset, int((args.rate + args.low_rate) * args.live_s / 6) + 50,
+                                 offset_ratings=args.ratings)
+    codec = default_codec()
+    payloads = [codec.encode(e) for e in events]
+    work = Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    _, counts = bp.ceiling(payloads, f"sqlite:///{work / 'counts.db'}")
+    broker = bp.LocalKafka(data_dir=work / "kafka", port=bp.free_port()).start()
+    try:
+        engines = run_peer_engines(args.engines.split(","), bootstrap=broker.bootstrap, work=work, events=events,
+                                   payloads=payloads, live_events=live_events, counts=counts, rate=args.rate,
+                                   low_rate=args.low_rate, live_s=args.live_s)
+    finally:
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    result: dict[str, object] = {"ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                 "load_average": {"start": load_start, "end": list(os.getloadavg())},
+                                 "cpus": os.cpu_count(), "engines": engines}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
