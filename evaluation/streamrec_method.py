@@ -37,7 +37,7 @@ from streamrec.recommend import (
     top_n,
     top_picks,
 )
-from streamrec.recommend.trending import decayed_add
+from streamrec.recommend.trending import DecayedCounts
 from streamrec.store.base import (
     COWATCH_NEIGHBOURS_LIMIT,
     SEEN_LIMIT,
@@ -69,7 +69,7 @@ class StreamrecMethod:
         self.ranked: dict[str, list[tuple[int, str]]] = {}  # item -> [(-count, neighbour)], ascending
         self.counts: dict[str, int] = {}
         self.raw_vectors: dict[str, np.ndarray] = {}
-        self.trend_scores: dict[str, tuple[float, int]] = {}
+        self.trend_scores = DecayedCounts(TRENDING_HALF_LIFE_MS)
         self.trending: list[ScoredItem] = []
         self.trending_due = 0
 
@@ -93,15 +93,13 @@ class StreamrecMethod:
         if now >= self.trending_due:
             self._refresh_trending(now)
         for video_id in update.watched:
-            score, ts = self.trend_scores.get(video_id, (0.0, now))
-            self.trend_scores[video_id] = decayed_add(score, ts, 1.0, now, TRENDING_HALF_LIFE_MS)
+            self.trend_scores.add(video_id, 1.0, now)
 
     def _refresh_trending(self, now: int) -> None:
         """The pipeline's periodic trending write: decayed counts brought to ``now``, top N."""
-        current = {v: decayed_add(s, ts, 0.0, now, TRENDING_HALF_LIFE_MS)[0] for v, (s, ts) in self.trend_scores.items()}
-        self.trending = top_n(current, TRENDING_SIZE)
+        self.trending = top_n(self.trend_scores.at(now), TRENDING_SIZE)
         # Forget titles whose decayed count no longer matters, so the refresh stays cheap.
-        self.trend_scores = {v: (c, now) for v, c in current.items() if c >= TRENDING_FORGET}
+        self.trend_scores.forget_below(TRENDING_FORGET, now)
         self.trending_due = (now // TRENDING_EVERY_MS + 1) * TRENDING_EVERY_MS
 
     def on_day_boundary(self, day_start_ms: int) -> None:

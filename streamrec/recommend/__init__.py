@@ -80,6 +80,7 @@ __all__ = [
     "MATURITY_ORDER",
     "SOURCES",
     "VECTOR_DIM",
+    "DecayedCounts",
     "RankingConfig",
     "RankingInputs",
     "ReleasePool",

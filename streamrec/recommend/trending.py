@@ -3,7 +3,7 @@
 Pure functions, no I/O. The pipelines count watches per (region, item) in sliding event-time
 windows and call :func:`top_n` to cut each window to its trending list and :func:`top_per_genre`
 for its genre lists; the feed's rows and its cold-start fallback read those lists. The
-evaluation's streamrec adapter keeps a decayed trending list with :func:`decayed_add`.
+evaluation's streamrec adapter keeps a decayed trending list in :class:`DecayedCounts`.
 """
 
 from __future__ import annotations
@@ -55,3 +55,53 @@ def decayed_add(score: float, score_ts: int, amount: float, ts: int, half_life_m
     if ts >= score_ts:
         return score * decay_factor(ts - score_ts, half_life_ms) + amount, ts
     return score + amount * decay_factor(score_ts - ts, half_life_ms), score_ts
+
+
+class DecayedCounts:
+    """Exponentially decayed counts of many titles, cheap to keep and to rank.
+
+    Every count decays by the same factor, so each is kept at a common reference time instead of
+    its own: a watch at ``ts`` adds ``amount * 2 ** ((ts - ref) / half_life)``, and the counts at
+    ``now`` are the kept values times ``2 ** (-(now - ref) / half_life)``. Adding costs one
+    ``exp`` per watch and reading one multiplication per title (:func:`decayed_add` per title
+    cost an ``exp`` each time). Same values as :func:`decayed_add`, in any order of arrival;
+    the reference moves forward before the kept values could overflow.
+    """
+
+    _REBASE_AT = 600.0  # natural-log exponent past which the reference moves (exp(600) ~ 1e260)
+
+    def __init__(self, half_life_ms: float) -> None:
+        if half_life_ms <= 0:
+            raise ValueError(f"half_life_ms: must be > 0, got {half_life_ms}")
+        self.rate = math.log(2.0) / half_life_ms
+        self.ref_ms: int | None = None
+        self.kept: dict[str, float] = {}
+
+    def add(self, video_id: str, amount: float, ts: int) -> None:
+        if self.ref_ms is None:
+            self.ref_ms = ts
+        exponent = self.rate * (ts - self.ref_ms)
+        if exponent > self._REBASE_AT:
+            self._rebase(ts)
+            exponent = 0.0
+        self.kept[video_id] = self.kept.get(video_id, 0.0) + amount * math.exp(exponent)
+
+    def _rebase(self, ref_ms: int) -> None:
+        assert self.ref_ms is not None
+        factor = math.exp(-self.rate * (ref_ms - self.ref_ms))
+        self.kept = {v: c * factor for v, c in self.kept.items()}
+        self.ref_ms = ref_ms
+
+    def at(self, now_ms: int) -> dict[str, float]:
+        """Every count decayed to ``now_ms``."""
+        if self.ref_ms is None:
+            return {}
+        factor = math.exp(-self.rate * (now_ms - self.ref_ms))
+        return {v: c * factor for v, c in self.kept.items()}
+
+    def forget_below(self, threshold: float, now_ms: int) -> None:
+        """Drop titles whose count at ``now_ms`` is below ``threshold`` (keeps the table small)."""
+        if self.ref_ms is None:
+            return
+        floor = threshold * math.exp(self.rate * (now_ms - self.ref_ms))
+        self.kept = {v: c for v, c in self.kept.items() if c >= floor}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -129,3 +130,23 @@ def test_fold_in_and_vector_scores() -> None:
     assert vector_scores(None, {"a": a}) == {}
     with pytest.raises(ValueError, match="decay"):
         fold_in(user, b, 1.0, decay=0.0)
+
+
+def test_decayed_counts_equal_decayed_add_in_any_order_and_across_a_rebase() -> None:
+    from streamrec.recommend.trending import DecayedCounts
+
+    rng = random.Random(3)
+    half_life = 3_600_000
+    watches = [(f"v{rng.randint(0, 9)}", rng.randint(0, 400 * half_life)) for _ in range(500)]  # spans ~400 half-lives
+    rng.shuffle(watches)  # late and early arrivals mixed
+    counts = DecayedCounts(half_life)
+    oracle: dict[str, tuple[float, int]] = {}
+    for video_id, ts in watches:
+        counts.add(video_id, 1.0, ts)
+        oracle[video_id] = decayed_add(*oracle.get(video_id, (0.0, ts)), 1.0, ts, half_life)
+    now = 401 * half_life
+    got = counts.at(now)
+    for video_id, (score, ts) in oracle.items():
+        assert got[video_id] == pytest.approx(decayed_add(score, ts, 0.0, now, half_life)[0], rel=1e-9, abs=1e-300)
+    counts.forget_below(0.5, now)
+    assert set(counts.at(now)) == {v for v, c in got.items() if c >= 0.5}
