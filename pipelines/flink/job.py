@@ -1,0 +1,359 @@
+"""The streaming job on Flink: Kafka -> per-user state -> items, trending, new releases -> store.
+
+    events topic --SQL Kafka source, batched per partition every --batch_ms (Java side)--+
+        -> UserStateFn (keyed by partition: the users of that partition in MapState)     |
+             -> users (held until a checkpoint covers them) -> store                      |
+             -> increments --by title shard--> ItemTotalsFn -> co-watch, counts, vectors  |
+             -> watches ----by region + global--> ListsFn -> trending, genre rows, new releases
+    catalog topic --SQL Kafka source, batched--> CatalogFn -> store (upsert) --by region--> ListsFn
+    dead letters (undecodable, refused) -> DLQ topic
+
+Every rule is :mod:`streamrec.recommend`'s, called through :mod:`pipelines.flink.core`; the
+exactly-once argument is in that module's docstring and docs/pipelines.md ("The Flink job").
+
+What crosses into Python is batched in Java: the Kafka records of one partition per ``--batch_ms``
+window (``ARRAY_AGG`` over a processing-time tumbling window), so one call applies many events.
+
+Run (in var/flink/venv, ``make flink``)::
+
+    flink run -py pipelines/flink/job.py --bootstrap 127.0.0.1:9092 --store sqlite:////abs/path.db
+    # or from Python: streamrec_cli.localflink.LocalFlink(...).submit("pipelines/flink/job.py", ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyflink.common import Configuration, Types  # type: ignore[import-not-found]
+from pyflink.datastream import (  # type: ignore[import-not-found]
+    CheckpointingMode,
+    StreamExecutionEnvironment,
+)
+from pyflink.datastream.functions import (  # type: ignore[import-not-found]
+    KeyedProcessFunction,
+    RuntimeContext,
+)
+from pyflink.datastream.state import (  # type: ignore[import-not-found]
+    MapStateDescriptor,
+    ValueStateDescriptor,
+)
+from pyflink.table import StreamTableEnvironment  # type: ignore[import-not-found]
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `flink run -py` runs this file as a script
+    sys.path.insert(0, str(ROOT))
+
+from pipelines.flink.core import (
+    CatalogWriter,
+    CommitWatch,
+    DeadLetterProducer,
+    ItemTotalsWriter,
+    ListsWriter,
+    Pending,
+    RegionLists,
+    UserStateApplier,
+    route_catalog,
+    route_watches,
+    split_increments,
+)
+from streamrec.config import (
+    DEFAULT_KAFKA_BOOTSTRAP,
+    DEFAULT_STORE_URL,
+    TOPIC_CATALOG,
+    TOPIC_DLQ,
+    TOPIC_EVENTS,
+)
+
+CONSUMER_GROUP = "streamrec-flink"
+FLUSH_EVERY_MS = 50  # how often held writes look at the group's committed offsets
+PICKLED = Types.PICKLED_BYTE_ARRAY()
+
+
+def _records(row: Any) -> list[tuple[int, bytes | None, bytes | None]]:
+    """A batch row's records: three arrays aggregated side by side (one ARRAY_AGG of a ROW would
+    hand back the same reused row object for every element)."""
+    return [(int(o), k, v) for o, k, v in zip(row[2], row[3], row[4], strict=True)]
+
+
+class _Held(KeyedProcessFunction):  # type: ignore[misc]
+    """A keyed function with writes held in a ``Pending`` (keyed state) until a completed checkpoint
+    covers them, released on every input and on a processing-time timer while any are held."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.pending_state = runtime_context.get_state(ValueStateDescriptor("pending", PICKLED))
+        self.watch = CommitWatch(self.args.bootstrap, self.args.group)
+
+    def close(self) -> None:
+        self.watch.close()
+
+    def _pending(self) -> Pending:
+        return self.pending_state.value() or Pending()
+
+    def hold(self, pending: Pending, ctx: Any) -> None:
+        self.release(pending)
+        self.pending_state.update(pending)
+        if pending.groups:
+            now = ctx.timer_service().current_processing_time()
+            ctx.timer_service().register_processing_time_timer(now - now % FLUSH_EVERY_MS + FLUSH_EVERY_MS)
+
+    def release(self, pending: Pending) -> None:
+        raise NotImplementedError
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        pending = self._pending()
+        if pending.groups:
+            self.hold(pending, ctx)
+        return iter(())
+
+
+class UserStateFn(_Held):
+    """Keyed by the events' Kafka partition (the topic is keyed by user, so a user's events are in
+    one partition, in order): the partition's users in MapState, each batch applied by
+    ``UserStateApplier``; user states held until covered, increments and watches sent on."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
+        self.users = runtime_context.get_map_state(MapStateDescriptor("users", Types.STRING(), PICKLED))
+        self.applier = UserStateApplier(self.args.store, self.args.events_topic)
+        self.dlq = DeadLetterProducer(self.args.bootstrap, self.args.dlq_topic)
+
+    def close(self) -> None:
+        super().close()
+        self.applier.close()
+
+    def load(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        found = {}
+        missing = []
+        for user_id in user_ids:
+            held = self.users.get(user_id)
+            if held is None:
+                missing.append(user_id)
+            else:
+                found[user_id] = held
+        if missing:  # never written by this job: the store holds the starting state (see core)
+            found.update(self.applier.load_from_store(missing))
+        return found
+
+    def process_element(self, row: Any, ctx: Any) -> Iterator[bytes]:
+        partition, high = int(row[0]), int(row[1])
+        deps = {f"{self.args.events_topic}:{partition}": high}
+        batch = self.applier.apply(partition, _records(row), self.load)
+        self.dlq.send(batch.dead_letters)
+        if batch.users:
+            for user_id, held in batch.users.items():
+                self.users.put(user_id, held)
+            pending = self._pending()
+            pending.add(deps, {user_id: state for user_id, (state, _) in batch.users.items()})
+            self.hold(pending, ctx)
+        if batch.pairs or batch.counts or batch.watches:
+            yield pickle.dumps((deps, batch.pairs, batch.counts, batch.watches), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def release(self, pending: Pending) -> None:
+        self.applier.write_users(pending.pop_ready(self.watch))
+
+
+class ItemTotalsFn(_Held):
+    """Keyed by title shard: each title's totals (count, co-watch row, raw vector) in MapState,
+    increments held until covered, then written idempotently (``ItemTotalsWriter``)."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
+        self.totals = runtime_context.get_map_state(MapStateDescriptor("totals", Types.STRING(), PICKLED))
+        self.writer = ItemTotalsWriter(self.args.store)
+
+    def close(self) -> None:
+        super().close()
+        self.writer.close()
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        _shard, deps, pairs, counts = value
+        ids = set(counts) | {a for a, _ in pairs}
+        new = [v for v in ids if not self.totals.contains(v)]
+        if new:  # first seen: start from the store, before any write of ours can reach it (see core)
+            for video_id, total in self.writer.initial(new).items():
+                self.totals.put(video_id, total)
+        pending = self._pending()
+        pending.add(deps, (pairs, counts))
+        self.hold(pending, ctx)
+        return iter(())
+
+    def release(self, pending: Pending) -> None:
+        ready = pending.pop_ready(self.watch)
+        if not ready:
+            return
+        pairs: dict[tuple[str, str], int] = {}
+        counts: dict[str, int] = {}
+        for ready_pairs, ready_counts in ready:
+            for pair, n in ready_pairs.items():
+                pairs[pair] = pairs.get(pair, 0) + n
+            for video_id, n in ready_counts.items():
+                counts[video_id] = counts.get(video_id, 0) + n
+        ids = set(counts) | {a for a, _ in pairs}
+        totals = {v: self.totals.get(v) for v in ids}
+        for video_id, total in self.writer.write(totals, pairs, counts).items():
+            self.totals.put(video_id, total)
+
+
+class ListsFn(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by region (and ``global``): watch counts per 5-minute bucket and the new-releases
+    pool; every input rewrites the region's trending, genre and new-releases lists."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(ValueStateDescriptor("lists", PICKLED))
+        self.writer = ListsWriter(self.args.store, max_age_days=self.args.new_releases_days)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        region, kind, payload = value
+        lists = self.state.value() or RegionLists()
+        if kind == "watches":
+            written = self.writer.on_watches(region, lists, payload)
+        else:
+            written = self.writer.on_catalog(region, lists, payload)
+        self.state.update(lists)
+        self.writer.write(written)
+        return iter(())
+
+
+class CatalogFn(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by the catalog's partition: upsert each batch, send its titles to the release lists."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.writer = CatalogWriter(self.args.store, self.args.catalog_topic)
+        self.dlq = DeadLetterProducer(self.args.bootstrap, self.args.dlq_topic)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def process_element(self, row: Any, ctx: Any) -> Iterator[Any]:
+        items, dead = self.writer.apply(int(row[0]), _records(row))
+        self.dlq.send(dead)
+        for region, added in route_catalog(items).items():
+            yield region, "added", added
+
+
+def _split_items(shards: int) -> Any:
+    def split(encoded: bytes) -> Iterator[Any]:
+        deps, pairs, counts, _ = pickle.loads(encoded)
+        for shard, (shard_pairs, shard_counts) in split_increments(pairs, counts, shards).items():
+            yield shard, deps, shard_pairs, shard_counts
+    return split
+
+
+def _split_watches(encoded: bytes) -> Iterator[Any]:
+    watches = pickle.loads(encoded)[3]
+    for region, region_watches in route_watches(watches).items():
+        yield region, "watches", region_watches
+
+
+def kafka_table_sql(name: str, topic: str, args: argparse.Namespace) -> str:
+    """A Kafka topic as a table of raw records with their partition and offset; offsets come from
+    the job's checkpoint (else the group's committed offsets, else ``--start``) and are committed
+    to the group when a checkpoint completes."""
+    return f"""
+    CREATE TEMPORARY TABLE {name} (
+      `k` BYTES, `v` BYTES,
+      `part` INT METADATA FROM 'partition' VIRTUAL,
+      `off` BIGINT METADATA FROM 'offset' VIRTUAL,
+      `pt` AS PROCTIME()
+    ) WITH (
+      'connector' = 'kafka', 'topic' = '{topic}',
+      'properties.bootstrap.servers' = '{args.bootstrap}',
+      'properties.group.id' = '{args.group}',
+      'properties.auto.offset.reset' = '{args.start}',
+      'scan.startup.mode' = 'group-offsets',
+      'properties.commit.offsets.on.checkpoint' = 'true',
+      'key.format' = 'raw', 'key.fields' = 'k',
+      'value.format' = 'raw', 'value.fields-include' = 'EXCEPT_KEY'
+    )"""
+
+
+def batches_sql(name: str, batch_ms: int) -> str:
+    """One row per partition per processing-time window: (partition, highest offset, records)."""
+    return f"""
+    SELECT part, MAX(off) AS high, ARRAY_AGG(off) AS offs, ARRAY_AGG(k) AS ks, ARRAY_AGG(v) AS vs
+    FROM TABLE(TUMBLE(TABLE {name}, DESCRIPTOR(pt), INTERVAL '{batch_ms / 1000:.3f}' SECOND))
+    GROUP BY part, window_start, window_end"""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", default=DEFAULT_KAFKA_BOOTSTRAP)
+    parser.add_argument("--store", default=DEFAULT_STORE_URL, help="store URL (sqlite:////abs/path.db, aerospike://...)")
+    parser.add_argument("--events_topic", default=TOPIC_EVENTS)
+    parser.add_argument("--catalog_topic", default=TOPIC_CATALOG)
+    parser.add_argument("--dlq_topic", default=TOPIC_DLQ)
+    parser.add_argument("--group", default=CONSUMER_GROUP, help="consumer group the checkpoints commit offsets to")
+    parser.add_argument("--start", choices=("earliest", "latest"), default="earliest",
+                        help="where a partition without a committed offset starts")
+    parser.add_argument("--checkpoint_ms", type=int, default=1000, help="checkpoint interval")
+    parser.add_argument("--checkpoint_dir", default=None, help="checkpoint storage (file:///..., gs://...)")
+    parser.add_argument("--batch_ms", type=int, default=100, help="Kafka records batched per partition for this long")
+    parser.add_argument("--shards", type=int, default=4, help="title shards of the item totals")
+    parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--state_backend", choices=("hashmap", "rocksdb"), default="hashmap")
+    parser.add_argument("--jars", default=None, help="';'-separated connector jar URLs (default: var/flink/lib/*.jar)")
+    parser.add_argument("--new_releases_days", type=float, default=30.0)
+    parser.add_argument("--name", default="streamrec")
+    return parser.parse_args(argv)
+
+
+def build(args: argparse.Namespace) -> StreamExecutionEnvironment:
+    config = Configuration()
+    config.set_string("state.backend.type", args.state_backend)
+    if args.checkpoint_dir:
+        config.set_string("execution.checkpointing.dir", args.checkpoint_dir)
+    env = StreamExecutionEnvironment.get_execution_environment(config)
+    jars = args.jars.split(";") if args.jars else [p.as_uri() for p in sorted((ROOT / "var" / "flink" / "lib").glob("*.jar"))]
+    if jars:
+        env.add_jars(*jars)
+    env.set_parallelism(args.parallelism)
+    env.enable_checkpointing(args.checkpoint_ms, CheckpointingMode.EXACTLY_ONCE)
+    env.get_checkpoint_config().set_min_pause_between_checkpoints(max(0, args.checkpoint_ms // 4))
+    tables = StreamTableEnvironment.create(env)
+    tables.execute_sql(kafka_table_sql("events", args.events_topic, args))
+    tables.execute_sql(kafka_table_sql("catalog", args.catalog_topic, args))
+    events = tables.to_data_stream(tables.sql_query(batches_sql("events", args.batch_ms)))
+    catalog = tables.to_data_stream(tables.sql_query(batches_sql("catalog", args.batch_ms)))
+
+    updates = (events.key_by(lambda row: int(row[0]), key_type=Types.INT())
+               .process(UserStateFn(args), output_type=PICKLED).name("UserState").uid("user-state"))
+    (updates.flat_map(_split_items(args.shards), output_type=PICKLED).name("SplitByTitle")
+     .key_by(lambda v: v[0], key_type=Types.INT())
+     .process(ItemTotalsFn(args), output_type=PICKLED).name("ItemTotals").uid("item-totals"))
+    added = (catalog.key_by(lambda row: int(row[0]), key_type=Types.INT())
+             .process(CatalogFn(args), output_type=PICKLED).name("Catalog").uid("catalog"))
+    watches = updates.flat_map(_split_watches, output_type=PICKLED).name("SplitByRegion")
+    (watches.union(added).key_by(lambda v: v[0], key_type=Types.STRING())
+     .process(ListsFn(args), output_type=PICKLED).name("Lists").uid("lists"))
+    return env
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    env = build(args)
+    env.execute(args.name)  # under `flink run --detached` this submits and returns
+
+
+if __name__ == "__main__":
+    # Run through the module, not this script's __main__: cloudpickle then ships the functions by
+    # reference (the TaskManager imports pipelines.flink.job) instead of by value with our globals.
+    from pipelines.flink.job import main as module_main
+
+    module_main(sys.argv[1:])
