@@ -128,6 +128,10 @@ def _ops(stores: Mapping[str, Any], store: str, op: str) -> float:
     return float(stores.get(store, {}).get(op, {}).get("ops_per_s", 0) or 0)
 
 
+def _ratio(stores: Mapping[str, Any], store: str, default: float) -> float:
+    return float(stores[store]["cowatch_increment"].get("ratio_to_dict", default))
+
+
 def store_reading(stores: Mapping[str, Any]) -> list[str]:
     if "sqlite" not in stores or "redis" not in stores or "skipped" in stores["redis"]:
         return ["Redis did not run, so there is no peer to compare with."]
@@ -163,7 +167,7 @@ def store_reading(stores: Mapping[str, Any]) -> list[str]:
     if cw:
         d = _ops(stores, "dict", "cowatch_increment")
         out.append("- Counters and co-watch increments are where any store is far below the dict "
-                   f"({', '.join(f'{STORE_LABEL[s]} ×{v / d:.3f}' for s, v in cw)}): a dict "
+                   f"({', '.join(f'{STORE_LABEL[s]} ×{_ratio(stores, s, v / d):.3g}' for s, v in cw)}): a dict "
                    f"increment with the trim costs {1e6 / d:.1f} µs here, a store's "
                    f"{', '.join(f'{1e6 / v:.0f} µs ({s})' for s, v in cw)}. The pipeline already sums "
                    "increments per bundle before writing; that, not the store, keeps this path cheap.")

@@ -215,6 +215,8 @@ def run_peer_engines(names: Sequence[str], *, bootstrap: str, work: Path, events
                      rate: float, low_rate: float, live_s: float,
                      partitions: int = bp.PARTITIONS) -> dict[str, dict[str, object]]:
     """``{name: figures}`` for each peer, run one after the other on the given broker."""
+    if not names:
+        return {}
     sys.path.insert(0, str(REPO / "bench" / "peers"))
     serialization = pickle_cost(payloads)
     out = {}
