@@ -190,6 +190,12 @@ def engines_of(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
     return {"beam_prism": dict(data)}, {}
 
 
+# What the Beam run's JSON does not say about itself (docs/pipelines.md, "Delivery guarantee").
+ENGINE_DEFAULTS = {"beam_prism": {
+    "delivery": "at-least-once reads; user state effectively exactly once (applied event ids kept in the profile)",
+    "state": "Beam state per user (runner memory), profile in the store"}}
+
+
 def _engine_row(e: Mapping[str, Any]) -> dict[str, str]:
     if "skipped" in e or "error" in e:
         why = e.get("skipped") or e.get("error")
@@ -235,7 +241,7 @@ def pipeline_section(data: Mapping[str, Any]) -> list[str]:
              "session) over the throughput phase, per 1k events; the broker's CPU is not counted. "
              "Ratios: the engine's events/s (or CPU per event) against the plain loop's, the same "
              "updates and store writes in one Python loop, measured in the same run just before the engine."), ""]
-    rows = {k: _engine_row(engines[k]) for k in present}
+    rows = {k: _engine_row({**ENGINE_DEFAULTS.get(k, {}), **engines[k]}) for k in present}
     labels = list(dict.fromkeys(label for r in rows.values() for label in r))
     lines.append("| figure | " + " | ".join(ENGINE_LABEL.get(k, k) for k in present) + " |")
     lines.append("|---|" + "---|" * len(present))

@@ -44,9 +44,10 @@ from streamrec.store import open_store
 
 PEERS: dict[str, dict[str, Any]] = {
     "quixstreams": {"venv": REPO / "var" / "peers" / "quix", "script": "quix_pipeline.py", "package": "quixstreams",
-                    "state": "RocksDB (per user, changelog topic)", "delivery": "exactly-once (Kafka transactions)"},
+                    "state": "RocksDB (per user, changelog topic)", "delivery": "exactly-once inside Kafka (changelog + offsets in one transaction); "
+                                "store writes at least once, user state deduplicated by event ids"},
     "faust": {"venv": REPO / "var" / "peers" / "faust", "script": "faust_pipeline.py", "package": "faust-streaming",
-              "state": "Faust table (in memory, changelog topic)", "delivery": "at-least-once",
+              "state": "Faust table (in memory, changelog topic)", "delivery": "at-least-once; user state deduplicated by event ids",
               "note": "faust-streaming 0.11.3 installs cleanly but cannot create its internal topics here: "
                       "it sends a hand-built Metadata v1 request that aiokafka 0.14 can no longer send and "
                       "Kafka 4 no longer serves; faust_pipeline.py creates them through the Admin API instead"},
