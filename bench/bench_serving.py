@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make bench-serving` installs it (apt-get install wrk)")
 
-    from streamrec.auth import SERVICE_SCOPE, mint_token
+    from serving.auth import SERVICE_SCOPE, mint_token
 
     marker = args.db.with_name(args.db.name + ".seeded.json")
     if args.reuse_db and marker.exists():

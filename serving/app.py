@@ -12,13 +12,14 @@ or ``python -m serving`` (``streamrec serve`` does the same). The page the demo 
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import TypeAdapter
 
-from serving import clients
+from serving import bodies, clients
 from serving.cache import FeedCache
-from serving.catalog import SharedReads, TimedAnswers
 from serving.feed_service import ASSEMBLIES, READS, Admission
 from serving.keys import (
     CONFIG,
+    EVENTS_BODY,
     FEED_CACHE,
     METRICS,
     POSTERS,
@@ -38,6 +39,7 @@ from serving.posters import PosterCache
 from serving.ratelimit import RateLimits
 from serving.routes import ROUTES
 from serving.settings import ServingConfig
+from serving.shared_reads import SharedReads, TimedAnswers
 
 
 def create_app(config: ServingConfig) -> web.Application:
@@ -53,6 +55,7 @@ def create_app(config: ServingConfig) -> web.Application:
     app[SIMILAR_ANSWERS] = TimedAnswers(config.similar_ttl_s)
     app[RATE_LIMITS] = RateLimits(config.events_rate_per_s, config.events_burst)
     app[POSTERS] = PosterCache()
+    app[EVENTS_BODY] = TypeAdapter(bodies.events_body(config.max_batch_events))
     app[VERIFIED_TOKENS] = VerifiedTokens()
     app[READS] = Admission(config.max_feed_reads)
     app[ASSEMBLIES] = Admission(config.max_feed_assemblies)

@@ -8,7 +8,7 @@ Reads are batched and bounded (the architecture's "one round trip per kind of re
 3. counts and vectors of every candidate title, and their catalog entries.
 
 Catalog entries and ranked lists are the same for every user and go through
-:class:`serving.catalog.SharedReads`, which holds them briefly in memory.
+:class:`serving.shared_reads.SharedReads`, which holds them briefly in memory.
 
 The maths (candidates, blend, filters, diversity, "more like this") is all in
 :mod:`streamrec.recommend`; this module only decides which rows a page has and how they look.
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from serving.catalog import SharedReads
+from serving.shared_reads import SharedReads
 from streamrec import recommend
 from streamrec.events.model import CatalogItem
 from streamrec.store.base import (

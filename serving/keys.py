@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from pydantic import TypeAdapter
 
+from serving.auth import Principal
 from serving.cache import FeedCache
-from serving.catalog import SharedReads, TimedAnswers
 from serving.metrics import ServingMetrics
 from serving.ratelimit import RateLimits
 from serving.settings import ServingConfig
-from streamrec.auth import Principal
+from serving.shared_reads import SharedReads, TimedAnswers
 
 if TYPE_CHECKING:
     from serving.clients import ImpressionPublisher, KafkaProbe, TrendingSnapshot
@@ -31,5 +32,7 @@ KAFKA_PROBE: web.AppKey[KafkaProbe] = web.AppKey("kafka_probe")
 IMPRESSIONS: web.AppKey[ImpressionPublisher] = web.AppKey("impressions")
 TRENDING: web.AppKey[TrendingSnapshot] = web.AppKey("trending_snapshot")
 POSTERS: web.AppKey[PosterCache] = web.AppKey("posters")
+#: serving.bodies.events_body for the configured batch size, built once.
+EVENTS_BODY: web.AppKey[TypeAdapter[Any]] = web.AppKey("events_body")
 
 PRINCIPAL = web.RequestKey("principal", Principal)

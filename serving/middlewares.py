@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from serving import auth
 from serving.errors import ApiError
 from serving.keys import CONFIG, METRICS, PRINCIPAL
-from streamrec import auth
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from serving.errors import check_id
 from serving.keys import CONFIG, POSTERS, SHARED, STORE
+from serving.params import check_id
 from streamrec.events.model import CatalogItem
 from streamrec.store.base import StoreError
 

@@ -21,5 +21,5 @@ ROUTES = [
     web.get("/v1/videos/{video_id:[^/]+}/similar", views.similar_titles, name="similar"),
     web.get("/v1/trending", views.trending_now, name="trending"),
     web.post("/v1/events", views.post_events, name="events"),
-    web.get("/posters/{video_id}.svg", posters.poster, name="poster"),
+    web.get("/posters/{video_id:[^/]+}.svg", posters.poster, name="poster"),
 ]

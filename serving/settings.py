@@ -7,10 +7,12 @@ change behaviour by building a different :class:`ServingConfig`, never by patchi
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from streamrec import auth
+from serving import auth
 from streamrec.config import Settings
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -52,6 +54,9 @@ class ServingConfig:
     impressions: bool = True  # produce impressions to Kafka after each feed
     impressions_queue: int = 10_000  # pending impression batches; beyond it they are dropped
     static_dir: Path = STATIC_DIR
+    # The clock event times are checked against ("at most 300 s in the future"), in Unix seconds;
+    # /openapi.json states the latest time it takes by the same clock. A contract test freezes it.
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         auth.check_key(self.jwt_key)

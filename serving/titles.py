@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from serving.catalog import SharedReads
 from serving.feed import (
     CONTENT_POOL,
     GLOBAL,
@@ -14,6 +13,7 @@ from serving.feed import (
     FeedStore,
     item_view,
 )
+from serving.shared_reads import SharedReads
 from streamrec import recommend
 from streamrec.store.base import RankedList, genre_key, trending_key
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -12,21 +11,16 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter
 
-from serving import openapi
-from serving.errors import (
-    ApiError,
-    check_id,
-    check_known_params,
-    choice_param,
-    int_param,
-    list_param,
-    region_param,
-)
-from serving.feed import ROW_TYPES, FeedQuery
+from serving import bodies, openapi
+from serving.bodies import ROW_TYPES, BodyError, Preferences
+from serving.errors import ApiError
+from serving.feed import FeedQuery
 from serving.feed_service import dumps, serve_feed
 from serving.keys import (
     CONFIG,
+    EVENTS_BODY,
     IMPRESSIONS,
     KAFKA_PROBE,
     METRICS,
@@ -39,6 +33,14 @@ from serving.keys import (
     TRENDING,
 )
 from serving.middlewares import require_access
+from serving.params import (
+    check_id,
+    check_known_params,
+    choice_param,
+    int_param,
+    list_param,
+    region_param,
+)
 from serving.titles import (
     SimilarQuery,
     UnknownTitle,
@@ -49,8 +51,7 @@ from serving.titles import (
 from streamrec.config import TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.events.errors import EventValidationError
-from streamrec.events.http_json import event_from_json
-from streamrec.events.model import UserEvent
+from streamrec.events.model import EventType, UserEvent
 from streamrec.kafka import KafkaPublishError, KafkaUnavailable
 from streamrec.store.base import StoreError
 
@@ -106,6 +107,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(request.app[CONFIG]))
+
+
+PREFERENCES_BODY = TypeAdapter(Preferences)
 
 
 async def docs(request: web.Request) -> web.Response:
@@ -199,32 +203,23 @@ async def post_events(request: web.Request) -> web.Response:
     """One event or a batch; all accepted (202, after the broker's acks) or none (400/403/413/503)."""
     config, metrics_ = request.app[CONFIG], request.app[METRICS]
     check_known_params(request.query, ())
-    body = await _json_body(request)
-    batch = isinstance(body, list) or (isinstance(body, dict) and "events" in body)
-    raw = body if isinstance(body, list) else body["events"] if batch else [body]
-    if not isinstance(raw, list):
-        raise ApiError(400, "invalid_events", "events: must be a JSON array", [{"field": "events", "reason": "must be an array"}])
-    if not raw:
-        raise ApiError(400, "invalid_events", "events: the batch is empty", [{"field": "events", "reason": "empty batch"}])
-    if len(raw) > config.max_batch_events:
-        metrics_.events_rejected.labels("too_large").inc(len(raw))
-        raise ApiError(413, "payload_too_large", f"events: {len(raw)} in one batch, at most {config.max_batch_events}",
-                       [{"field": "events", "reason": f"at most {config.max_batch_events} per batch"}])
-    _rate_limit(request, len(raw))
-    now_ms = time.time_ns() // 1_000_000
-    events: list[UserEvent] = []
-    errors: list[dict[str, Any]] = []
-    for index, obj in enumerate(raw):
-        try:
-            events.append(event_from_json(obj, now_ms=now_ms))
-        except EventValidationError as e:
-            errors += [{"index": index, **err} for err in e.to_list()]
-    if errors:
-        metrics_.events_rejected.labels("invalid").inc(len(raw))
-        raise ApiError(400, "invalid_events", f"{len(errors)} field error(s); nothing was accepted", errors)
+    raw = await _json_bytes(request)
+    try:
+        events = bodies.events_of(bodies.read(request.app[EVENTS_BODY], raw, now_s=config.clock()))
+    except BodyError as e:
+        too_many = [p for p in e.errors if p["field"] == "events" and p["reason"].startswith("too many")]
+        if too_many:
+            metrics_.events_rejected.labels("too_large").inc()
+            raise ApiError(413, "payload_too_large", f"events: {too_many[0]['reason']} in one batch",
+                           [{"field": "events", "reason": f"at most {config.max_batch_events} per batch"}]) from e
+        metrics_.events_rejected.labels("invalid").inc()
+        if e.not_json:
+            raise ApiError(400, "invalid_json", f"body: {e.errors[0]['reason']}", e.errors) from e
+        raise ApiError(400, "invalid_events", f"{len(e.errors)} field error(s); nothing was accepted", e.errors) from e
+    _rate_limit(request, len(events))
     for index, event in enumerate(events):
         if not request[PRINCIPAL].may_act_for(event.user_id):
-            metrics_.events_rejected.labels("forbidden").inc(len(raw))
+            metrics_.events_rejected.labels("forbidden").inc(len(events))
             raise ApiError(403, "forbidden", f"events[{index}].user_id: this token may not post for {event.user_id!r}",
                            [{"index": index, "field": "user_id", "reason": "not the token's profile"}])
     await _publish(request, events)
@@ -237,20 +232,16 @@ async def put_preferences(request: web.Request) -> web.Response:
     user_id = check_id("user_id", request.match_info["user_id"])
     require_access(request, user_id, "set preferences")
     check_known_params(request.query, ())
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_preferences", "body: must be a JSON object with genres",
-                       [{"field": "body", "reason": "must be an object"}])
-    unknown = sorted(set(body) - {"genres", "region", "device"})
-    if unknown:
-        raise ApiError(400, "invalid_preferences", f"{unknown[0]}: unknown field",
-                       [{"field": name, "reason": "unknown field"} for name in unknown])
-    _rate_limit(request, 1)
-    obj = {**body, "user_id": user_id, "event_type": "set_preferences", "timestamp": time.time()}
+    raw = await _json_bytes(request)
     try:
-        event = event_from_json(obj)
-    except EventValidationError as e:
-        raise ApiError(400, "invalid_preferences", str(e), e.to_list()) from e
+        preferences: Preferences = bodies.read(PREFERENCES_BODY, raw)
+    except BodyError as e:
+        code = "invalid_json" if e.not_json else "invalid_preferences"
+        raise ApiError(400, code, str(e), e.errors) from e
+    _rate_limit(request, 1)
+    event = UserEvent(event_id=str(uuid.uuid4()), event_type=EventType.SET_PREFERENCES, user_id=user_id,
+                      timestamp=round(request.app[CONFIG].clock() * 1000), device=preferences.device,
+                      region=preferences.region, genres=tuple(preferences.genres))
     await _publish(request, [event])
     return web.json_response({"accepted": 1, "event_id": event.event_id, "genres": list(event.genres)}, status=202)
 
@@ -259,7 +250,8 @@ def _rate_limit(request: web.Request, events: int) -> None:
     """429 + Retry-After past the token's rate (``events_rate_per_s``, ``events_burst``).
 
     Service tokens (a gateway posting for many profiles) are not limited here: their limits are
-    the gateway's. Checked before the events are validated: a flood costs as little as possible.
+    the gateway's. Checked once the body is read and valid (one pass, a few hundred microseconds
+    for a hundred events), before anything is published.
     """
     principal = request[PRINCIPAL]
     if principal.is_service:
@@ -274,18 +266,12 @@ def _rate_limit(request: web.Request, events: int) -> None:
                        [{"field": "events", "reason": reason}], headers={"Retry-After": retry})
 
 
-async def _json_body(request: web.Request) -> Any:
+async def _json_bytes(request: web.Request) -> bytes:
+    """The body of a JSON request, unparsed: ``serving.bodies`` parses and validates it in one pass."""
     if request.content_type != JSON:
         raise ApiError(415, "unsupported_media_type", f"Content-Type: must be {JSON}, got {request.content_type!r}",
                        [{"field": "Content-Type", "reason": f"must be {JSON}"}])
-    raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge -> 413
-    try:
-        return json.loads(raw)
-    except RecursionError:  # ~1,000 nested arrays or objects exhaust the parser's stack
-        raise ApiError(400, "invalid_json", "body: JSON nested too deep",
-                       [{"field": "body", "reason": "JSON nested too deep"}]) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, "invalid_json", f"body: not valid JSON: {e}", [{"field": "body", "reason": "not valid JSON"}]) from e
+    return await request.read()  # over client_max_size: HTTPRequestEntityTooLarge -> 413
 
 
 async def _publish(request: web.Request, events: list[UserEvent]) -> None:

@@ -91,7 +91,7 @@ def add_token(sub: Sub) -> None:
 
 
 def token(args: argparse.Namespace) -> int:
-    from streamrec import auth
+    from serving import auth
 
     scopes = (auth.SERVICE_SCOPE,) if args.service else ()
     print(auth.mint_token(args.user, auth.key_from_env(REPO), scopes=scopes, ttl_seconds=args.ttl,

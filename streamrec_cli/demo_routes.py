@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from streamrec import auth
+from serving import auth
 from streamrec.replay import region_for
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,8 +1,9 @@
-"""The event contract: the model, the Avro codec and the JSON conversion for HTTP.
+"""The event contract: the model and the Avro codec (the HTTP JSON shape is the service's:
+``serving.bodies``).
 
-    from streamrec.events import default_codec, event_from_json
-    event = event_from_json(request_json)          # EventValidationError lists every bad field
+    from streamrec.events import default_codec
     value = default_codec().encode(event)          # single-object Avro for Kafka
+    event = default_codec().decode_event(value)    # EventDecodeError names the field
 """
 
 from streamrec.events.codec import EventCodec, SchemaRegistry, default_codec
@@ -12,7 +13,6 @@ from streamrec.events.errors import (
     EventValidationError,
     FieldError,
 )
-from streamrec.events.http_json import event_from_json, event_to_json, record_to_json
 from streamrec.events.model import (
     TITLE_EVENTS,
     WATCH_EVENTS,
@@ -38,7 +38,4 @@ __all__ = [
     "SchemaRegistry",
     "UserEvent",
     "default_codec",
-    "event_from_json",
-    "event_to_json",
-    "record_to_json",
 ]

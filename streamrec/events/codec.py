@@ -343,10 +343,6 @@ class EventCodec:
             raise EventDecodeError("header", f"expected a UserEvent, found a {type(record).__name__}")
         return record
 
-    def fingerprint_of(self, model: type) -> bytes:
-        """The 8-byte fingerprint ``encode`` writes for this model type."""
-        return self._writers[model][0].fingerprint
-
 
 def _find_invalid_fields(schema: SchemaVersion, datum: dict[str, Any]) -> list[FieldError]:
     errors = []

@@ -1,7 +1,7 @@
 """The id rules: one pattern for every id a client names, shared by the writes and the reads.
 
-``POST /v1/events`` (``streamrec.events.http_json``), the service's path and query parameters
-(``serving.errors``) and the OpenAPI document (``serving.openapi``) all take their rule from here,
+``POST /v1/events`` (``serving.bodies``), the service's path and query parameters
+(``serving.params``) and the OpenAPI document (``serving.openapi``) all take their rule from here,
 so an id that can be written can be read back and an id refused on one side is refused on both.
 
 - ids (``user_id``, ``video_id``, ``device``): 1-128 characters of ASCII letters, digits and

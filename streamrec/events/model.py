@@ -1,7 +1,7 @@
 """The event model shared by every part: one record per user action, one per impression.
 
 Times are epoch milliseconds in Python and Avro (``timestamp-millis``); the HTTP JSON shape uses
-Unix seconds and is converted at the edge (``streamrec.events.http_json``).
+Unix seconds and is converted at the edge (``serving.bodies``).
 """
 
 from __future__ import annotations

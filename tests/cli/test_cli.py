@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from streamrec import auth
+from serving import auth
 from streamrec.config import TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.kafka import EventProducer, read_records

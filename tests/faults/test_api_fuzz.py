@@ -9,70 +9,28 @@ no answer is a 5xx, and every 4xx body names the field at fault.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from serving.app import create_app
 from serving.settings import ServingConfig
-from tests.fixtures.serving import JWT_KEY, free_port, service_token, token
+from tests.fixtures.serving import (
+    JWT_KEY,
+    ServerThread,
+    free_port,
+    service_token,
+    token,
+)
 
 CASES = 5000
 Json = Any
-
-
-class ServerThread:
-    """The real app on a real port, served by an event loop of its own (hypothesis tests are sync)."""
-
-    def __init__(self, config: ServingConfig) -> None:
-        self.config = config
-        self.ready = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="fuzzed-app", daemon=True)
-        self._stop: asyncio.Event | None = None
-        self.error: BaseException | None = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self._serve())
-        except BaseException as e:  # noqa: BLE001 (reported by __enter__)
-            self.error = e
-            self.ready.set()
-        finally:
-            self.loop.close()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(create_app(self.config), access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", self.config.port).start()
-            self.ready.set()
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        if not self.ready.wait(60) or self.error is not None:
-            raise RuntimeError(f"the app did not start: {self.error!r}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self.thread.join(timeout=30)
 
 
 # -- strategies from the OpenAPI document --------------------------------------------------------

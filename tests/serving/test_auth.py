@@ -9,7 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from streamrec import auth
+from serving import auth
 
 KEY = "k" * 40
 
@@ -72,4 +72,4 @@ def test_the_key_file_does_not_depend_on_the_working_directory(tmp_path: Path, m
 def test_the_default_base_is_the_project_not_the_working_directory(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("STREAMREC_HOME", raising=False)
     assert auth.key_path() == auth.PROJECT_ROOT / "var" / "jwt.key"
-    assert (auth.PROJECT_ROOT / "streamrec" / "auth.py").is_file()
+    assert (auth.PROJECT_ROOT / "serving" / "auth.py").is_file()

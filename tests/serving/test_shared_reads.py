@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from serving.catalog import SharedReads
+from serving.shared_reads import SharedReads
 from streamrec.store import open_store
 from streamrec.store.aio import AsyncStore
 from streamrec.store.base import RankedList, ScoredItem
