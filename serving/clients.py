@@ -14,28 +14,31 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 from aiohttp import web
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
-from serving.feed import GLOBAL, FeedStore, item_view
+from serving.feed import (
+    GLOBAL,
+    FeedQuery,
+    FeedStore,
+    item_view,
+    listed,
+    title_filter,
+    trending_row,
+)
 from serving.keys import (
     CONFIG,
     IMPRESSIONS,
-    KAFKA_PROBE,
     METRICS,
     PRODUCER,
     STORE,
     TRENDING,
 )
 from serving.metrics import ServingMetrics
-from streamrec import recommend
-from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
+from streamrec.config import TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, Impression
-from streamrec.kafka import EventProducer, KafkaPublishError, KafkaUnavailable, QuietLog
+from streamrec.kafka import EventProducer, KafkaPublishError
 from streamrec.store import open_store
 from streamrec.store.aio import AsyncStore
 from streamrec.store.base import RankedList, StoreError, trending_key
@@ -64,39 +67,10 @@ async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
                              extra_config={**config.kafka_producer_config, "logger": KAFKA_LOG})
     producer.start()
     app[PRODUCER] = producer
-    app[KAFKA_PROBE] = KafkaProbe(config.kafka_bootstrap)
     yield
     left = await asyncio.to_thread(producer.close, config.kafka_ack_timeout_s)
     if left:
         log.warning("%d records were still unsent when the producer closed", left)
-
-
-class KafkaProbe:
-    """Reads cluster metadata: the broker answers (for /readyz).
-
-    TODO(kafka owner): an ``EventProducer.ping()`` on the producer's own connection would make
-    this separate admin client unnecessary.
-    """
-
-    def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
-        self._admin: AdminClient | None = None
-
-    def _client(self) -> AdminClient:
-        if self._admin is None:  # created on the first probe: most apps in tests never probe
-            conf: dict[str, Any] = {"bootstrap.servers": self._bootstrap, "client.id": "streamrec-serving-probe",
-                                    "logger": QuietLog(KAFKA_LOG)}
-            self._admin = AdminClient(conf)
-        return self._admin
-
-    def _check(self, timeout_s: float) -> None:
-        try:
-            self._client().list_topics(topic=TOPIC_EVENTS, timeout=timeout_s)
-        except KafkaException as e:
-            raise KafkaUnavailable(f"no broker metadata: {e}") from e
-
-    async def check(self, timeout_s: float = 1.0) -> None:
-        await asyncio.to_thread(self._check, timeout_s)
 
 
 class ImpressionPublisher:
@@ -194,21 +168,15 @@ class TrendingSnapshot:
             if region != GLOBAL and region not in known:
                 self.regions.pop(region, None)
 
-    def row(self, region: str, limit: int, thumbnail_template: str, ids_only: bool,
-            max_maturity: str | None) -> dict[str, object] | None:
-        ranked = self.get(region)
+    def row(self, query: FeedQuery, thumbnail_template: str) -> dict[str, object] | None:
+        """The feed's "Trending Now" row for ``query``, from memory (``serving.feed``'s builder)."""
+        ranked = self.get(query.region)
         if ranked is None:
             return None
-        allowed = recommend.TitleFilter(None if region == GLOBAL else region, max_maturity)
-        views = []
-        for s in ranked.items:
-            if not allowed.allows(s.video_id, self.items):
-                continue
-            views.append(item_view(self.items[s.video_id], s.video_id, thumbnail_template, ids_only))
-            if len(views) >= limit:
-                break
-        where = "" if region == GLOBAL else f" in {region}"
-        return {"type": "trending_now", "title": f"Trending Now{where}", "items": views} if views else None
+        allowed = title_filter(query)
+        items = listed(ranked.items, lambda v: allowed.allows(v, self.items),
+                       lambda v: item_view(self.items[v], v, thumbnail_template, query.ids_only), query.limit)
+        return trending_row(query.region, items) if items else None
 
 
 async def trending_ctx(app: web.Application) -> AsyncIterator[None]:

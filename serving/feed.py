@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -218,13 +218,19 @@ class RowBuilder:
         return view
 
     def listed(self, ranked: Sequence[ScoredItem]) -> list[dict[str, Any]]:
-        views: list[dict[str, Any]] = []
-        for s in ranked:  # lists hold up to 200 titles; a row needs `limit` of them
-            if self.allowed(s.video_id):
-                views.append(self.view(s.video_id))
-                if len(views) >= self.query.limit:
-                    break
-        return views
+        return listed(ranked, self.allowed, self.view, self.query.limit)
+
+
+def listed(ranked: Iterable[ScoredItem], allowed: Callable[[str], bool], view: Callable[[str], dict[str, Any]],
+           limit: int) -> list[dict[str, Any]]:
+    """The views of the first ``limit`` titles of a ranked list that ``allowed`` lets through."""
+    views: list[dict[str, Any]] = []
+    for s in ranked:  # lists hold up to 200 titles; a row needs `limit` of them
+        if allowed(s.video_id):
+            views.append(view(s.video_id))
+            if len(views) >= limit:
+                break
+    return views
 
 
 def continue_watching(b: RowBuilder) -> dict[str, Any] | None:
@@ -263,12 +269,14 @@ def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | N
 
 
 def trending_now(b: RowBuilder, lists: Mapping[str, RankedList], window: str) -> dict[str, Any] | None:
-    region = b.query.region
-    ranked = regional(lists, trending_key(window, region), trending_key(window, GLOBAL))
-    if ranked is None:
-        return None
+    ranked = regional(lists, trending_key(window, b.query.region), trending_key(window, GLOBAL))
+    return None if ranked is None else trending_row(b.query.region, b.listed(ranked.items))
+
+
+def trending_row(region: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The "Trending Now" row of a feed, and of a degraded one (``serving.clients.TrendingSnapshot``)."""
     where = "" if region == GLOBAL else f" in {region}"
-    return {"type": "trending_now", "title": f"Trending Now{where}", "items": b.listed(ranked.items)}
+    return {"type": "trending_now", "title": f"Trending Now{where}", "items": items}
 
 
 def new_releases(b: RowBuilder, lists: Mapping[str, RankedList]) -> dict[str, Any] | None:

@@ -140,8 +140,7 @@ def degraded(app: web.Application, query: FeedQuery, cause: str) -> FeedAnswer:
         # Built for another request shape, perhaps another token: filtered again for this one.
         feed, source = reshape(last.feed, query, last.titles, last.disliked), "cache"
     else:
-        row = app[TRENDING].row(query.region, query.limit, config.thumbnail_template, query.ids_only,
-                                query.max_maturity)
+        row = app[TRENDING].row(query, config.thumbnail_template)
         wanted = "trending_now" in query.rows
         feed = {"user_id": query.user_id, "region": query.region, "generated_at": int(time.time()),
                 "rows": [row] if row is not None and wanted else []}

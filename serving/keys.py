@@ -15,7 +15,7 @@ from serving.settings import ServingConfig
 from serving.shared_reads import SharedReads, TimedAnswers
 
 if TYPE_CHECKING:
-    from serving.clients import ImpressionPublisher, KafkaProbe, TrendingSnapshot
+    from serving.clients import ImpressionPublisher, TrendingSnapshot
     from serving.posters import PosterCache
     from streamrec.kafka import EventProducer
     from streamrec.store.aio import AsyncStore
@@ -28,7 +28,6 @@ SIMILAR_ANSWERS = web.AppKey("similar_answers", TimedAnswers)
 RATE_LIMITS = web.AppKey("event_rate_limits", RateLimits)
 STORE: web.AppKey[AsyncStore] = web.AppKey("store")
 PRODUCER: web.AppKey[EventProducer] = web.AppKey("producer")
-KAFKA_PROBE: web.AppKey[KafkaProbe] = web.AppKey("kafka_probe")
 IMPRESSIONS: web.AppKey[ImpressionPublisher] = web.AppKey("impressions")
 TRENDING: web.AppKey[TrendingSnapshot] = web.AppKey("trending_snapshot")
 POSTERS: web.AppKey[PosterCache] = web.AppKey("posters")

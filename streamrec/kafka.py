@@ -8,7 +8,8 @@
   ``await send_many(topic, [(key, value), ...])`` returns only once the broker acknowledged every
   record, and raises ``KafkaUnavailable`` when that does not happen in time; ``send_each`` tells
   the outcome of every record instead (for answers that must say which records are in Kafka). A background thread
-  polls the client so delivery callbacks resolve asyncio futures without blocking the loop.
+  polls the client so delivery callbacks resolve asyncio futures without blocking the loop;
+  ``ping()`` tells whether a broker answers (readiness probes).
 - ``read_records()``: reads a topic from the beginning, for tests and tools.
 
 confluent-kafka errors stay inside this module: callers see ``KafkaUnavailable`` (broker
@@ -259,6 +260,14 @@ class EventProducer:
             return
         if any(b.get("state") == "UP" for b in brokers.values()):
             self._down.clear()
+
+    def ping(self, timeout_s: float = 1.0) -> None:
+        """Reads the cluster's metadata over this producer's connections (blocking): returns when a
+        broker answers, ``KafkaUnavailable`` when none does within ``timeout_s``."""
+        try:
+            self._producer.list_topics(timeout=timeout_s)
+        except KafkaException as e:
+            raise KafkaUnavailable(f"no broker metadata: {e}") from e
 
     # -- life cycle -----------------------------------------------------------------------------
 
