@@ -449,13 +449,16 @@ _COMMON_EVENT = TypeAdapter(_CommonEvent)
 # -- to the model --------------------------------------------------------------------------------
 
 
+_KINDS = {k.value: k for k in EventType}
+
+
 def to_user_event(event: _Event) -> UserEvent:
     """The ``UserEvent`` of a validated event (seconds become epoch milliseconds)."""
     get = event.__dict__.get
     genres = get("genres")
     return UserEvent(
         event_id=str(event.event_id) if event.event_id is not None else str(uuid.uuid4()),
-        event_type=EventType(get("event_type")),
+        event_type=_KINDS[get("event_type")],
         user_id=event.user_id,
         timestamp=round(event.timestamp * 1000),
         device=event.device,
