@@ -217,14 +217,6 @@ def _allowed(video_id: str, excluded: set[str], inputs: RankingInputs) -> bool:
     return video_id not in excluded and title_allowed(inputs.items.get(video_id), inputs.region, inputs.max_maturity)
 
 
-def allowed_titles(user: UserState, candidates: Sequence[str], inputs: RankingInputs) -> list[str]:
-    """The candidates that pass every top-picks filter, in the given order: not seen/completed,
-    not disliked, not in continue watching, and the title filter (known to the catalog, available
-    in the region, within the maturity cap: :mod:`streamrec.recommend.filters`)."""
-    excluded = _excluded(user)
-    return [v for v in candidates if _allowed(v, excluded, inputs)]
-
-
 _GENRE_BITS: dict[str, int] = {}
 
 

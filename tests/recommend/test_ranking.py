@@ -12,7 +12,6 @@ from streamrec.events.model import CatalogItem
 from streamrec.recommend import (
     RankingConfig,
     RankingInputs,
-    allowed_titles,
     blend,
     candidate_titles,
     diversify,
@@ -20,9 +19,18 @@ from streamrec.recommend import (
     source_scores,
     top_picks,
 )
+from streamrec.recommend.filters import title_allowed
 from streamrec.store.base import HistoryEntry, Progress, ScoredItem, UserState
 
 COWATCH_ONLY = RankingConfig(weights={"cowatch": 1.0}, mmr_lambda=1.0, recency_half_life=1.0, alpha=0.5, beta=0.5)
+
+
+def allowed_titles(user: UserState, candidates: list[str], inputs: RankingInputs) -> list[str]:
+    """The oracle's filter, written plainly: not seen, not disliked, not in progress, not in the
+    history, and the title filter (known, in the region, within the maturity cap)."""
+    excluded = set(user.seen) | set(user.disliked) | set(user.in_progress) | {h.video_id for h in user.history}
+    return [v for v in candidates
+            if v not in excluded and title_allowed(inputs.items.get(v), inputs.region, inputs.max_maturity)]
 
 
 def user_with(*history: str, **kw: object) -> UserState:
