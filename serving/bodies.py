@@ -1,7 +1,8 @@
-"""Every request and response body of the service, declared once (pydantic v2).
+"""Every request body of the service, declared once (pydantic v2); the answers are in
+``serving.answers``.
 
 The server validates with these declarations and ``serving.openapi`` writes ``/openapi.json`` from
-them, so the document says exactly what the server accepts and answers.
+them, so the document says exactly what the server accepts.
 
 The JSON an app posts to ``POST /v1/events`` (one event, a list, or ``{"events": [...]}``)::
 
@@ -66,7 +67,6 @@ MAX_GENRE_LEN = 64
 MAX_GENRES = 50
 #: Text that is not blank: at least one character other than ASCII white space.
 NOT_BLANK = r"[^ \t\n\r\f\v]"
-ROW_TYPES = ("continue_watching", "top_picks", "because_you_watched", "trending_now", "new_releases", "genre")
 
 Id = Annotated[str, Field(pattern=f"^{ID_REGEX}$", min_length=1, max_length=ID_MAX_LEN)]
 Region = Annotated[str, Field(pattern=f"^{REGION_REGEX}$", min_length=1, max_length=REGION_MAX_LEN)]
@@ -199,103 +199,6 @@ class Preferences(_Body):
     device: Device | None = None
 
 
-# -- responses -----------------------------------------------------------------------------------
-
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FieldProblem(_Answer):
-    index: int | None = Field(None, description="The event's place in the batch")
-    field: str
-    reason: str
-
-
-class EventOutcome(_Answer):
-    index: int
-    event_id: uuid.UUID
-    status: Literal["accepted", "retry", "refused"] = Field(description=(
-        "accepted: in Kafka; retry: not acknowledged in time (resend it with the same event_id); "
-        "refused: refused by the broker for good"))
-    reason: str | None = None
-
-
-class Error(_Answer):
-    error: str = Field(description="A machine-readable code")
-    message: str
-    errors: list[FieldProblem] | None = None
-    accepted: int | None = Field(None, description="503/502 of POST /v1/events: events already in Kafka")
-    events: list[EventOutcome] | None = Field(None, description="503/502 of POST /v1/events: every event's outcome")
-
-
-class EventsAccepted(_Answer):
-    accepted: int
-    event_ids: list[uuid.UUID]
-    events: list[EventOutcome]
-
-
-class PreferencesAccepted(_Answer):
-    accepted: Literal[1]
-    event_id: uuid.UUID
-    genres: list[str]
-
-
-class Item(_Answer):
-    video_id: str
-    thumbnail: str | None = None
-    title: str | None = None
-    genres: list[str] | None = None
-    year: int | None = None
-    type: str | None = None
-    maturity: str | None = None
-    match_score: float | None = Field(None, ge=0, le=1)
-    progress_sec: int | None = None
-    duration_sec: int | None = None
-    score: float | None = None
-
-
-class Row(_Answer):
-    type: Literal["continue_watching", "top_picks", "because_you_watched", "trending_now", "new_releases", "genre"]
-    title: str
-    seed_video_id: str | None = None
-    genre: str | None = None
-    items: list[Item]
-
-
-class Feed(_Answer):
-    user_id: str
-    region: str
-    generated_at: int = Field(description="Unix seconds")
-    degraded: bool = Field(description="true: the last feed built or trending, the store was slow or down")
-    rows: list[Row]
-
-
-class Similar(_Answer):
-    video_id: str
-    title: str | None
-    items: list[Item]
-
-
-class Trending(_Answer):
-    region: str
-    window: str
-    list_region: str | None = Field(description="Whose list it is: the region's, else global")
-    window_end: float | None = Field(description="Unix seconds")
-    updated_at: float | None = Field(description="Unix seconds")
-    degraded: bool
-    items: list[Item]
-
-
-class Alive(_Answer):
-    status: Literal["ok"]
-
-
-class Ready(_Answer):
-    ready: bool
-    checks: dict[str, Literal["ok", "unavailable", "empty"]]
-
-
 # -- reading bodies ------------------------------------------------------------------------------
 
 
@@ -318,10 +221,10 @@ def read(adapter: TypeAdapter[Any], raw: bytes, *, now_s: float | None = None) -
             deep = "recursion limit" in str(problems[0].get("ctx", {}).get("error", ""))
             raise BodyError([{"field": "body", "reason": "JSON nested too deep" if deep else "not valid JSON"}],
                             not_json=True) from None
-        raise BodyError(_problems(problems, raw, now_s)) from None
+        raise BodyError(_problems(problems, now_s)) from None
 
 
-def _problems(problems: Iterable[ErrorDetails], raw: bytes, now_s: float | None) -> list[dict[str, Any]]:
+def _problems(problems: Iterable[ErrorDetails], now_s: float | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in problems:
         loc = list(p["loc"])
@@ -458,7 +361,7 @@ def to_user_event(event: _Event) -> UserEvent:
     genres = get("genres")
     return UserEvent(
         event_id=str(event.event_id) if event.event_id is not None else str(uuid.uuid4()),
-        event_type=_KINDS[get("event_type")],
+        event_type=_KINDS[event.__dict__["event_type"]],
         user_id=event.user_id,
         timestamp=round(event.timestamp * 1000),
         device=event.device,

@@ -3,7 +3,7 @@
     {"error": "invalid_parameter", "message": "limit: must be between 1 and 50, got 0",
      "errors": [{"field": "limit", "reason": "must be between 1 and 50, got 0"}]}
 
-(``serving.bodies.Error`` declares it for the OpenAPI document.)
+(``serving.answers.Error`` declares it for the OpenAPI document.)
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from serving.answers import ROW_TYPES
 from serving.shared_reads import SharedReads
 from streamrec import recommend
 from streamrec.events.model import CatalogItem
@@ -37,7 +38,6 @@ from streamrec.store.base import (
     trending_key,
 )
 
-ROW_TYPES = ("continue_watching", "top_picks", "because_you_watched", "trending_now", "new_releases", "genre")
 GLOBAL = "global"
 GENRE_ROWS = 3  # genre rows per page: stated preferences first, then the history's genres
 SIMILAR_NEIGHBOURS = 100  # co-watch neighbours read for "more like this"

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the service (``/openapi.json``) and a self-contained docs page.
 
-Every body's schema is generated from its one declaration in :mod:`serving.bodies` (the models the
-server validates with); this module only says which operation answers which body with which
+Every body's schema is generated from its one declaration in :mod:`serving.bodies` (requests: the
+models the server validates with) or :mod:`serving.answers`; this module only says which operation answers which body with which
 status. Parameters take their rules from the same constants the handlers check
 (:mod:`serving.params`, :mod:`streamrec.events.ids`).
 
@@ -17,8 +17,9 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from serving import bodies
-from serving.bodies import MAX_FUTURE_SKEW_S, MIN_TIMESTAMP_S, ROW_TYPES
+from serving import answers, bodies
+from serving.answers import ROW_TYPES
+from serving.bodies import MAX_FUTURE_SKEW_S, MIN_TIMESTAMP_S
 from serving.settings import ServingConfig
 from streamrec.events.ids import ID_MAX_LEN, ID_REGEX, REGION_MAX_LEN, REGION_REGEX
 
@@ -43,14 +44,14 @@ def _components(config: ServingConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "Event": bodies.Event,
         "EventsBody": bodies.events_body(config.max_batch_events),
         "Preferences": bodies.Preferences,
-        "EventsAccepted": bodies.EventsAccepted,
-        "PreferencesAccepted": bodies.PreferencesAccepted,
-        "Error": bodies.Error,
-        "Feed": bodies.Feed,
-        "Similar": bodies.Similar,
-        "Trending": bodies.Trending,
-        "Alive": bodies.Alive,
-        "Ready": bodies.Ready,
+        "EventsAccepted": answers.EventsAccepted,
+        "PreferencesAccepted": answers.PreferencesAccepted,
+        "Error": answers.Error,
+        "Feed": answers.Feed,
+        "Similar": answers.Similar,
+        "Trending": answers.Trending,
+        "Alive": answers.Alive,
+        "Ready": answers.Ready,
     }
     refs, defs = TypeAdapter.json_schemas([(name, "validation", TypeAdapter(shape)) for name, shape in named.items()],
                                           ref_template=REF, schema_generator=_Schemas)

@@ -14,7 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter
 
 from serving import bodies, openapi
-from serving.bodies import ROW_TYPES, BodyError, Preferences
+from serving.answers import ROW_TYPES
+from serving.bodies import BodyError, Preferences
 from serving.errors import ApiError
 from serving.feed import FeedQuery
 from serving.feed_service import dumps, serve_feed

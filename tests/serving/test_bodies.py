@@ -285,3 +285,37 @@ def test_reads_and_writes_accept_the_same_ids(value: str) -> None:
     except ApiError:
         read = False
     assert written == read
+
+
+# -- issue 19: one declaration for the server and the document --------------------------------------
+
+
+PREFERENCES = TypeAdapter(bodies.Preferences)
+
+
+def test_preferences_are_genres_and_optionally_where() -> None:
+    body = bodies.read(PREFERENCES, b'{"genres": ["Drama"], "region": "US", "device": "tv"}')
+    assert body.genres == ["Drama"] and body.region == "US" and body.device == "tv"
+    with pytest.raises(BodyError) as err:
+        bodies.read(PREFERENCES, b'{"genres": [], "mood": "sad", "region": ""}')
+    assert {e["field"] for e in err.value.errors} == {"genres", "mood", "region"}
+    assert all("index" not in e for e in err.value.errors)
+
+
+def test_the_document_states_what_the_server_takes() -> None:
+    from serving.openapi import document
+    from serving.settings import ServingConfig
+
+    config = ServingConfig(store_url="sqlite:///x", kafka_bootstrap="x", jwt_key="k" * 40, max_batch_events=7)
+    schemas = document(config, now_s=NOW_S)["components"]["schemas"]
+    for shape in bodies.EVENT_SHAPES:
+        schema = schemas[shape.__name__]
+        assert schema["additionalProperties"] is False
+        assert set(schema["required"]) == {n for n, f in shape.model_fields.items() if f.is_required()}
+        assert schema["properties"]["timestamp"]["maximum"] == NOW_S + MAX_FUTURE_SKEW_S
+    assert set(schemas["Event"]["discriminator"]["mapping"]) == {k.value for k in EventType}
+    batch = next(s for s in schemas["EventsBody"]["oneOf"] if s.get("type") == "array")
+    assert (batch["minItems"], batch["maxItems"]) == (1, 7)
+    assert schemas["EventBatch"]["properties"]["events"]["maxItems"] == 7
+    genre = schemas["Preferences"]["properties"]["genres"]["items"]
+    assert genre["minLength"] == 1

@@ -1,0 +1,111 @@
+"""Every answer body of the service, declared once (pydantic v2) for ``serving.openapi``.
+
+The handlers build these answers as plain dicts (the feed's bytes are cached and served as they
+are); the contract test (``tests/serving/test_contract.py``) checks every answer against the
+schemas generated from here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RowType = Literal["continue_watching", "top_picks", "because_you_watched", "trending_now", "new_releases", "genre"]
+#: The rows of a feed, in page order.
+ROW_TYPES: tuple[str, ...] = get_args(RowType)
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldProblem(_Answer):
+    index: int | None = Field(None, description="The event's place in the batch")
+    field: str
+    reason: str
+
+
+class EventOutcome(_Answer):
+    index: int
+    event_id: uuid.UUID
+    status: Literal["accepted", "retry", "refused"] = Field(description=(
+        "accepted: in Kafka; retry: not acknowledged in time (resend it with the same event_id); "
+        "refused: refused by the broker for good"))
+    reason: str | None = None
+
+
+class Error(_Answer):
+    error: str = Field(description="A machine-readable code")
+    message: str
+    errors: list[FieldProblem] | None = None
+    accepted: int | None = Field(None, description="503/502 of POST /v1/events: events already in Kafka")
+    events: list[EventOutcome] | None = Field(None, description="503/502 of POST /v1/events: every event's outcome")
+
+
+class EventsAccepted(_Answer):
+    accepted: int
+    event_ids: list[uuid.UUID]
+    events: list[EventOutcome]
+
+
+class PreferencesAccepted(_Answer):
+    accepted: Literal[1]
+    event_id: uuid.UUID
+    genres: list[str]
+
+
+class Item(_Answer):
+    video_id: str
+    thumbnail: str | None = None
+    title: str | None = None
+    genres: list[str] | None = None
+    year: int | None = None
+    type: str | None = None
+    maturity: str | None = None
+    match_score: float | None = Field(None, ge=0, le=1)
+    progress_sec: int | None = None
+    duration_sec: int | None = None
+    score: float | None = None
+
+
+class Row(_Answer):
+    type: RowType
+    title: str
+    seed_video_id: str | None = None
+    genre: str | None = None
+    items: list[Item]
+
+
+class Feed(_Answer):
+    user_id: str
+    region: str
+    generated_at: int = Field(description="Unix seconds")
+    degraded: bool = Field(description="true: the last feed built or trending, the store was slow or down")
+    rows: list[Row]
+
+
+class Similar(_Answer):
+    video_id: str
+    title: str | None
+    items: list[Item]
+
+
+class Trending(_Answer):
+    region: str
+    window: str
+    list_region: str | None = Field(description="Whose list it is: the region's, else global")
+    window_end: float | None = Field(description="Unix seconds")
+    updated_at: float | None = Field(description="Unix seconds")
+    degraded: bool
+    items: list[Item]
+
+
+class Alive(_Answer):
+    status: Literal["ok"]
+
+
+class Ready(_Answer):
+    ready: bool
+    checks: dict[str, Literal["ok", "unavailable", "empty"]]
