@@ -5,7 +5,7 @@
 Prints one JSON object:
 
 - ``events_per_s``: sustained end-to-end throughput. MovieLens ratings become watch sessions
-  (``streamrec.replay``), re-stamped into the last minutes. The streaming job (``python -m
+  (``streamrec.ratings``), re-stamped into the last minutes. The streaming job (``python -m
   pipelines.main`` on Prism) is started and warmed up with one event (``startup_s``); then all
   events are produced to its topic and the clock runs from the first produce call until every
   effect (the item counts the ceiling loop computed) is readable in the store.
@@ -40,7 +40,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streamrec import replay
+from streamrec import ratings as rating_logs
 from streamrec.events.codec import default_codec
 from streamrec.events.model import UserEvent
 from streamrec.recommend.state import apply_event
@@ -55,8 +55,8 @@ PARTITIONS = 3
 
 def load_events(dataset: Path, ratings: int, offset_ratings: int = 0) -> list[UserEvent]:
     """Sessions of ``ratings`` MovieLens ratings, re-stamped so the newest ends a minute ago."""
-    rows = replay.load_ratings(dataset)[offset_ratings:offset_ratings + ratings]
-    events = sorted(replay.history_events(rows), key=lambda e: (e.timestamp, e.event_id))
+    rows = rating_logs.load_ratings(dataset)[offset_ratings:offset_ratings + ratings]
+    events = sorted(rating_logs.history_events(rows), key=lambda e: (e.timestamp, e.event_id))
     # Compress the years into the 10 minutes before the last one (order kept): event-time windows
     # and timers then behave as they would live.
     end = int(time.time() * 1000) - 60_000

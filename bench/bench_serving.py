@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_serving.py --dataset ../shared/data/ml-latest-small
 
 1. Seeds a SQLite store from the MovieLens ratings (each a ``rate`` event; every viewer's last
-   three the full watch session ``streamrec.replay`` derives), driven through
+   three the full watch session ``streamrec.ratings`` derives), driven through
    ``streamrec.recommend``'s state machine and written through the store contract
    (``bench.serving_seed``).
 2. Starts the service (``python -m serving``, one process) pinned to CPU 0; the load runs on CPU 1.
@@ -56,7 +56,7 @@ def bench_events(ratings: list, sessions_per_user: int) -> list:  # type: ignore
     Full sessions for all 100k ratings would take minutes of state-machine time for no change in
     what the feed reads."""
     from streamrec.events.model import EventType, UserEvent
-    from streamrec.replay import history_events, region_for
+    from streamrec.ratings import history_events, region_for
 
     last: dict[str, list] = {}  # type: ignore[type-arg]
     for r in ratings:
@@ -71,7 +71,7 @@ def bench_events(ratings: list, sessions_per_user: int) -> list:  # type: ignore
 
 def seed(db: Path, dataset: Path, max_ratings: int | None) -> dict[str, object]:
     from bench.serving_seed import seed_store
-    from streamrec.replay import load_catalog, load_ratings, with_added_at
+    from streamrec.ratings import load_catalog, load_ratings, with_added_at
     from streamrec.store import open_store
 
     began = time.perf_counter()

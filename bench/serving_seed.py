@@ -11,7 +11,7 @@ the store contract. Used by the serving tests (small hand-made worlds) and ``ben
    globally (``top_n`` of watch counts), each genre's popular titles per region and globally
    (``top_per_genre``), and new releases per region (a ``ReleasePool`` per list, on the clock of
    the newest event, as ``pipelines.new_releases`` keeps it). Catalog items need ``added_at``
-   to be new releases (``streamrec.replay.with_added_at`` gives a rating log's).
+   to be new releases (``streamrec.ratings.with_added_at`` gives a rating log's).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The contract between the prequential replay (``evaluation.replay``) and a method under test.
+"""The contract between the prequential replay (``evaluation.protocol``) and a method under test.
 
 A *method* is anything that, given what it has learned so far, can rank titles for a user. The
 replay drives every method through the same calls, in event-time order:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.metrics import rolling_hit_rate
-from evaluation.replay import MethodResult, Schedule
+from evaluation.protocol import MethodResult, Schedule
 
 COLUMNS = ("hr@10", "ndcg@10", "mrr", "cold_hr@10", "coverage", "seconds")
 
@@ -145,7 +145,7 @@ def quality_page(sections: Sequence[tuple[Mapping[str, Any], str | None]], comma
 
 Written by `{command}` — do not edit by hand.
 
-Prequential, test-then-learn replay (`evaluation/replay.py`): ratings sorted by event
+Prequential, test-then-learn replay (`evaluation/protocol.py`): ratings sorted by event
 time and treated as watches; one user's events sharing a timestamp are scored together against
 the state before any of them, then learned. The first 20% of events are only learned. For every
 later event of a user with earlier events each method serves its top 10 excluding titles already

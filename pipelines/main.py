@@ -94,20 +94,20 @@ class MaintainState(beam.PTransform):  # type: ignore[misc]
 
 def history_events(dataset: str, limit: int | None) -> Iterator[TimestampedValue]:
     """A rating log's ratings (oldest first, the first ``limit``) as watch events at event time."""
-    from streamrec import replay
+    from streamrec import ratings as rating_logs
 
-    ratings = replay.load_ratings(Path(dataset))
-    for event in replay.history_events(ratings[:limit] if limit else ratings):
+    ratings = rating_logs.load_ratings(Path(dataset))
+    for event in rating_logs.history_events(ratings[:limit] if limit else ratings):
         yield TimestampedValue(event, event.timestamp / 1000.0)
 
 
 def catalog_items(dataset: str, limit: int | None) -> Iterator[CatalogItem]:
     """The log's titles, each added to the catalog at its first rating among the first ``limit``
     (titles rated only later are in the catalog, not yet released: no ``added_at``)."""
-    from streamrec import replay
+    from streamrec import ratings as rating_logs
 
-    ratings = replay.load_ratings(Path(dataset))
-    yield from replay.with_added_at(replay.load_catalog(Path(dataset)), ratings[:limit] if limit else ratings)
+    ratings = rating_logs.load_ratings(Path(dataset))
+    yield from rating_logs.with_added_at(rating_logs.load_catalog(Path(dataset)), ratings[:limit] if limit else ratings)
 
 
 def _encode_dead_letter(letter: DeadLetter) -> tuple[bytes | None, bytes, tuple[str, int, int] | None]:

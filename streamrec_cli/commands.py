@@ -117,13 +117,13 @@ def replay(args: argparse.Namespace) -> int:
 
     from streamrec.config import Settings
     from streamrec.kafka import EventProducer
-    from streamrec.replay import (
+    from streamrec.ratings import (
         load_catalog,
         load_ratings,
         split_history,
         with_added_at,
     )
-    from streamrec_cli.replayer import ReplayStats, publish_catalog, replay_live
+    from streamrec_cli.publisher import ReplayStats, publish_catalog, replay_live
 
     bootstrap = args.kafka or Settings.from_env().kafka_bootstrap
     history, live = split_history(load_ratings(args.dataset), args.from_fraction)
@@ -162,7 +162,7 @@ def backfill_argv(argv: list[str]) -> list[str]:
         out += ["--history", str(known.dataset)]
         limit = known.limit
         if known.fraction is not None:
-            from streamrec.replay import load_ratings, split_history
+            from streamrec.ratings import load_ratings, split_history
 
             history, _ = split_history(load_ratings(known.dataset), known.fraction)
             limit = len(history)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from streamrec.replay import load_ratings, split_history
+from streamrec.ratings import load_ratings, split_history
 
 REPO = Path(__file__).resolve().parents[1]
 PRISM = REPO / "var" / "prism" / "bin" / "prism"

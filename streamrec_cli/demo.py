@@ -74,7 +74,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _checked_dataset(args: argparse.Namespace) -> tuple[Path, str]:
     """The dataset folder and its layout, after the options are checked."""
-    from streamrec.replay import dataset_layout
+    from streamrec.ratings import dataset_layout
 
     if args.rate <= 0:
         raise DemoError(f"--rate: must be > 0, got {args.rate}")

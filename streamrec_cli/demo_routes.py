@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from serving import auth
-from streamrec.replay import region_for
+from streamrec.ratings import region_for
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_TTL_SECONDS = 12 * 3600

@@ -15,7 +15,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from streamrec.events.model import CatalogItem
 from streamrec.kafka import EventProducer
-from streamrec.replay import (
+from streamrec.ratings import (
     Rating,
     load_catalog,
     load_ratings,
@@ -24,7 +24,7 @@ from streamrec.replay import (
     with_added_at,
 )
 from streamrec.store import open_store
-from streamrec_cli.replayer import (
+from streamrec_cli.publisher import (
     LagProbe,
     ReplayStats,
     publish_catalog,
@@ -74,7 +74,7 @@ def bootstrap_state(
     backfilled = (ratings[:state.backfilled_ratings] if state.backfilled_ratings >= 0
                   else split_history(ratings, bootstrap_fraction)[0])
     # Titles first rated in the backfilled part were added then; the others go live during the
-    # replay (streamrec_cli.replayer publishes them again with added_at when they do).
+    # replay (streamrec_cli.publisher publishes them again with added_at when they do).
     catalog = list(with_added_at(load_catalog(dataset), backfilled))
     publish_catalog(bootstrap, catalog)
     probe_ids = [catalog[0].video_id, catalog[-1].video_id]

@@ -31,14 +31,14 @@ from evaluation.baselines import (
 )
 from evaluation.ease import EaseNightly
 from evaluation.methods import EvalContext, MethodFactory
-from evaluation.replay import MethodResult, build_schedule, run_method
+from evaluation.protocol import MethodResult, build_schedule, run_method
 from evaluation.report import (
     markdown_report,
     plot_rolling_hit_rate,
     quality_page,
     summarise,
 )
-from streamrec.replay import DatasetError, LogFormat, load_log
+from streamrec.ratings import DatasetError, LogFormat, load_log
 
 METHOD_NAMES = ("streamrec", "popular", "trending", "itemknn_stream", "ease_nightly", "random")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.replay import load_ratings, split_history
+from streamrec.ratings import load_ratings, split_history
 from tests.fixtures.demo import BOOTSTRAP_FRACTION, DemoStack
 
 pytestmark = pytest.mark.browser

@@ -17,11 +17,11 @@ from serving import auth
 from streamrec.config import TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.kafka import EventProducer, read_records
-from streamrec.replay import Rating, region_for, session_events
+from streamrec.ratings import Rating, region_for, session_events
 from streamrec_cli import demo_routes
 from streamrec_cli.commands import backfill_argv
 from streamrec_cli.main import main
-from streamrec_cli.replayer import ReplayStats, replay_live
+from streamrec_cli.publisher import ReplayStats, replay_live
 from streamrec_cli.stack import (
     MAX_RESTARTS,
     Stack,

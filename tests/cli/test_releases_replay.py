@@ -10,8 +10,8 @@ from streamrec.config import TOPIC_CATALOG, TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem
 from streamrec.kafka import EventProducer, read_records
-from streamrec.replay import Rating
-from streamrec_cli.replayer import ReplayStats, replay_live
+from streamrec.ratings import Rating
+from streamrec_cli.publisher import ReplayStats, replay_live
 
 
 def test_a_title_first_rated_live_is_released_just_before_its_first_session(kafka_broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

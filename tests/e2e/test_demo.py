@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from streamrec.replay import (
+from streamrec.ratings import (
     DEFAULT_POLICY,
     Rating,
     load_ratings,

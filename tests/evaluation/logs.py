@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from streamrec.replay import LogFormat, Rating, RatingLog
+from streamrec.ratings import LogFormat, Rating, RatingLog
 
 DAY_S = 86_400
 

@@ -19,7 +19,7 @@ from evaluation.baselines import (
 )
 from evaluation.ease import EaseNightly
 from evaluation.methods import DAY_MS, EvalContext, Method
-from evaluation.replay import build_schedule, run_method
+from evaluation.protocol import build_schedule, run_method
 from streamrec.events.model import UserEvent
 from tests.evaluation.logs import as_log, random_ratings
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipelines.main import run
-from streamrec import replay
+from streamrec import ratings as rating_logs
 from streamrec.recommend.releases import DAY_MS
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis
@@ -26,10 +26,10 @@ def test_backfill_builds_the_state_the_state_machine_defines(movielens_dir: Path
     run(["--history", str(movielens_dir), "--history_limit", str(RATINGS), "--store", url,
          "--runner", "DirectRunner"])
 
-    ratings = replay.load_ratings(movielens_dir)[:RATINGS]
+    ratings = rating_logs.load_ratings(movielens_dir)[:RATINGS]
     expected: dict[str, UserState] = {}
     counts: dict[str, int] = {}
-    for e in sorted(replay.history_events(ratings), key=lambda e: (e.timestamp, e.event_id)):
+    for e in sorted(rating_logs.history_events(ratings), key=lambda e: (e.timestamp, e.event_id)):
         update = apply_event(expected.get(e.user_id) or UserState(user_id=e.user_id), e)
         expected[e.user_id] = update.state
         for video_id, n in update.item_counts.items():
@@ -65,9 +65,9 @@ def test_backfill_writes_new_releases_and_genre_rows_the_feed_reads(movielens_di
     url = store_url(tmp_path)
     run(["--history", str(movielens_dir), "--history_limit", str(RATINGS), "--store", url,
          "--runner", "DirectRunner"])
-    ratings = replay.load_ratings(movielens_dir)[:RATINGS]
-    clock = max(e.timestamp for e in replay.history_events(ratings))
-    added = {i.video_id: i.added_at for i in replay.with_added_at(replay.load_catalog(movielens_dir), ratings)}
+    ratings = rating_logs.load_ratings(movielens_dir)[:RATINGS]
+    clock = max(e.timestamp for e in rating_logs.history_events(ratings))
+    added = {i.video_id: i.added_at for i in rating_logs.with_added_at(rating_logs.load_catalog(movielens_dir), ratings)}
     store = open_store(url)
     releases = store.get_lists([new_releases_key()])[new_releases_key()].items
     # Exactly the titles first rated within the 30 days before the log's clock, newest day first.

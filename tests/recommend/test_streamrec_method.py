@@ -6,10 +6,10 @@ import random
 from pathlib import Path
 
 from evaluation.methods import EvalContext, Method
-from evaluation.replay import build_schedule, run_method
+from evaluation.protocol import build_schedule, run_method
 from evaluation.streamrec_method import StreamrecMethod, create
 from streamrec.events.model import CatalogItem, EventType, UserEvent
-from streamrec.replay import LogFormat, Rating, RatingLog
+from streamrec.ratings import LogFormat, Rating, RatingLog
 
 
 def rate(user: str, item: str, ts_s: int, stars: float = 4.0) -> UserEvent:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from streamrec.events.model import EventType
-from streamrec.replay import (
+from streamrec.ratings import (
     DatasetError,
     LogFormat,
     detect_format,

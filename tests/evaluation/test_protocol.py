@@ -10,9 +10,9 @@ import pytest
 
 from evaluation.baselines import ItemKNNStream, Popular
 from evaluation.methods import DAY_MS, EvalContext, Method
-from evaluation.replay import ProtocolError, build_schedule, run_method
+from evaluation.protocol import ProtocolError, build_schedule, run_method
 from streamrec.events.model import UserEvent
-from streamrec.replay import Rating, rating_event
+from streamrec.ratings import Rating, rating_event
 from tests.evaluation.logs import as_log, random_ratings
 
 CONTEXT = EvalContext("test")

@@ -1,6 +1,6 @@
 """Publishing a dataset into Kafka: the catalog once, then ratings as a paced live stream.
 
-The live replay sends each rating's viewing session (``streamrec.replay.session_events``) at the
+The live replay sends each rating's viewing session (``streamrec.ratings.session_events``) at the
 wall-clock time it is replayed, so event time is "now" and the pipeline's windows, trending and
 lag all behave as in production. The pace is a target in events per second; the log's own gaps
 are compressed away, its order kept.
@@ -25,7 +25,7 @@ from streamrec.config import TOPIC_CATALOG, TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, UserEvent
 from streamrec.kafka import EventProducer
-from streamrec.replay import (
+from streamrec.ratings import (
     ADDED_BEFORE_FIRST_MS,
     DEFAULT_POLICY,
     REGIONS,

@@ -28,7 +28,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from evaluation.methods import DAY_MS, EvalContext, Method, MethodFactory
 from evaluation.metrics import coverage, hit_rate, mrr, ndcg, rank_of
 from streamrec.events.model import UserEvent
-from streamrec.replay import RatingLog, rating_event
+from streamrec.ratings import RatingLog, rating_event
 
 DEFAULT_K = 10
 DEFAULT_WARMUP = 0.2
