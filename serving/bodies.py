@@ -203,11 +203,16 @@ class Preferences(_Body):
 
 
 class BodyError(ValueError):
-    """A body that breaks its declaration: every problem as ``{index?, field, reason}``."""
+    """A body that breaks its declaration: every problem as ``{index?, field, reason}``.
 
-    def __init__(self, errors: list[dict[str, Any]], *, not_json: bool = False) -> None:
+    ``not_json``: the body is not JSON at all; ``batch_size``: the batch holds more events than
+    allowed (this many), which the service answers apart (413).
+    """
+
+    def __init__(self, errors: list[dict[str, Any]], *, not_json: bool = False, batch_size: int | None = None) -> None:
         self.errors = errors
         self.not_json = not_json
+        self.batch_size = batch_size
         super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
 
 
@@ -221,7 +226,9 @@ def read(adapter: TypeAdapter[Any], raw: bytes, *, now_s: float | None = None) -
             deep = "recursion limit" in str(problems[0].get("ctx", {}).get("error", ""))
             raise BodyError([{"field": "body", "reason": "JSON nested too deep" if deep else "not valid JSON"}],
                             not_json=True) from None
-        raise BodyError(_problems(problems, now_s)) from None
+        too_long = [p for p in problems if p["type"] == "too_long" and p["loc"] in (("list",), ("batch", "events"))]
+        size = (too_long[0].get("ctx") or {}).get("actual_length") if too_long else None
+        raise BodyError(_problems(problems, now_s), batch_size=size) from None
 
 
 def _problems(problems: Iterable[ErrorDetails], now_s: float | None) -> list[dict[str, Any]]:

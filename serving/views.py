@@ -207,10 +207,10 @@ async def post_events(request: web.Request) -> web.Response:
     try:
         events = bodies.events_of(bodies.read(request.app[EVENTS_BODY], raw, now_s=config.clock()))
     except BodyError as e:
-        too_many = [p for p in e.errors if p["field"] == "events" and p["reason"].startswith("too many")]
-        if too_many:
-            metrics_.events_rejected.labels("too_large").inc()
-            raise ApiError(413, "payload_too_large", f"events: {too_many[0]['reason']} in one batch",
+        if e.batch_size is not None:
+            metrics_.events_rejected.labels("too_large").inc(e.batch_size)
+            raise ApiError(413, "payload_too_large", f"events: {e.batch_size} in one batch, at most "
+                           f"{config.max_batch_events}",
                            [{"field": "events", "reason": f"at most {config.max_batch_events} per batch"}]) from e
         metrics_.events_rejected.labels("invalid").inc()
         if e.not_json:

@@ -319,3 +319,14 @@ def test_the_document_states_what_the_server_takes() -> None:
     assert schemas["EventBatch"]["properties"]["events"]["maxItems"] == 7
     genre = schemas["Preferences"]["properties"]["genres"]["items"]
     assert genre["minLength"] == 1
+
+
+def test_a_batch_over_the_limit_says_its_size_in_both_shapes() -> None:
+    small = TypeAdapter(bodies.events_body(3))
+    for body in ([valid()] * 4, {"events": [valid()] * 4}):
+        with pytest.raises(BodyError) as err:
+            bodies.read(small, json.dumps(body).encode(), now_s=NOW_S)
+        assert err.value.batch_size == 4
+    with pytest.raises(BodyError) as err:
+        bodies.read(small, json.dumps([valid(user_id="a b")]).encode(), now_s=NOW_S)
+    assert err.value.batch_size is None
