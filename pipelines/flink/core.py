@@ -6,13 +6,14 @@ them; the rules are :mod:`streamrec.recommend`'s (``apply_event``, ``item_vector
 Nothing here imports PyFlink, so it runs (and is unit-tested) in the project's virtualenv too.
 
 **Exactly once on Flink: state and offsets move together, store writes follow completed checkpoints.**
-Flink's checkpoint holds the keyed state and the Kafka offsets of one consistent cut; the Kafka
-source commits those offsets to the consumer group when the checkpoint *completes*. PyFlink gives
-Python functions no checkpoint hook, so the functions read that commit instead
-(:class:`CommitWatch`): every batch carries the highest offset per partition it was made from
-(its *deps*), and a write derived from it is held (:class:`Pending`, itself in keyed state) until
-the group's committed offsets pass its deps, i.e. until a checkpoint that contains the batch has
-completed. Hence:
+Flink's checkpoint holds the keyed state and the Kafka offsets of one consistent cut (the Kafka
+source also commits those offsets to the consumer group when the checkpoint *completes*). PyFlink
+gives Python functions no checkpoint hook, so the functions ask the JobManager
+(:class:`CheckpointWatch`): a write is held (:class:`Pending`, itself in keyed state) until a
+checkpoint triggered after the write was made has completed, i.e. until a completed checkpoint
+contains the state change that made it. (The consumer group's committed offsets are not enough:
+records waiting in the batching window at a barrier are before the committed offset, yet their
+effects are in the *next* checkpoint.) Hence:
 
 - the store never holds an effect of an event after the last completed checkpoint, so after a
   crash (restore from that checkpoint, replay from its offsets) nothing in the store was made by
@@ -54,8 +55,6 @@ from streamrec.store.base import (
 )
 from streamrec.store.retry import retry
 
-#: "topic:partition" -> the highest offset a batch (or what was made from it) depends on.
-Deps = dict[str, int]
 #: A Kafka record as the job's SQL source hands it over: (offset, key, value).
 Record = tuple[int, bytes | None, bytes | None]
 Pairs = dict[tuple[str, str], int]
@@ -65,13 +64,6 @@ WINDOWS: tuple[tuple[str, int, int], ...] = (("1h", 60, 5), ("24h", 1440, 60))
 GENRE_WINDOW = "24h"
 BUCKET_MS = 300_000  # every window family is aligned to 5 minutes
 LIST_N = 100
-
-
-def merge_deps(into: Deps, more: Mapping[str, int]) -> Deps:
-    for key, offset in more.items():
-        if offset > into.get(key, -1):
-            into[key] = offset
-    return into
 
 
 def add_counts(total: dict[Any, int], more: Mapping[Any, int]) -> dict[Any, int]:
@@ -100,68 +92,75 @@ class StoreUser:
             self.store = None
 
 
-class CommitWatch:
-    """The consumer group's committed offsets: the Flink Kafka source commits a checkpoint's offsets
-    when that checkpoint completes, so ``covered(deps)`` says a completed checkpoint contains them.
-    Read at most every ``min_interval_s`` (one request to the group coordinator)."""
+class CheckpointWatch:
+    """The job's checkpoints as the JobManager's REST API reports them: the newest *completed* id
+    and the newest *triggered* id. A write made before a poll that saw triggered id ``K`` is in
+    every checkpoint from ``K + 1`` on (those were triggered after the poll, so their barriers
+    reach the function after the write's input was processed): it may be released once the
+    completed id reaches ``K + 1``. No clocks are compared. Polled at most every ``min_interval_s``."""
 
-    def __init__(self, bootstrap: str, group: str, min_interval_s: float = 0.05) -> None:
-        self.bootstrap, self.group, self.min_interval_s = bootstrap, group, min_interval_s
-        self.committed: dict[str, int] = {}
-        self._read_at = 0.0
-        self._consumer: Any = None
+    def __init__(self, rest_url: str, job_name: str, min_interval_s: float = 0.05) -> None:
+        self.rest_url, self.job_name, self.min_interval_s = rest_url.rstrip("/"), job_name, min_interval_s
+        self.completed = 0
+        self.triggered: int | None = None  # of the latest poll; None: not polled since the last call
+        self._job_id: str | None = None
+        self._polled_at = 0.0
 
-    def _refresh(self, keys: Iterable[str]) -> None:
-        from confluent_kafka import Consumer, TopicPartition
+    def _get(self, path: str) -> Any:
+        import json
+        import urllib.request
 
-        if self._consumer is None:
-            self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
-                                       "enable.auto.commit": False, "log_level": 3})
-        wanted = [TopicPartition(*_split(key)) for key in keys]
+        with urllib.request.urlopen(self.rest_url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def poll(self) -> int | None:
+        """Refresh if due; returns the triggered id seen by a poll made now (else None)."""
+        if time.monotonic() - self._polled_at < self.min_interval_s:
+            return None
         try:
-            for tp in self._consumer.committed(wanted, timeout=5):
-                if tp.error is None and tp.offset >= 0:
-                    self.committed[f"{tp.topic}:{tp.partition}"] = tp.offset
-        except Exception:  # noqa: BLE001 - the coordinator is busy or moving: ask again later
-            return
-        self._read_at = time.monotonic()
-
-    def covered(self, deps: Mapping[str, int]) -> bool:
-        if all(self.committed.get(key, -1) > offset for key, offset in deps.items()):
-            return True
-        if time.monotonic() - self._read_at >= self.min_interval_s:
-            self._refresh(deps)
-        return all(self.committed.get(key, -1) > offset for key, offset in deps.items())
+            if self._job_id is None:
+                jobs = self._get("/jobs/overview")["jobs"]
+                running = [j for j in jobs if j["name"] == self.job_name and j["state"] not in ("FAILED", "CANCELED", "FINISHED")]
+                if not running:
+                    return None
+                self._job_id = running[0]["jid"]
+            stats = self._get(f"/jobs/{self._job_id}/checkpoints")
+        except (OSError, ValueError, KeyError):
+            self._job_id = None
+            return None
+        self._polled_at = time.monotonic()
+        completed = (stats.get("latest") or {}).get("completed") or {}
+        self.completed = max(self.completed, int(completed.get("id") or 0))
+        history = stats.get("history") or []
+        return max([int(h["id"]) for h in history] + [self.completed])
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-
-
-def _split(key: str) -> tuple[str, int]:
-    topic, _, partition = key.rpartition(":")
-    return topic, int(partition)
+        pass
 
 
 @dataclass
 class Pending:
-    """Writes held until a completed checkpoint covers what they were made from (kept in keyed state)."""
+    """Writes held until a completed checkpoint contains what made them (kept in keyed state):
+    each group is tagged, at the first poll after it was made, with the first checkpoint id that
+    must complete (see :class:`CheckpointWatch`)."""
 
-    groups: list[tuple[Deps, Any]] = field(default_factory=list)
+    groups: list[list[Any]] = field(default_factory=list)  # [needed checkpoint id | None, payload]
 
-    def add(self, deps: Deps, payload: Any) -> None:
-        self.groups.append((dict(deps), payload))
+    def add(self, payload: Any) -> None:
+        self.groups.append([None, payload])
 
-    def pop_ready(self, watch: CommitWatch) -> list[Any]:
-        """The payloads whose deps are covered, in arrival order (a key's batches come from one
-        partition, so they are ready in order)."""
-        ready: list[tuple[Deps, Any]] = []
-        waiting: list[tuple[Deps, Any]] = []
-        for deps, payload in self.groups:
-            (ready if watch.covered(deps) else waiting).append((deps, payload))
-        self.groups = waiting
-        return [payload for _, payload in ready]
+    def pop_ready(self, watch: CheckpointWatch) -> list[Any]:
+        """The released payloads, in arrival order."""
+        if not self.groups:
+            return []
+        triggered = watch.poll()
+        if triggered is not None:
+            for group in self.groups:
+                if group[0] is None:
+                    group[0] = triggered + 1
+        ready = [g[1] for g in self.groups if g[0] is not None and watch.completed >= g[0]]
+        self.groups = [g for g in self.groups if g[0] is None or watch.completed < g[0]]
+        return ready
 
 
 # -- dead letters -----------------------------------------------------------------------------
@@ -316,6 +315,17 @@ class ItemTotalsWriter(StoreUser):
                     for v in ids}
         result: dict[str, ItemTotal] = self.call("initial", read)
         return result
+
+    def put_missing_vectors(self, initial: Mapping[str, ItemTotal]) -> None:
+        """New catalog titles without a stored vector get their starting one (the basis)."""
+        ids = list(initial)
+
+        def put(store: Store) -> None:
+            have = store.get_item_vectors(ids)
+            missing = {v: initial[v].vector for v in ids if v not in have}
+            if missing:
+                store.put_item_vectors(missing)
+        self.call("put_missing_vectors", put)
 
     def write(self, totals: dict[str, ItemTotal], pairs: Mapping[tuple[str, str], int],
               counts: Mapping[str, int]) -> dict[str, ItemTotal]:
@@ -479,8 +489,9 @@ class ListsWriter(StoreUser):
 
 # -- catalog ----------------------------------------------------------------------------------------------
 class CatalogWriter(StoreUser):
-    """Decodes catalog records and upserts them (a replacement); a title without a vector gets its
-    basis vector, as the Beam pipeline's CatalogUpsert does."""
+    """Decodes catalog records and upserts them (a replacement). A title without a vector gets its
+    basis vector, as the Beam pipeline's CatalogUpsert does, from the one writer of item vectors
+    (:meth:`ItemTotalsWriter.put_missing_vectors`), so the two never overwrite each other."""
 
     def __init__(self, store_url: str, topic: str) -> None:
         super().__init__(store_url)
@@ -501,13 +512,7 @@ class CatalogWriter(StoreUser):
             except EventError as exc:
                 dead.append(dead_letter(value, key, self.topic, partition, offset, exc, "decode_catalog"))
         if items:
-            def upsert(store: Store) -> None:
-                store.upsert_items(list(items.values()))
-                have = store.get_item_vectors(list(items))
-                missing = {v: item_basis(v).copy() for v in items if v not in have}
-                if missing:
-                    store.put_item_vectors(missing)
-            self.call("upsert_items", upsert)
+            self.call("upsert_items", lambda store: store.upsert_items(list(items.values())))
         return list(items.values()), dead
 
 

@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:  # `flink run -py` runs this file as a script
 
 from pipelines.flink.core import (
     CatalogWriter,
-    CommitWatch,
+    CheckpointWatch,
     DeadLetterProducer,
     ItemTotalsWriter,
     ListsWriter,
@@ -59,6 +59,7 @@ from pipelines.flink.core import (
     UserStateApplier,
     route_catalog,
     route_watches,
+    shard_of,
     split_increments,
 )
 from streamrec.config import (
@@ -89,7 +90,7 @@ class _Held(KeyedProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.pending_state = runtime_context.get_state(ValueStateDescriptor("pending", PICKLED))
-        self.watch = CommitWatch(self.args.bootstrap, self.args.group)
+        self.watch = CheckpointWatch(self.args.rest, self.args.name)
 
     def close(self) -> None:
         self.watch.close()
@@ -143,18 +144,17 @@ class UserStateFn(_Held):
         return found
 
     def process_element(self, row: Any, ctx: Any) -> Iterator[bytes]:
-        partition, high = int(row[0]), int(row[1])
-        deps = {f"{self.args.events_topic}:{partition}": high}
+        partition = int(row[0])
         batch = self.applier.apply(partition, _records(row), self.load)
         self.dlq.send(batch.dead_letters)
         if batch.users:
             for user_id, held in batch.users.items():
                 self.users.put(user_id, held)
             pending = self._pending()
-            pending.add(deps, {user_id: state for user_id, (state, _) in batch.users.items()})
+            pending.add({user_id: state for user_id, (state, _) in batch.users.items()})
             self.hold(pending, ctx)
         if batch.pairs or batch.counts or batch.watches:
-            yield pickle.dumps((deps, batch.pairs, batch.counts, batch.watches), protocol=pickle.HIGHEST_PROTOCOL)
+            yield pickle.dumps((batch.pairs, batch.counts, batch.watches), protocol=pickle.HIGHEST_PROTOCOL)
 
     def release(self, pending: Pending) -> None:
         self.applier.write_users(pending.pop_ready(self.watch))
@@ -174,15 +174,19 @@ class ItemTotalsFn(_Held):
         self.writer.close()
 
     def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
-        _shard, deps, pairs, counts = value
+        _shard, kind, pairs, counts = value
         ids = set(counts) | {a for a, _ in pairs}
         new = [v for v in ids if not self.totals.contains(v)]
         if new:  # first seen: start from the store, before any write of ours can reach it (see core)
-            for video_id, total in self.writer.initial(new).items():
+            initial = self.writer.initial(new)
+            for video_id, total in initial.items():
                 self.totals.put(video_id, total)
-        pending = self._pending()
-        pending.add(deps, (pairs, counts))
-        self.hold(pending, ctx)
+            if kind == "catalog":  # a new title gets its basis vector now (the value replayed state holds too)
+                self.writer.put_missing_vectors(initial)
+        if kind == "increments":
+            pending = self._pending()
+            pending.add((pairs, counts))
+            self.hold(pending, ctx)
         return iter(())
 
     def release(self, pending: Pending) -> None:
@@ -244,20 +248,35 @@ class CatalogFn(KeyedProcessFunction):  # type: ignore[misc]
     def process_element(self, row: Any, ctx: Any) -> Iterator[Any]:
         items, dead = self.writer.apply(int(row[0]), _records(row))
         self.dlq.send(dead)
-        for region, added in route_catalog(items).items():
-            yield region, "added", added
+        if items:
+            yield items
 
 
 def _split_items(shards: int) -> Any:
     def split(encoded: bytes) -> Iterator[Any]:
-        deps, pairs, counts, _ = pickle.loads(encoded)
+        pairs, counts, _ = pickle.loads(encoded)
         for shard, (shard_pairs, shard_counts) in split_increments(pairs, counts, shards).items():
-            yield shard, deps, shard_pairs, shard_counts
+            yield shard, "increments", shard_pairs, shard_counts
     return split
 
 
+def _catalog_items(shards: int) -> Any:
+    def split(items: Any) -> Iterator[Any]:
+        by_shard: dict[int, dict[str, int]] = {}
+        for item in items:
+            by_shard.setdefault(shard_of(item.video_id, shards), {})[item.video_id] = 0
+        for shard, ids in by_shard.items():
+            yield shard, "catalog", {}, ids
+    return split
+
+
+def _catalog_lists(items: Any) -> Iterator[Any]:
+    for region, added in route_catalog(items).items():
+        yield region, "added", added
+
+
 def _split_watches(encoded: bytes) -> Iterator[Any]:
-    watches = pickle.loads(encoded)[3]
+    watches = pickle.loads(encoded)[2]
     for region, region_watches in route_watches(watches).items():
         yield region, "watches", region_watches
 
@@ -310,7 +329,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--state_backend", choices=("hashmap", "rocksdb"), default="hashmap")
     parser.add_argument("--jars", default=None, help="';'-separated connector jar URLs (default: var/flink/lib/*.jar)")
     parser.add_argument("--new_releases_days", type=float, default=30.0)
-    parser.add_argument("--name", default="streamrec")
+    parser.add_argument("--rest", default="http://127.0.0.1:8081",
+                        help="the JobManager's REST address (held writes wait for its completed checkpoints)")
+    parser.add_argument("--name", default=None, help="job name (unique per submission; default streamrec-<random>)")
     return parser.parse_args(argv)
 
 
@@ -332,13 +353,15 @@ def build(args: argparse.Namespace) -> StreamExecutionEnvironment:
     events = tables.to_data_stream(tables.sql_query(batches_sql("events", args.batch_ms)))
     catalog = tables.to_data_stream(tables.sql_query(batches_sql("catalog", args.batch_ms)))
 
+    items_in = (catalog.key_by(lambda row: int(row[0]), key_type=Types.INT())
+                .process(CatalogFn(args), output_type=PICKLED).name("Catalog").uid("catalog"))
     updates = (events.key_by(lambda row: int(row[0]), key_type=Types.INT())
                .process(UserStateFn(args), output_type=PICKLED).name("UserState").uid("user-state"))
-    (updates.flat_map(_split_items(args.shards), output_type=PICKLED).name("SplitByTitle")
-     .key_by(lambda v: v[0], key_type=Types.INT())
+    increments = updates.flat_map(_split_items(args.shards), output_type=PICKLED).name("SplitByTitle")
+    new_titles = items_in.flat_map(_catalog_items(args.shards), output_type=PICKLED).name("TitlesByShard")
+    (increments.union(new_titles).key_by(lambda v: v[0], key_type=Types.INT())
      .process(ItemTotalsFn(args), output_type=PICKLED).name("ItemTotals").uid("item-totals"))
-    added = (catalog.key_by(lambda row: int(row[0]), key_type=Types.INT())
-             .process(CatalogFn(args), output_type=PICKLED).name("Catalog").uid("catalog"))
+    added = items_in.flat_map(_catalog_lists, output_type=PICKLED).name("CatalogByRegion")
     watches = updates.flat_map(_split_watches, output_type=PICKLED).name("SplitByRegion")
     (watches.union(added).key_by(lambda v: v[0], key_type=Types.STRING())
      .process(ListsFn(args), output_type=PICKLED).name("Lists").uid("lists"))
@@ -347,6 +370,10 @@ def build(args: argparse.Namespace) -> StreamExecutionEnvironment:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if not args.name:
+        import uuid
+
+        args.name = f"streamrec-{uuid.uuid4().hex[:8]}"
     env = build(args)
     env.execute(args.name)  # under `flink run --detached` this submits and returns
 

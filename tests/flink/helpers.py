@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -96,7 +97,7 @@ def workload(n: int, users: int, titles: int, seed: int, now_ms: int) -> list[Us
 def start_job(cluster: LocalFlink, bootstrap: str, store_url: str, topics: dict[str, str], group: str,
               extra: Sequence[str] = ()) -> str:
     job_id = cluster.submit(JOB, "--bootstrap", bootstrap, "--store", store_url, "--events_topic", topics["events"],
-                            "--catalog_topic", topics["catalog"], "--dlq_topic", topics["dlq"], "--group", group,
+                            "--catalog_topic", topics["catalog"], "--dlq_topic", topics["dlq"], "--group", group, "--rest", cluster.url,
                             *extra)
     cluster.wait_for_running_tasks(job_id, 180)
     return job_id
@@ -137,11 +138,18 @@ def snapshot(store_url: str, users: Iterable[str], titles: Iterable[str],
                       for u, s in states.items()},
             "counts": store.get_item_counts(title_ids),
             "cowatch": {v: sorted(n) for v, n in store.get_neighbours(title_ids, 1000).items()},
-            "vectors": {v: [round(float(x), 3) for x in vec] for v, vec in vectors.items()},
+            "vectors": {v: np.asarray(vec, dtype=np.float64) for v, vec in vectors.items()},
             "trending": {k: [(s.video_id, s.score) for s in r.items] for k, r in lists.items()},
         }
     finally:
         store.close()
+
+
+def same_vectors(got: dict[str, Any], expected: dict[str, Any], rtol: float = 1e-4) -> bool:
+    """Raw item vectors equal up to float32 summation order (the engines add the same terms in
+    different batches)."""
+    return got.keys() == expected.keys() and all(
+        np.allclose(got[v], expected[v], rtol=rtol, atol=rtol * float(np.abs(expected[v]).max())) for v in expected)
 
 
 def stop_job(cluster: LocalFlink, job_id: str) -> None:
