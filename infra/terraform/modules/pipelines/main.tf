@@ -5,11 +5,16 @@
 #                        `python -m pipelines.main --runner=FlinkRunner ...` to write the job jar,
 #                        Python DoFns run in a Beam SDK worker-pool sidecar of each TaskManager.
 # Both read Kafka and write the store with the same options, built once in local.pipeline_options.
+#   runner = "flink" with flink_job = "pyflink" (the default): the FlinkDeployment runs the PyFlink
+#                        job pipelines/flink/job.py instead (Flink 2.3, Python in thread mode in
+#                        the TaskManagers, RocksDB state, checkpoints to GCS); the same core rules.
 
 locals {
-  use_dataflow = var.runner == "dataflow"
-  use_flink    = var.runner == "flink"
-  bucket       = "${var.project_id}-${var.name}-pipeline"
+  use_dataflow      = var.runner == "dataflow"
+  use_flink         = var.runner == "flink"
+  use_pyflink       = local.use_flink && var.flink_job == "pyflink"
+  use_beam_on_flink = local.use_flink && var.flink_job == "beam"
+  bucket            = "${var.project_id}-${var.name}-pipeline"
 
   # Options every runner passes to pipelines.main (as --name=value; pipelines/main.py parse_args).
   # pipelines.main turns streaming on by itself when it reads Kafka.
@@ -38,6 +43,24 @@ locals {
   )
 
   flink_ksa = "streamrec-flink"
+
+  # The PyFlink job's arguments (pipelines/flink/job.py parse_args): the same Kafka, store and group
+  # as every runner, its checkpoints in the bucket, RocksDB state, and the JobManager's REST service
+  # (the job's held writes wait for its completed checkpoints).
+  pyflink_args = concat(
+    ["-py", "/opt/streamrec/pipelines/flink/job.py"],
+    [for option, value in local.pipeline_options : "--${option}=${value}"],
+    [
+      "--rest=http://streamrec-flink-job-rest.${var.flink_namespace}:8081",
+      "--name=streamrec",
+      "--checkpoint_ms=${var.pyflink_checkpoint_interval_ms}",
+      "--checkpoint_dir=gs://${local.bucket}/checkpoints",
+      "--state_backend=rocksdb",
+      "--parallelism=${var.flink_parallelism}",
+      "--shards=${var.pyflink_title_shards}",
+      "--jars=file:///opt/flink/usrlib/flink-sql-connector-kafka-5.0.0-2.2.jar",
+    ],
+  )
 }
 
 resource "google_storage_bucket" "pipeline" {
@@ -197,7 +220,7 @@ resource "kubernetes_role_binding_v1" "flink" {
 }
 
 resource "kubernetes_manifest" "flink_deployment" {
-  count = local.use_flink ? 1 : 0
+  count = local.use_beam_on_flink ? 1 : 0
 
   manifest = {
     apiVersion = "flink.apache.org/v1beta1"
@@ -292,6 +315,87 @@ resource "kubernetes_manifest" "flink_deployment" {
     precondition {
       condition     = var.jar_builder_image != "" && var.workload_pool != ""
       error_message = "runner = \"flink\" needs jar_builder_image and workload_pool."
+    }
+  }
+}
+
+# The PyFlink job (flink_job = "pyflink"): application mode, Flink's PythonDriver runs
+# pipelines/flink/job.py from the image; Python functions run embedded in the TaskManagers
+# (thread mode); keyed state in RocksDB, checkpoints (incremental) and savepoints in the bucket.
+resource "kubernetes_manifest" "pyflink_deployment" {
+  count = local.use_pyflink ? 1 : 0
+
+  manifest = {
+    apiVersion = "flink.apache.org/v1beta1"
+    kind       = "FlinkDeployment"
+    metadata = {
+      name      = "streamrec-flink-job"
+      namespace = kubernetes_namespace_v1.flink[0].metadata[0].name
+    }
+    spec = {
+      image          = var.pyflink_image
+      flinkVersion   = var.pyflink_version
+      serviceAccount = local.flink_ksa
+
+      flinkConfiguration = {
+        "taskmanager.numberOfTaskSlots"         = tostring(var.flink_task_slots)
+        "state.backend.type"                    = "rocksdb"
+        "state.backend.incremental"             = "true"
+        "execution.checkpointing.dir"           = "gs://${local.bucket}/checkpoints"
+        "execution.checkpointing.savepoint-dir" = "gs://${local.bucket}/savepoints"
+        "execution.checkpointing.interval"      = "${var.pyflink_checkpoint_interval_ms}ms"
+        "execution.checkpointing.mode"          = "EXACTLY_ONCE"
+        "execution.checkpointing.num-retained"  = "3"
+        "high-availability.type"                = "kubernetes"
+        "high-availability.storageDir"          = "gs://${local.bucket}/ha"
+        "restart-strategy.type"                 = "exponential-delay"
+        "python.execution-mode"                 = "thread"
+        "python.executable"                     = "python3"
+        "python.fn-execution.bundle.size"       = "10"
+        "python.fn-execution.bundle.time"       = "20"
+        "metrics.reporter.prom.factory.class"   = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        "metrics.reporter.prom.port"            = "9249"
+      }
+
+      podTemplate = {
+        spec = {
+          containers = [{
+            name = "flink-main-container"
+            env = [
+              { name = "ENABLE_BUILT_IN_PLUGINS", value = var.pyflink_gcs_plugin_jar },
+              # thread mode: the embedded interpreter imports pemja and streamrec from here
+              { name = "PYTHONPATH", value = "/opt/streamrec" },
+            ]
+          }]
+        }
+      }
+
+      jobManager = {
+        replicas = 1
+        resource = { memory = "2048m", cpu = 1 }
+      }
+
+      taskManager = {
+        replicas = var.flink_taskmanagers
+        resource = { memory = var.flink_taskmanager_memory, cpu = var.flink_taskmanager_cpu }
+      }
+
+      job = {
+        jarURI      = "local:///opt/flink/opt/flink-python-2.3.0.jar"
+        entryClass  = "org.apache.flink.client.python.PythonDriver"
+        args        = local.pyflink_args
+        parallelism = var.flink_parallelism
+        # Upgrades take a savepoint and resume from it: state and offsets move together.
+        upgradeMode = "savepoint"
+        state       = "running"
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.pyflink_image != "" && var.workload_pool != ""
+      error_message = "runner = \"flink\" with flink_job = \"pyflink\" needs pyflink_image and workload_pool."
     }
   }
 }

@@ -10,7 +10,7 @@ output "job_id" {
 
 output "flink_deployment" {
   description = "namespace/name of the FlinkDeployment (runner = flink), else null."
-  value       = local.use_flink ? "${var.flink_namespace}/streamrec-pipeline" : null
+  value       = local.use_pyflink ? "${var.flink_namespace}/streamrec-flink-job" : (local.use_flink ? "${var.flink_namespace}/streamrec-pipeline" : null)
 }
 
 output "service_account_email" {

@@ -127,7 +127,7 @@ variable "jar_builder_image" {
 
 variable "flink_parallelism" {
   type        = number
-  description = "Pipeline parallelism on Flink; at most the events topic's partition count is useful for the Kafka read."
+  description = "Pipeline parallelism on Flink; at most the events topic's partition count is useful for the Kafka read (the PyFlink job keys user state by partition)."
   default     = 2
 }
 
@@ -159,4 +159,47 @@ variable "checkpoint_interval_ms" {
   type        = number
   description = "Flink checkpoint interval; after a failure the job resumes from the last checkpoint (state and each partition's read position), so this bounds the replay."
   default     = 30000
+}
+
+# --- the PyFlink job (runner = "flink", flink_job = "pyflink") -----------------------------------
+
+variable "flink_job" {
+  type        = string
+  description = "What the FlinkDeployment runs (runner = flink): \"pyflink\", the PyFlink job pipelines/flink/job.py (Flink 2.3, exactly-once store writes after completed checkpoints), or \"beam\", the Beam pipeline through Beam's Flink runner (needs jar_builder_image)."
+  default     = "pyflink"
+
+  validation {
+    condition     = contains(["pyflink", "beam"], var.flink_job)
+    error_message = "flink_job must be \"pyflink\" or \"beam\"."
+  }
+}
+
+variable "pyflink_image" {
+  type        = string
+  description = "Image for the PyFlink job (flink_job = pyflink): flink:2.3.0-java17 plus Python 3.11 with apache-flink==2.3.0, streamrec installed (`pip install --no-deps .` + fastavro, numpy, confluent-kafka, aerospike), the repository at /opt/streamrec and flink-sql-connector-kafka-5.0.0-2.2.jar in /opt/flink/usrlib."
+  default     = ""
+}
+
+variable "pyflink_version" {
+  type        = string
+  description = "FlinkDeployment flinkVersion of the PyFlink job (matches pyflink_image)."
+  default     = "v2_3"
+}
+
+variable "pyflink_gcs_plugin_jar" {
+  type        = string
+  description = "File name of the GCS filesystem plugin in the PyFlink image's opt/ directory (gs:// checkpoints)."
+  default     = "flink-gs-fs-hadoop-2.3.0.jar"
+}
+
+variable "pyflink_checkpoint_interval_ms" {
+  type        = number
+  description = "Checkpoint interval of the PyFlink job. Its user and item writes wait for a completed checkpoint, so this is most of their freshness (docs/pipelines.md, \"The Flink job\")."
+  default     = 1000
+}
+
+variable "pyflink_title_shards" {
+  type        = number
+  description = "Key groups of the item totals (co-watch rows, counts, vectors) in the PyFlink job: at least the parallelism."
+  default     = 64
 }

@@ -86,6 +86,8 @@ module "pipelines" {
   jar_builder_image  = var.pipeline.jar_builder_image
   flink_parallelism  = var.pipeline.flink_parallelism
   flink_taskmanagers = var.pipeline.flink_taskmanagers
+  flink_job          = var.pipeline.flink_job
+  pyflink_image      = var.pipeline.pyflink_image
 }
 
 module "serving" {

@@ -90,8 +90,10 @@ variable "pipeline" {
     jar_builder_image          = optional(string, "")
     flink_parallelism          = optional(number, 2)
     flink_taskmanagers         = optional(number, 1)
+    flink_job                  = optional(string, "pyflink")
+    pyflink_image              = optional(string, "")
   })
-  description = "Streaming pipeline: runner (dataflow or flink), the Beam SDK image with streamrec installed, the Flex Template spec path and worker range (dataflow), the jar builder image, parallelism and TaskManagers (flink)."
+  description = "Streaming pipeline: runner (dataflow or flink), the Beam SDK image with streamrec installed, the Flex Template spec path and worker range (dataflow), the jar builder image, parallelism and TaskManagers (flink), and what Flink runs: the PyFlink job (flink_job = pyflink, its image) or the Beam pipeline (beam)."
 }
 
 variable "serving" {
