@@ -24,6 +24,7 @@ the first record at or after it and skips the hole.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -83,7 +84,16 @@ class OffsetLedger:
 
     def __init__(self, base: int, pending: Iterable[int] = ()) -> None:
         self.base = base
+        self.committed = base  # the base as last committed to the group
         self.pending = {o for o in pending if o >= base}
+
+    def merge(self, other: OffsetLedger) -> int:
+        """Take in another copy's knowledge (both are true: acknowledged is acknowledged)."""
+        self.committed = max(self.committed, other.committed)
+        self.pending |= other.pending
+        self.base = max(self.base, other.base)
+        self.pending = {o for o in self.pending if o >= self.base}
+        return self.ack(())
 
     def ack(self, offsets: Iterable[int]) -> int:
         """Record acknowledgements; returns the new base (the offset to commit)."""
@@ -105,11 +115,11 @@ class OffsetLedger:
             self.pending = {o for o in self.pending if o >= self.base}
         return self.ack(())
 
-    def __getstate__(self) -> tuple[int, tuple[int, ...]]:
-        return self.base, tuple(sorted(self.pending))
+    def __getstate__(self) -> tuple[int, tuple[int, ...], int]:
+        return self.base, tuple(sorted(self.pending)), self.committed
 
-    def __setstate__(self, state: tuple[int, tuple[int, ...]]) -> None:
-        self.base, self.pending = state[0], set(state[1])
+    def __setstate__(self, state: tuple[int, tuple[int, ...], int]) -> None:
+        self.base, self.pending, self.committed = state[0], set(state[1]), state[2]
 
 
 class _CommitFn(beam.DoFn):
@@ -152,24 +162,38 @@ class _CommitFn(beam.DoFn):
         key, offsets = keyed
         topic, _, partition_text = key.rpartition("|")
         partition = int(partition_text)
-        ledger: OffsetLedger | None = ledger_state.read()
-        if ledger is None:
-            ledger = OffsetLedger(self._committed(topic, partition))
-        before = ledger.base
-        ledger.ack(offsets)
-        now = time.monotonic()
-        if ledger.stuck and now - self._probed.get((topic, partition), 0.0) >= self.probe_every_s:
-            self._probed[(topic, partition)] = now
-            first = self._first_record_at(topic, partition, ledger.base)
-            if first is not None:
-                ledger.skip_hole(first)
-        if ledger.base > before:
-            try:
-                self.consumer.commit(offsets=[TopicPartition(topic, partition, ledger.base)], asynchronous=False)
-                self.commits.inc()
-            except KafkaException as exc:  # the next acknowledgement commits again
-                log.warning("committing %s[%d] at %d failed: %s", topic, partition, ledger.base, exc)
-        ledger_state.write(ledger)
+        with _LEDGERS_LOCK:
+            # The process-wide ledger is the truth here: Prism 2.75 was seen running two bundles of
+            # one key at once, each reading the same state cell and the last write losing the other's
+            # acknowledgements. The state cell carries the ledger to another worker; merging is
+            # safe both ways (a union of acknowledged offsets, the larger of two valid bases).
+            ledger = _LEDGERS.get((self.group, topic, partition))
+            stored: OffsetLedger | None = ledger_state.read()
+            if ledger is None:
+                ledger = stored or OffsetLedger(self._committed(topic, partition))
+                _LEDGERS[(self.group, topic, partition)] = ledger
+            elif stored is not None:
+                ledger.merge(stored)
+            ledger.ack(offsets)
+            now = time.monotonic()
+            if ledger.stuck and now - self._probed.get((topic, partition), 0.0) >= self.probe_every_s:
+                self._probed[(topic, partition)] = now
+                first = self._first_record_at(topic, partition, ledger.base)
+                if first is not None:
+                    ledger.skip_hole(first)
+            if ledger.base > ledger.committed:
+                try:
+                    self.consumer.commit(offsets=[TopicPartition(topic, partition, ledger.base)], asynchronous=False)
+                    ledger.committed = ledger.base
+                    self.commits.inc()
+                except KafkaException as exc:  # the next acknowledgement commits again
+                    log.warning("committing %s[%d] at %d failed: %s", topic, partition, ledger.base, exc)
+            ledger_state.write(ledger)
+
+
+#: (group, topic, partition) -> the ledger, shared by every committer instance in this process.
+_LEDGERS: dict[tuple[str, str, int], OffsetLedger] = {}
+_LEDGERS_LOCK = threading.Lock()
 
 
 class CommitOffsets(beam.PTransform):  # type: ignore[misc]

@@ -41,7 +41,7 @@ from pipelines.offsets import Position, acks_for, unwrap
 from streamrec.events.model import CatalogItem, DeadLetter
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import Store, StoreError, StoreUnavailable
-from streamrec.store.base import RankedList, UserState
+from streamrec.store.base import RankedList, UserChange, UserState
 from streamrec.store.retry import DEFAULT_BACKOFF, Backoff, RetryingStore
 
 Increments = tuple[dict[tuple[str, str], int], dict[str, int]]  # (co-watch pairs, item counts)
@@ -165,46 +165,41 @@ class WriteUserStates(_KeyedBufferDoFn):
 class UserWrite(NamedTuple):
     """What UpdateUserState hands the user sink for one pane: the new state (None: nothing
     changed, only the offsets to acknowledge), the co-watch and item-count increments its events
-    produced, and the Kafka positions of those events."""
+    produced, the ids of the events it applied, and the Kafka positions of its events."""
 
     state: UserState | None
     pairs: dict[tuple[str, str], int]
     counts: dict[str, int]
     positions: tuple[Position, ...] = ()
-
-
-def _add(total: dict[Any, int], more: Mapping[Any, int]) -> dict[Any, int]:
-    for key, n in more.items():
-        total[key] = total.get(key, 0) + n
-    return total
+    event_ids: tuple[str, ...] = ()
 
 
 class WriteUserUpdates(_KeyedBufferDoFn):
     """Writes user states together with the counters their events produced
-    (``Store.apply_user_updates``: one transaction on SQLite), then acknowledges the panes' Kafka
-    offsets. Per user, the newest state wins and the increments add up. Outputs dead letters and
-    Acks (main) and the combined increments it wrote (``increments``, for ItemVectors)."""
+    (``Store.apply_user_updates``: one transaction on SQLite, and a pane whose events the stored
+    user already holds adds nothing again, so a retried or re-run bundle never counts twice),
+    then acknowledges the panes' Kafka offsets. Per user the panes of a batch are kept in order
+    (the newest state is written last). Outputs dead letters and Acks (main) and the increments
+    it added (``increments``, for ItemVectors)."""
 
     STAGE = "write_users"
 
-    def key(self, value: UserWrite) -> str:
-        assert value.state is not None
-        return value.state.user_id
+    def key(self, value: list[UserWrite]) -> str:
+        state = value[0].state
+        assert state is not None
+        return state.user_id
 
     def process(self, value: UserWrite, timestamp: Any = beam.DoFn.TimestampParam) -> Iterator[Any]:
         self.positions.extend(value.positions)
-        yield from super().process(None if value.state is None else value._replace(positions=()), timestamp)
+        yield from super().process(None if value.state is None else [value._replace(positions=())], timestamp)
 
-    def merge(self, held: UserWrite, new: UserWrite) -> UserWrite:
-        return new._replace(pairs=_add(dict(held.pairs), new.pairs), counts=_add(dict(held.counts), new.counts))
+    def merge(self, held: list[UserWrite], new: list[UserWrite]) -> list[UserWrite]:
+        return held + new
 
-    def write(self, store: Store, values: list[UserWrite]) -> list[Any]:
-        pairs: dict[tuple[str, str], int] = {}
-        counts: dict[str, int] = {}
-        for value in values:
-            _add(pairs, value.pairs)
-            _add(counts, value.counts)
-        store.apply_user_updates([v.state for v in values if v.state is not None], pairs, counts)
+    def write(self, store: Store, values: list[list[UserWrite]]) -> list[Any]:
+        changes = [UserChange(w.state, w.pairs, w.counts, w.event_ids) for panes in values for w in panes
+                   if w.state is not None]
+        pairs, counts = store.apply_user_updates(changes)
         return [beam.pvalue.TaggedOutput(TAG_INCREMENTS, (pairs, counts))] if pairs or counts else []
 
 

@@ -197,6 +197,7 @@ class UserStateFn(beam.DoFn):
         # Events read from Kafka come as Sourced (with their offsets), others (backfill) bare.
         ordered = sorted(map(unwrap, inputs), key=lambda ep: (ep[0].timestamp, ep[0].event_id))
         positions: list[Position] = []  # offsets whose effect is this pane's write
+        applied: list[str] = []  # ids of the events this pane applied (the store adds their counters once)
         vectors = self._item_vectors(e.video_id for e, _ in ordered)
         for event, where in ordered:
             try:
@@ -211,6 +212,7 @@ class UserStateFn(beam.DoFn):
                 self.duplicates.inc()
                 continue
             state, changed = update.state, True
+            applied.append(event.event_id)
             region = event.region or region
             for pair, n in update.cowatch.items():
                 pairs[pair] = pairs.get(pair, 0) + n
@@ -225,7 +227,7 @@ class UserStateFn(beam.DoFn):
             if positions:  # replays only: acknowledged once what the sink holds before them is written
                 yield UserWrite(None, {}, {}, tuple(positions))
             return
-        yield UserWrite(state, pairs, counts, tuple(positions))
+        yield UserWrite(state, pairs, counts, tuple(positions), tuple(applied))
         newest_ms = state.updated_at
         if pending >= 0:
             refresh.set(_at(min(newest_ms + self.settle_ms, pending + self.max_delay_ms)))

@@ -110,6 +110,17 @@ class UserState:
 
 
 @dataclass(frozen=True, slots=True)
+class UserChange:
+    """One user's new state and what the events it applied add to the shared counters
+    (:meth:`Store.apply_user_updates`)."""
+
+    state: UserState
+    cowatch: Mapping[tuple[str, str], int]
+    item_counts: Mapping[str, int]
+    event_ids: tuple[str, ...] = ()  # the events applied: their counters are added once
+
+
+@dataclass(frozen=True, slots=True)
 class RankedList:
     """A named top-N list: trending per (window, region), new releases, a genre row.
 
@@ -157,19 +168,34 @@ class Store(abc.ABC):
         Backends override this default, which decodes whole states, with a read of the version."""
         return {user_id: state.version for user_id, state in self.get_users(user_ids).items()}
 
-    def apply_user_updates(self, users: Sequence[UserState], cowatch: Mapping[tuple[str, str], int],
-                           item_counts: Mapping[str, int]) -> None:
-        """The pipeline's write of a batch of user states with the co-watch and item-count
-        increments their events produced. Backends with multi-record transactions override this
-        to write all of it or nothing (SQLite), so a crash never leaves counters without the user
-        states whose ``recent_event_ids`` deduplicate their replay. This default writes the
-        counters first, then the users: a crash in between counts that batch again on replay
+    def apply_user_updates(self, changes: Sequence[UserChange]) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """The pipeline's write of user states with the co-watch and item-count increments their
+        events produced, applied once: the increments of a change whose ``event_ids`` the stored
+        user already holds are skipped (a retried or re-run write; the state and its counters are
+        written together, so a stored event's counters are stored); returns the increments added.
+        Backends with multi-record
+        transactions override this to do it all or nothing (SQLite); this default reads, then
+        writes the counters, then the users: a crash in between counts that batch again on replay
         (at least once), it never loses it."""
+        stored = self.get_users([c.state.user_id for c in changes])
+        cowatch: dict[tuple[str, str], int] = {}
+        item_counts: dict[str, int] = {}
+        known = {uid: set(state.recent_event_ids) for uid, state in stored.items()}
+        for change in changes:
+            applied = known.setdefault(change.state.user_id, set())
+            if not applied.isdisjoint(change.event_ids):
+                continue
+            applied.update(change.event_ids)
+            for pair, n in change.cowatch.items():
+                cowatch[pair] = cowatch.get(pair, 0) + n
+            for video_id, n in change.item_counts.items():
+                item_counts[video_id] = item_counts.get(video_id, 0) + n
         if cowatch:
             self.add_cowatch(cowatch)
         if item_counts:
             self.add_item_counts(item_counts)
-        self.put_users(users)
+        self.put_users([c.state for c in changes])
+        return cowatch, item_counts
 
     # -- co-watch ------------------------------------------------------------------------
     @abc.abstractmethod

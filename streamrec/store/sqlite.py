@@ -40,6 +40,7 @@ from streamrec.store.base import (
     Store,
     StoreError,
     StoreUnavailable,
+    UserChange,
     UserState,
 )
 
@@ -229,11 +230,10 @@ class SqliteStore(Store):
                 "DELETE FROM users WHERE user_id IN "
                 "(SELECT user_id FROM users WHERE expires_at <= ? LIMIT ?)", (now, _PURGE_PER_WRITE))
 
-    def apply_user_updates(self, users: Sequence[UserState], cowatch: Mapping[tuple[str, str], int],
-                           item_counts: Mapping[str, int]) -> None:
-        # One transaction: the users and the counters their events produced, all or nothing.
+    def apply_user_updates(self, changes: Sequence[UserChange]) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        # One transaction (reads included): the users and their counters, all or nothing.
         with self._write():
-            super().apply_user_updates(users, cowatch, item_counts)
+            return super().apply_user_updates(changes)
 
     # -- co-watch --------------------------------------------------------------------------
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:

@@ -103,6 +103,12 @@ def test_the_ledger_commits_only_a_contiguous_acknowledged_prefix() -> None:
     ledger.ack([111, 112])
     assert ledger.stuck and ledger.skip_hole(111) == 113 and not ledger.stuck
     assert OffsetLedger(5).skip_hole(3) == 5  # the broker cannot move it back
+    # Two copies of one partition's ledger (two bundles of one key at once, seen on Prism): merged,
+    # nothing either acknowledged is lost.
+    a, b = OffsetLedger(10), OffsetLedger(10)
+    a.ack([10, 11, 13])
+    b.ack([12, 14])
+    assert a.merge(b) == 15 and not a.stuck
     restored = OffsetLedger(0)
     restored.__setstate__(OffsetLedger(7, [9]).__getstate__())
     assert (restored.base, restored.pending) == (7, {9})
