@@ -204,7 +204,11 @@ def _engine_row(e: Mapping[str, Any]) -> dict[str, str]:
     low = e[low_key] if low_key else None
     low_rate = low_key.removeprefix("freshness_at_").removesuffix("_per_s") if low_key else "?"
     cpu, ceiling_cpu = e.get("cpu_s_per_1k_events"), e.get("ceiling_cpu_s_per_1k_events")
+    load = e.get("load_average")
+    start = load.get("start") if isinstance(load, Mapping) else load
     return {
+        "run at (UTC)": str(e.get("ran_at", "–")).replace("T", " ").removesuffix("Z"),
+        "load average at the start (1 / 5 / 15 min)": " / ".join(f"{x:.1f}" for x in start) if start else "–",
         "events/s": fmt(e.get("events_per_s")),
         "plain-loop ceiling, events/s (measured just before)": fmt(e.get("ceiling_events_per_s")),
         "ratio to the plain loop (events/s)": fmt(e.get("ratio"), 3) if e.get("ratio") is not None else "–",
@@ -227,18 +231,19 @@ def _engine_row(e: Mapping[str, Any]) -> dict[str, str]:
 def pipeline_section(data: Mapping[str, Any]) -> list[str]:
     engines, shared = engines_of(data)
     present = [k for k in ENGINE_ORDER if k in engines] + [k for k in engines if k not in ENGINE_ORDER]
-    ran_at = shared.get("ran_at") or next((e.get("ran_at") for e in engines.values() if e.get("ran_at")), None)
     load = shared.get("load_average") or next((e.get("load_average") for e in engines.values()
                                                if e.get("load_average")), None)
     lines = ["## Pipeline (`make bench-pipeline`)", "",
-             f"Run of {ran_at or 'an unrecorded time'}; load average {load_text(load)}.",
+             ("Each engine is run by its own step of `make bench-pipeline` (`bench_pipeline.py --engine flink|beam`, "
+             "then `bench/peers/pipeline_peers.py` for the peers), each with its own broker and plain-loop "
+             "ceiling, so every column has its own time and load average."),
              ("The same MovieLens watch sessions, produced to a Kafka topic on a local broker, applied "
              "with the same `streamrec.recommend.state.apply_event` per user and written to SQLite with "
              "the same batched store calls. events/s: from the first produce call until every item "
              "count is readable in the store. Freshness: produced → the event id readable in the "
              "user's stored state (every 5th event, polled every 20 ms), first at a low rate, then at "
-             "the target rate. CPU: user + system seconds of the engine's processes (its whole process "
-             "session) over the throughput phase, per 1k events; the broker's CPU is not counted. "
+             "the target rate. CPU: user + system seconds of the engine's processes (every process the "
+             "bench started but the broker) over the throughput phase, per 1k events. "
              "Ratios: the engine's events/s (or CPU per event) against the plain loop's, the same "
              "updates and store writes in one Python loop, measured in the same run just before the engine."), ""]
     rows = {k: _engine_row({**ENGINE_DEFAULTS.get(k, {}), **engines[k]}) for k in present}
@@ -248,8 +253,8 @@ def pipeline_section(data: Mapping[str, Any]) -> list[str]:
     for label in labels:
         lines.append(f"| {label} | " + " | ".join(rows[k].get(label, "–") for k in present) + " |")
     lines.append("")
-    lines += [f"- {ENGINE_LABEL.get(k, k)}: {engines[k].get('engine') or engines[k].get('runner')}."
-              for k in present if engines[k].get("engine") or engines[k].get("runner")]
+    lines += [f"- {ENGINE_LABEL.get(k, k)}: {engines[k].get('runner') or engines[k].get('engine')}."
+              for k in present if engines[k].get("runner") or engines[k].get("engine")]
     lines += [f"- {ENGINE_LABEL.get(k, k)}: {engines[k]['note']}." for k in present if engines[k].get("note")]
     if any(e.get("freshness_unseen_after_30s") for e in engines.values()):
         lines.append("- \"unseen after 30 s\": the probe looks for the event id among the user's last 256 "
@@ -284,9 +289,13 @@ def pipeline_reading(engines: Mapping[str, Any], load: Any) -> list[str]:
                 line += (f"; it spends **{word}** CPU per event ({fmt(cpu(o), 2)} vs {fmt(cpu(p), 2)} s "
                          f"per 1k events)")
             out.append(line + ".")
-    first = (load.get("start") if isinstance(load, Mapping) else load) or [0.0]
-    if isinstance(first, list) and first and first[0] > 2:
-        out.append(f"- The load average was {first[0]:.1f} on 2 cores, so each process got a fraction of a "
+    starts = [e["load_average"]["start"][0] for e in ran.values() if isinstance(e.get("load_average"), Mapping)]
+    if not starts and isinstance(load, Mapping) and load.get("start"):
+        starts = [load["start"][0]]
+    if starts and max(starts) > 2:
+        spread = f"{min(starts):.1f}" + (f"-{max(starts):.1f}" if max(starts) - min(starts) >= 0.1 else "")
+        out.append(f"- The load average was {spread} on 2 cores at the engines' starts, "
+                   "so each process got a fraction of a "
                    "core and wall-clock events/s follow the share each one got as much as its own cost; "
                    "CPU seconds per event are the steadier comparison between engines here.")
     pk = next((ran[p].get("state_pickle_cpu_s_per_1k_events") for p in peers
