@@ -19,6 +19,8 @@ RATE ?= 200
 PORT ?= 8080
 KAFKA_PORT ?= 9092
 STORE ?=
+# make demo / make bench-pipeline: the streaming engine, flink (default) or beam (Prism)
+ENGINE ?= flink
 DEMO_FLAGS = --dataset $(DATA) --rate $(RATE) --port $(PORT) --kafka-port $(KAFKA_PORT) $(if $(STORE),--store $(STORE)) \
 	$(if $(BOOTSTRAP),--bootstrap-fraction $(BOOTSTRAP))
 # The browser tests drive Debian's chromium (Playwright's own browser download does not work here).
@@ -47,8 +49,8 @@ test: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(FLINK_STAMP) $(CHROMIUM) lint
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not kafka and not browser and not e2e"
 
-demo: $(STAMP) $(KAFKA_STAMP) $(PRISM)
-	$(VENV)/bin/streamrec demo $(DEMO_FLAGS)
+demo: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(FLINK_STAMP)
+	STREAMREC_DEMO_ENGINE=$(ENGINE) $(VENV)/bin/streamrec demo $(DEMO_FLAGS)
 
 demo-stop: $(STAMP)
 	$(VENV)/bin/streamrec demo-stop
@@ -78,8 +80,8 @@ $(PRISM):
 	@mkdir -p $(dir $(PRISM))
 	GOBIN=$(abspath $(dir $(PRISM))) go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(BEAM_VERSION)
 
-bench-pipeline: $(STAMP) $(KAFKA_STAMP) $(PRISM)
-	$(PY) bench/bench_pipeline.py --out bench/results/pipeline.json
+bench-pipeline: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(FLINK_STAMP)
+	$(PY) bench/bench_pipeline.py --engine $(ENGINE) --out bench/results/pipeline.json
 	$(PY) bench/report.py
 
 bench-store: $(STAMP)

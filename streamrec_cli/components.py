@@ -1,8 +1,13 @@
 """How the demo runs the parts other engineers own: the streaming pipeline and the backfill.
 
 Kept in one small module so that when ``pipelines`` changes its options only this file follows.
-The streaming job runs on Beam's Prism runner (a real local portable runner; built by
-``make prism`` into ``var/prism/bin/prism``) with the Python SDK in LOOPBACK mode.
+The streaming job runs on one of two engines (``STREAMREC_DEMO_ENGINE``, ``make demo ENGINE=...``):
+
+- ``flink`` (the default of ``make demo``): the PyFlink job ``pipelines/flink/job.py`` on a local standalone
+  Flink cluster from the wheel in ``var/flink/venv`` (``make flink``), run and kept by
+  ``python -m streamrec_cli.flinkjob`` (web UI on ``STREAMREC_DEMO_FLINK_PORT``, default 8091);
+- ``beam``: the Beam pipeline on Beam's Prism runner (a real local portable runner; built by
+  ``make prism`` into ``var/prism/bin/prism``) with the Python SDK in LOOPBACK mode.
 """
 
 from __future__ import annotations
@@ -19,6 +24,28 @@ from streamrec.ratings import load_ratings, split_history
 
 REPO = Path(__file__).resolve().parents[1]
 PRISM = REPO / "var" / "prism" / "bin" / "prism"
+ENGINES = ("flink", "beam")
+FLINK_MODULE = "streamrec_cli.flinkjob"
+
+
+def demo_engine() -> str:
+    """The demo's streaming engine: ``STREAMREC_DEMO_ENGINE`` (``make demo`` sets ``flink``; ``beam`` when unset,
+    as the e2e tests run it)."""
+    engine = os.environ.get("STREAMREC_DEMO_ENGINE", "beam").strip().lower() or "beam"
+    if engine not in ENGINES:
+        raise RuntimeError(f"STREAMREC_DEMO_ENGINE / ENGINE: {engine!r} is not one of {', '.join(ENGINES)}")
+    return engine
+
+
+def flink_args(env: dict[str, str], work_dir: Path) -> list[str]:
+    """``python -m streamrec_cli.flinkjob …`` arguments for the Flink job reading the demo's Kafka."""
+    from streamrec_cli.localflink import DEFAULT_REST_PORT, DEFAULT_VENV
+
+    if not (DEFAULT_VENV / "bin" / "python").exists():
+        raise RuntimeError(f"PyFlink is missing in {DEFAULT_VENV}: run `make flink` (make demo does)")
+    return ["--bootstrap", env["STREAMREC_KAFKA_BOOTSTRAP"], "--store", env["STREAMREC_STORE"],
+            "--work-dir", str(work_dir),
+            "--rest-port", os.environ.get("STREAMREC_DEMO_FLINK_PORT", str(DEFAULT_REST_PORT))]
 
 
 def pipeline_args(env: dict[str, str]) -> list[str]:

@@ -119,7 +119,9 @@ def _run_demo(args: argparse.Namespace) -> int:
     try:
         bootstrap = stack.start_kafka(args.kafka_port)
         env = {"STREAMREC_KAFKA_BOOTSTRAP": bootstrap, "STREAMREC_STORE": store_url}
-        stack.start_pipeline(env)
+        from streamrec_cli.components import demo_engine
+
+        stack.start_pipeline(env, engine=demo_engine())
         base_url = stack.start_serving(args.port, env)
         from streamrec_cli.demo_steps import (
             bootstrap_state,
@@ -131,7 +133,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
         catalog = bootstrap_state(stack, state, state_path, dataset, bootstrap, store_url, args.bootstrap_fraction, env)
         history, live = split_ratings(dataset, state.backfilled_ratings, args.replay_limit)
-        first_feed_s = print_banner(base_url, began, featured_viewer(history, live))
+        first_feed_s = print_banner(base_url, began, featured_viewer(history, live), flink_ui=stack.flink_ui)
         state.runs.append({"started": time.time(), "first_feed_s": round(first_feed_s, 1), "resumed": float(resumed)})
         state.save(state_path)
         replay_forever(stack, state, state_path, live, catalog, bootstrap, store_url, args.rate, args.exit_after_replay)

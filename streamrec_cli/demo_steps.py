@@ -127,7 +127,7 @@ def first_feed(base_url: str, user_id: str, timeout_s: float = 60.0) -> tuple[st
         time.sleep(0.25)
 
 
-def print_banner(base_url: str, began: float, featured: str) -> float:
+def print_banner(base_url: str, began: float, featured: str, flink_ui: str | None = None) -> float:
     """The page, the docs, a token and a curl line, all for the viewer with the most history (a
     newcomer's first feed is then every row, not trending alone)."""
     token, feed = first_feed(base_url, featured)
@@ -138,7 +138,8 @@ def print_banner(base_url: str, began: float, featured: str) -> float:
         f"\nstreamrec is up: first feed {took:.1f} s after start (viewer {featured}, the most history: {rows})\n"
         f"  the page     {base_url}/?user={featured}   (any other viewer: {base_url}/?user=ID)\n"
         f"  API docs     {base_url}/docs   (OpenAPI: {base_url}/openapi.json)\n"
-        f"  token for viewer {featured}:\n    {token}\n"
+        + (f"  Flink web UI {flink_ui}   (the streaming job, its checkpoints)\n" if flink_ui else "")
+        + f"  token for viewer {featured}:\n    {token}\n"
         f"  try:\n    curl -s -H 'Authorization: Bearer {token}' '{base_url}/v1/users/{featured}/feed?region={region}'\n"
         "  stop: Ctrl-C here, or `make demo-stop` from another terminal\n",
         flush=True,

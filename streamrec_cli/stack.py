@@ -139,6 +139,8 @@ class Stack:
     children: dict[str, tuple[subprocess.Popen[bytes], Path]] = field(default_factory=dict)  # name -> process, log
     restartable: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)  # name -> args, env
     restarts: dict[str, int] = field(default_factory=dict)
+    modules: dict[str, str] = field(default_factory=dict)  # name -> module run with -m (default: the CLI)
+    flink_ui: str | None = None  # the Flink web UI, when the streaming pipeline runs on Flink
     _broker: object | None = None
 
     def _record(self, name: str, pid: int, marker: str) -> None:
@@ -172,7 +174,8 @@ class Stack:
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = self.demo_dir / "logs" / f"{name.split()[-1]}.log"
-        cmd = [sys.executable, "-m", "streamrec_cli.main", *args]
+        module = self.modules.get(name, "streamrec_cli.main")
+        cmd = [sys.executable, "-m", module, *args]
         with open(log, "ab") as out:
             out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
             out.flush()
@@ -180,7 +183,7 @@ class Stack:
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=Path(__file__).resolve().parents[1], env={**os.environ, **env}, start_new_session=True,
             )
-        self._record(name, process.pid, "streamrec_cli.main")
+        self._record(name, process.pid, module)
         self.children[name] = (process, log)
         return process
 
@@ -204,9 +207,12 @@ class Stack:
         if broker is not None and broker.running_pid() is None:  # type: ignore[attr-defined]
             raise RuntimeError(f"the Kafka broker stopped; see {broker.log_file}")  # type: ignore[attr-defined]
 
-    def start_pipeline(self, env: dict[str, str]) -> None:
+    def start_pipeline(self, env: dict[str, str], engine: str = "beam") -> None:
         from streamrec_cli.components import pipeline_args
 
+        if engine == "flink":
+            self.start_flink(env)
+            return
         self.printer.begin("streaming pipeline")
         args = pipeline_args(env)
         process = self.spawn("streaming pipeline", args, env)
@@ -215,6 +221,29 @@ class Stack:
         if process.poll() is not None:
             raise RuntimeError(f"the pipeline exited with {process.returncode}: see {self.demo_dir / 'logs' / 'pipeline.log'}")
         self.printer.end(f"started (pid {process.pid}; log {self.demo_dir / 'logs' / 'pipeline.log'})")
+
+    def start_flink(self, env: dict[str, str], timeout_s: float = 300.0) -> None:
+        """The Flink job on a local cluster (``streamrec_cli.flinkjob``), ready once its tasks run."""
+        from streamrec_cli.components import FLINK_MODULE, flink_args
+
+        self.printer.begin("streaming pipeline on Flink")
+        work_dir = self.demo_dir / "flink"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        args = flink_args(env, work_dir)
+        self.modules["streaming pipeline"] = FLINK_MODULE
+        process = self.spawn("streaming pipeline", args, env)
+        self.restartable["streaming pipeline"] = (args, env)
+        log = self.demo_dir / "logs" / "pipeline.log"
+        info = work_dir / "flink.json"
+        deadline = time.monotonic() + timeout_s
+        while not info.exists():
+            if process.poll() is not None:
+                raise RuntimeError(f"the Flink job runner exited with {process.returncode}: see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Flink job did not run within {timeout_s:.0f} s: see {log}")
+            time.sleep(0.5)
+        self.flink_ui = str(json.loads(info.read_text())["web_ui"])
+        self.printer.end(f"running (Flink web UI {self.flink_ui}; pid {process.pid}; log {log})")
 
     def start_serving(self, port: int, env: dict[str, str]) -> str:
         self.printer.begin(f"feed service on http://127.0.0.1:{port}")

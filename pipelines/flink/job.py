@@ -338,6 +338,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def build(args: argparse.Namespace) -> StreamExecutionEnvironment:
     config = Configuration()
     config.set_string("state.backend.type", args.state_backend)
+    # What reaches a Python function is already a batch: do not hold it back for a bundle (the
+    # defaults, 1000 elements or 1 s, put up to a second on freshness).
+    config.set_string("python.fn-execution.bundle.size", "10")
+    config.set_string("python.fn-execution.bundle.time", "20")
     if args.checkpoint_dir:
         config.set_string("execution.checkpointing.dir", args.checkpoint_dir)
     env = StreamExecutionEnvironment.get_execution_environment(config)

@@ -349,12 +349,15 @@ resource "kubernetes_manifest" "pyflink_deployment" {
         "high-availability.type"                = "kubernetes"
         "high-availability.storageDir"          = "gs://${local.bucket}/ha"
         "restart-strategy.type"                 = "exponential-delay"
-        "python.execution-mode"                 = "thread"
-        "python.executable"                     = "python3"
-        "python.fn-execution.bundle.size"       = "10"
-        "python.fn-execution.bundle.time"       = "20"
-        "metrics.reporter.prom.factory.class"   = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
-        "metrics.reporter.prom.port"            = "9249"
+        # The job's held writes poll the REST API for completed checkpoints: no 3 s statistics cache.
+        "web.refresh-interval"                     = "100"
+        "rest.cache.checkpoint-statistics.timeout" = "100 ms"
+        "python.execution-mode"                    = "thread"
+        "python.executable"                        = "python3"
+        "python.fn-execution.bundle.size"          = "10"
+        "python.fn-execution.bundle.time"          = "20"
+        "metrics.reporter.prom.factory.class"      = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        "metrics.reporter.prom.port"               = "9249"
       }
 
       podTemplate = {
