@@ -82,6 +82,7 @@ $(PRISM):
 
 bench-pipeline: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(FLINK_STAMP)
 	$(PY) bench/bench_pipeline.py --engine $(ENGINE) --out bench/results/pipeline.json
+	$(if $(PEERS),$(PY) bench/peers/pipeline_peers.py --engines $(PEERS) --out bench/results/pipeline.json)
 	$(PY) bench/report.py
 
 bench-store: $(STAMP)
@@ -102,6 +103,8 @@ bench-serving: $(STAMP)
 REDIS_SERVER := /usr/bin/redis-server
 REDIS_CLIENT_STAMP := $(VENV)/.redis-client
 PEERS_STAMP := var/peers/.installed
+# make bench-pipeline: the peers run after the ENGINE's run, each merged under engines (PEERS= for none)
+PEERS ?= quixstreams,faust
 bench-store: $(REDIS_SERVER) $(REDIS_CLIENT_STAMP)
 bench-pipeline: $(PEERS_STAMP)
 $(REDIS_SERVER):

@@ -264,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--engine", choices=("flink", "beam"), default="flink")
     parser.add_argument("--checkpoint_ms", type=int, default=500, help="flink: checkpoint interval (held writes wait for one)")
     args = parser.parse_args(argv)
+    # bench/peers: CPU of the job's processes (that module imports this one, hence not at the top)
+    from peers.pipeline_peers import engine_cpu_seconds
     if args.engine == "beam" and not PRISM.exists():
         raise SystemExit(f"Prism runner missing at {PRISM}: run `make prism`")
 
@@ -273,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     codec = default_codec()
     payloads = [codec.encode(e) for e in events]
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    ran_at, load_start, cpu0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.getloadavg(), time.process_time()
     ceiling_eps, counts = ceiling(payloads, f"sqlite:///{work / 'ceiling.db'}")
+    ceiling_cpu = time.process_time() - cpu0
     expected_total = sum(counts.values())
 
     broker = LocalKafka(data_dir=work / "kafka", port=free_port(), die_with_parent=True).start()
@@ -309,10 +313,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
 
         ready = wait_until(warmed, 180, job, log, poll_s=0.05)
         # Throughput: from the first produce call to every effect readable in the store.
+        cpu0 = engine_cpu_seconds()  # the job's processes (all the bench started but the broker)
         began = time.monotonic()
         produce(broker.bootstrap, topics["events"], events, payloads)
         produced = time.monotonic()
         done = wait_until(lambda: total() >= expected_total, 900, job, log)
+        job_cpu = engine_cpu_seconds() - cpu0
         events_per_s = len(events) / (done - began)
         # First at a rate the job sustains (no backlog), then at the target rate.
         n_low = int(args.low_rate * args.live_s)
@@ -324,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             "events_per_s": round(events_per_s, 1),
             "ceiling_events_per_s": round(ceiling_eps, 1),
             "ratio": round(events_per_s / ceiling_eps, 3),
+            "cpu_s_per_1k_events": round(1000 * job_cpu / len(events), 3),
+            "ceiling_cpu_s_per_1k_events": round(1000 * ceiling_cpu / len(events), 3),
+            "cpu_ratio": round(ceiling_cpu / job_cpu, 3) if job_cpu else None,
             "freshness_p50_ms": round(float(np.percentile(latencies, 50)), 1) if finite else None,
             "freshness_p99_ms": round(float(np.percentile(latencies, 99)), 1) if len(finite) == len(latencies) else None,
             "freshness_unseen_after_30s": len(latencies) - len(finite),
@@ -343,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             "store": "SQLite (WAL)",
             "cpus": os.cpu_count(),
             "targets": {"events_per_s": 20000, "freshness_p99_ms": 1000},
+            "ran_at": ran_at,
+            "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
         }
         if store is not None:
             store.close()

@@ -12,10 +12,13 @@ partitions and the same event bytes, a warm-up event, then throughput (first pro
 every item count readable in a fresh SQLite store), then freshness at ``--low_rate`` and
 ``--rate``. The plain-loop ceiling is measured again just before each engine, so each ratio
 compares figures taken minutes apart, not the whole run apart. CPU: user + system seconds of the
-engine's process session (``/proc``), over the throughput phase, per 1k events.
+engine's processes (``engine_cpu_seconds``: this process's descendants but the broker, from
+``/proc``) over the throughput phase, per 1k events.
 
-Run alone (this file's ``main``) it starts and stops its own broker; ``bench_pipeline.py`` calls
-``run_peer_engines`` with its broker and events instead.
+``make bench-pipeline`` runs ``bench_pipeline.py --engine X`` and then this file's ``main``, which
+starts and stops its own broker, runs each peer, and merges each peer's figures into
+``bench/results/pipeline.json`` under ``engines`` beside the streamrec engines' (each engine's run
+has its own time, load average and ceiling). ``run_peer_engines`` runs them on a broker one has.
 """
 
 from __future__ import annotations
@@ -55,19 +58,34 @@ PEERS: dict[str, dict[str, Any]] = {
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def session_cpu_seconds(session: int) -> float:
-    """User + system CPU seconds of every live process in a session (and the children they reaped)."""
-    total = 0
+def engine_cpu_seconds(root: int | None = None, skip: str = "kafka.Kafka") -> float:
+    """User + system CPU seconds of every live descendant of ``root`` (this process by default) and
+    of the children they reaped, leaving out the Kafka broker (``skip`` in its command line) and
+    this process itself: the engine's processes, whatever it starts (Prism and the SDK harness,
+    Flink's JVMs and Python workers, a peer's worker)."""
+    root = os.getpid() if root is None else root
+    parent, ticks, cmd = {}, {}, {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             text = Path(entry.path, "stat").read_text()
+            cmd[int(entry.name)] = Path(entry.path, "cmdline").read_bytes()
         except OSError:
             continue
         fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-        if int(fields[3]) == session:  # field 6: session id
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        parent[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if skip.encode() in cmd.get(pid, b""):
+            continue
+        total += ticks.get(pid, 0)
+        todo += children.get(pid, [])
     return total / CLK_TCK
 
 
@@ -115,6 +133,7 @@ def run_peer(name: str, *, bootstrap: str, work: Path, events: Sequence[UserEven
            "--topic", topic, "--store", store_url, "--group", group,
            "--state_dir", str(folder / "state")]
     codec = default_codec()
+    load_start = list(os.getloadavg())
     launched = time.monotonic()
     job = subprocess.Popen(cmd, cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     store = None
@@ -131,12 +150,12 @@ def run_peer(name: str, *, bootstrap: str, work: Path, events: Sequence[UserEven
         bp.produce(bootstrap, topic, [warm], [codec.encode(warm)])
         ready = bp.wait_until(lambda: bool(item_counts(["warm-up-title"])), 180, job, log, poll_s=0.05)
         expected, ids = sum(counts.values()), list(counts)
-        cpu0 = session_cpu_seconds(job.pid)
+        cpu0 = engine_cpu_seconds()
         began = time.monotonic()
         bp.produce(bootstrap, topic, events, payloads)
         produced = time.monotonic()
         done = bp.wait_until(lambda: sum(item_counts(ids).values()) >= expected, 900, job, log)
-        cpu = session_cpu_seconds(job.pid) - cpu0
+        cpu = engine_cpu_seconds() - cpu0
         n_low = int(low_rate * live_s)
         low = bp.freshness(bootstrap, topic, store_url, live_events[:n_low], low_rate, job, log)
         latencies = bp.freshness(bootstrap, topic, store_url, live_events[n_low:n_low + int(rate * live_s)],
@@ -165,7 +184,8 @@ def run_peer(name: str, *, bootstrap: str, work: Path, events: Sequence[UserEven
             "delivery": PEERS[name]["delivery"],
             "source": f"the engine's Kafka consumer group, {partitions} partitions",
             "store": "SQLite (WAL), the ceiling's batched writes at each commit",
-            "load_average_end": list(os.getloadavg()),
+            "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_average": {"start": load_start, "end": list(os.getloadavg())},
             **({"note": PEERS[name]["note"]} if "note" in PEERS[name] else {}),
         }
     except (RuntimeError, OSError) as exc:  # one peer failing must not lose the others' figures
@@ -230,7 +250,7 @@ def run_peer_engines(names: Sequence[str], *, bootstrap: str, work: Path, events
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default=",".join(PEERS))
     parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "data" / "ml-latest-small")
@@ -240,7 +260,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--live_s", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    load_start = list(os.getloadavg())
     events = bp.load_events(args.dataset, args.ratings)
     live_events = bp.load_events(args.dataset, int((args.rate + args.low_rate) * args.live_s / 6) + 50,
                                  offset_ratings=args.ratings)
@@ -256,15 +275,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
-    result: dict[str, object] = {"ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                 "load_average": {"start": load_start, "end": list(os.getloadavg())},
-                                 "cpus": os.cpu_count(), "engines": engines}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
+    print(json.dumps({"engines": engines}, indent=2))
+    if args.out:  # beside the other engines' results, as bench_pipeline.py --engine X writes its own
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return result
+        for name, figures in engines.items():
+            args.out.write_text(json.dumps(bp.merge_engine_result(args.out, name, figures), indent=2) + "\n")
+    return engines
 
 
 if __name__ == "__main__":
