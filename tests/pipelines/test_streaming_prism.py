@@ -22,6 +22,7 @@ from streamrec.kafka import read_records
 from streamrec.store import Store, open_store
 from tests.fixtures.pipeline_job import (
     committed_offsets,
+    group_of,
     kill_job,
     make_topics,
     produce,
@@ -44,7 +45,7 @@ def test_events_in_kafka_become_state_in_the_store_and_a_crash_replay_counts_not
     now = int(time.time() * 1000)
     first = [event(K.PLAY, f"u{u}", f"v{v}", now + 10 * v, region="US", position_sec=0.0)
              for u in range(5) for v in range(3)]
-    produce(bootstrap, topics["events"], first, extra=[b"\x00garbage"])
+    positions = produce(bootstrap, topics["events"], first, extra=[b"\x00garbage"])
     jobs.append(start_job(bootstrap, url, topics, log))
     store: Store | None = None  # opened once the job has created the file
 
@@ -63,6 +64,10 @@ def test_events_in_kafka_become_state_in_the_store_and_a_crash_replay_counts_not
     dead = read_records(bootstrap, topics["dlq"], expected=1, timeout_s=30)
     letter = default_codec().decode(dead[0].value)
     assert isinstance(letter, DeadLetter) and letter.original == b"\x00garbage" and letter.reason
+    # Once every record's effect is stored (the state, the dead letter), the group commits the end.
+    ends = {p: max(o for q, o in positions if q == p) + 1 for p, _ in positions}
+    wait_for(lambda: all(committed_offsets(bootstrap, group_of(topics), topics["events"], 2).get(p) == end
+                         for p, end in ends.items()), 30, "the committed offsets at the end", jobs[-1], log, every_s=1.0)
 
     # A live event's effect is readable within a bound once the job runs.
     live = event(K.PLAY, "u0", "v9", int(time.time() * 1000), position_sec=0.0)
