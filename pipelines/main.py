@@ -85,11 +85,11 @@ class MaintainState(beam.PTransform):  # type: ignore[misc]
             TAG_INCREMENTS, main="results")
         acks, refused_by_store = split_acks(written.results, "SplitAcks")
         _ = written[TAG_INCREMENTS] | "ItemVectors" >> ItemVectors(self.store_url)
-        _ = (updated[TAG_WATCHES]
-             | "AttachGenres" >> beam.ParDo(AttachGenres(self.store_url))
-             | "Trending" >> Trending(top_n=self.trending_top_n, early_s=self.early_s)
-             | "WriteTrending" >> WriteTrending(self.store_url))
-        rejected = (updated[TAG_REJECTED], refused_by_store) | "Rejected" >> beam.Flatten()
+        lists_refused = (updated[TAG_WATCHES]
+                         | "AttachGenres" >> beam.ParDo(AttachGenres(self.store_url))
+                         | "Trending" >> Trending(top_n=self.trending_top_n, early_s=self.early_s)
+                         | "WriteTrending" >> WriteTrending(self.store_url))  # dead letters of lists refused
+        rejected = (updated[TAG_REJECTED], refused_by_store, lists_refused) | "Rejected" >> beam.Flatten()
         return {"users": updated.users, TAG_REJECTED: rejected, TAG_WATCHES: updated[TAG_WATCHES], TAG_ACKS: acks}
 
 
