@@ -120,7 +120,7 @@ def store_section(data: Mapping[str, Any]) -> list[str]:
         lines.append(f"- Redis {server['version']}: `redis-server` on loopback, AOF `appendfsync "
                      f"{server['appendfsync']}`, one pipeline (one round trip) per call, hiredis parser; "
                      f"{fmt(server['used_memory_bytes'] / 1e6, 1)} MB used for {fmt(server['keys'])} keys at the end.")
-    lines += ["", "### Reading", "", *store_reading(stores), ""]
+    lines += ["", "### Reading", "", *store_reading(stores, data.get("bytes", {}).get("user_state_typical_bytes")), ""]
     return lines
 
 
@@ -132,7 +132,7 @@ def _ratio(stores: Mapping[str, Any], store: str, default: float) -> float:
     return float(stores[store]["cowatch_increment"].get("ratio_to_dict", default))
 
 
-def store_reading(stores: Mapping[str, Any]) -> list[str]:
+def store_reading(stores: Mapping[str, Any], typical_bytes: int | None = None) -> list[str]:
     if "sqlite" not in stores or "redis" not in stores or "skipped" in stores["redis"]:
         return ["Redis did not run, so there is no peer to compare with."]
     out = []
@@ -158,7 +158,8 @@ def store_reading(stores: Mapping[str, Any]) -> list[str]:
                    + "; ".join(even) + ".")
     enc = stores.get("dict", {}).get("user_read", {})
     if enc:
-        out.append(f"- User records: the dict ceiling is mostly the codec (decode of a typical 3.3 KB "
+        size = f"{typical_bytes / 1000:.1f} KB " if typical_bytes else ""
+        out.append(f"- User records: the dict ceiling is mostly the codec (decode of a typical {size}"
                    f"zlib+JSON profile: {fmt(enc['p50_ms'], 3)} ms p50), so for whole-profile reads "
                    "and writes every store is within a small factor of the ceiling and the choice "
                    "of store matters less than the record's size.")
@@ -397,7 +398,9 @@ def render(results: Path) -> str:
             "```",
             "make bench-store      # + Redis (Debian's redis-server, started and stopped by the bench);",
             "                      #   STREAMREC_AEROSPIKE_HOSTS=host:3000 adds Aerospike",
-            "make bench-pipeline   # + Quix Streams and Faust (make peers: virtualenvs in var/peers)",
+            "make bench-pipeline                   # Flink, then Quix Streams and Faust (make peers:",
+            "                                      #   their virtualenvs in var/peers)",
+            "make bench-pipeline ENGINE=beam PEERS=   # Beam on Prism (each run merges its engines)",
             "make bench-serving",
             ".venv/bin/python bench/report.py   # this page from the JSON alone",
             "```", ""]
