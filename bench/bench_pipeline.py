@@ -49,10 +49,10 @@ sys.path.insert(0, str(REPO))
 from streamrec import ratings as rating_logs
 from streamrec.events.codec import default_codec
 from streamrec.events.model import UserEvent
+from streamrec.model import UserState
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import open_store
-from streamrec.store.base import UserState
 from streamrec_cli.localflink import LocalFlink
 from streamrec_cli.localkafka import LocalKafka, free_port
 

@@ -36,8 +36,7 @@ import numpy as np
 from peers.store_peers import timed_calls as latencies
 
 from streamrec.events.model import CatalogItem
-from streamrec.store import codec
-from streamrec.store.base import (
+from streamrec.model import (
     COWATCH_NEIGHBOURS_LIMIT,
     DISLIKED_LIMIT,
     EVENT_IDS_LIMIT,
@@ -49,9 +48,10 @@ from streamrec.store.base import (
     HistoryEntry,
     Progress,
     ScoredItem,
-    Store,
     UserState,
 )
+from streamrec.store import codec
+from streamrec.store.base import Store
 
 VECTOR_DIM = 64  # streamrec.recommend.vectors.VECTOR_DIM
 CATALOG = 20_000  # distinct titles in the co-watch run

@@ -22,21 +22,21 @@ from collections.abc import Iterable, Sequence
 
 from streamrec import recommend
 from streamrec.events.model import CatalogItem, UserEvent
+from streamrec.model import (
+    RANKED_LIST_LIMIT,
+    RankedList,
+    UserState,
+    genre_key,
+    new_releases_key,
+    trending_key,
+)
 from streamrec.recommend.releases import (
     DAY_MS,
     DEFAULT_LIST_SIZE,
     DEFAULT_MAX_AGE_DAYS,
     release_regions,
 )
-from streamrec.store.base import (
-    RANKED_LIST_LIMIT,
-    RankedList,
-    Store,
-    UserState,
-    genre_key,
-    new_releases_key,
-    trending_key,
-)
+from streamrec.store.base import Store
 
 GLOBAL = "global"
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from evaluation.methods import EvalContext, Method
 from streamrec.events.model import CatalogItem, UserEvent
+from streamrec.model import COWATCH_NEIGHBOURS_LIMIT, SEEN_LIMIT, ScoredItem, UserState
 from streamrec.recommend import (
     RankingConfig,
     RankingInputs,
@@ -38,12 +39,6 @@ from streamrec.recommend import (
     top_picks,
 )
 from streamrec.recommend.trending import DecayedCounts
-from streamrec.store.base import (
-    COWATCH_NEIGHBOURS_LIMIT,
-    SEEN_LIMIT,
-    ScoredItem,
-    UserState,
-)
 
 TRENDING_HALF_LIFE_MS = 7 * 24 * 3600 * 1000
 TRENDING_SIZE = 100

@@ -33,6 +33,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.sinks import WriteRankedLists
 from streamrec.events.model import CatalogItem
+from streamrec.model import RankedList, new_releases_key
 from streamrec.recommend.releases import (
     DAY_MS,
     DEFAULT_LIST_SIZE,
@@ -41,7 +42,6 @@ from streamrec.recommend.releases import (
     ReleasePool,
     release_regions,
 )
-from streamrec.store.base import RankedList, new_releases_key
 
 ADDED = "added"  # {video_id: added_at | None} of a bundle's catalog records
 WATCHED = "watched"  # (newest event time, {video_id: watches}) of a bundle's watches

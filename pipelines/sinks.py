@@ -39,9 +39,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.offsets import Position, acks_for, unwrap
 from streamrec.events.model import CatalogItem, DeadLetter
+from streamrec.model import RankedList, UserState
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import Store, StoreError, StoreUnavailable
-from streamrec.store.base import RankedList, UserChange, UserState
+from streamrec.store.base import UserChange
 from streamrec.store.retry import DEFAULT_BACKOFF, Backoff, RetryingStore
 
 Increments = tuple[dict[tuple[str, str], int], dict[str, int]]  # (co-watch pairs, item counts)

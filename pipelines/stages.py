@@ -26,8 +26,8 @@ from pipelines.sinks import (
     WriteUserStates,
     vector_deltas,
 )
+from streamrec.model import RankedList, ScoredItem, genre_key, trending_key
 from streamrec.recommend.trending import top_n, top_per_genre
-from streamrec.store.base import RankedList, ScoredItem, genre_key, trending_key
 
 GLOBAL_REGION = "global"
 

@@ -53,6 +53,7 @@ from pipelines.offsets import Position, unwrap
 from pipelines.sinks import UserWrite
 from streamrec.events.codec import EventCodec, default_codec
 from streamrec.events.model import DeadLetter, UserEvent
+from streamrec.model import ScoredItem, UserState, trending_key
 from streamrec.recommend.ranking import (
     RankingInputs,
     candidate_titles,
@@ -62,7 +63,6 @@ from streamrec.recommend.ranking import (
 from streamrec.recommend.state import StateConfig, apply_event, bound_state
 from streamrec.recommend.vectors import item_basis
 from streamrec.store import Store
-from streamrec.store.base import ScoredItem, UserState, trending_key
 from streamrec.store.codec import decode_user, encode_user
 from streamrec.store.retry import RetryingStore
 

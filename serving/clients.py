@@ -39,9 +39,10 @@ from streamrec.config import TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, Impression
 from streamrec.kafka import EventProducer, KafkaPublishError
+from streamrec.model import RankedList, trending_key
 from streamrec.store import open_store
 from streamrec.store.aio import AsyncStore
-from streamrec.store.base import RankedList, StoreError, trending_key
+from streamrec.store.base import StoreError
 
 log = logging.getLogger(__name__)
 KAFKA_LOG = logging.getLogger("streamrec.serving.librdkafka")

@@ -28,7 +28,7 @@ from serving.answers import ROW_TYPES
 from serving.shared_reads import SharedReads
 from streamrec import recommend
 from streamrec.events.model import CatalogItem
-from streamrec.store.base import (
+from streamrec.model import (
     RANKED_LIST_LIMIT,
     RankedList,
     ScoredItem,

@@ -27,7 +27,8 @@ from serving.feed import (
     shown_titles,
 )
 from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED, STORE, TRENDING
-from streamrec.store.base import StoreError, UserState
+from streamrec.model import UserState
+from streamrec.store.base import StoreError
 
 log = logging.getLogger(__name__)
 

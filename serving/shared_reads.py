@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from streamrec.events.model import CatalogItem
-from streamrec.store.base import RankedList
+from streamrec.model import RankedList
 
 
 class CatalogReads(Protocol):

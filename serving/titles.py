@@ -15,7 +15,7 @@ from serving.feed import (
 )
 from serving.shared_reads import SharedReads
 from streamrec import recommend
-from streamrec.store.base import RankedList, genre_key, trending_key
+from streamrec.model import RankedList, genre_key, trending_key
 
 
 class UnknownTitle(LookupError):

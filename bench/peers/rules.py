@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_pipeline import _flush
 
 from streamrec.events.model import UserEvent
+from streamrec.model import UserState
 from streamrec.recommend.state import UserUpdate, apply_event
 from streamrec.recommend.vectors import item_basis
-from streamrec.store.base import Store, UserState
+from streamrec.store.base import Store
 
 
 @dataclass

@@ -32,8 +32,9 @@ from typing import Any, Protocol, Self
 
 import numpy as np
 
+from streamrec.model import COWATCH_NEIGHBOURS_LIMIT, UserState
 from streamrec.store import codec
-from streamrec.store.base import COWATCH_NEIGHBOURS_LIMIT, USER_TTL_SECONDS, UserState
+from streamrec.store.base import USER_TTL_SECONDS
 
 K = COWATCH_NEIGHBOURS_LIMIT
 

@@ -41,18 +41,18 @@ import numpy as np
 from streamrec.events.codec import EventCodec, default_codec
 from streamrec.events.errors import EventError
 from streamrec.events.model import CatalogItem, DeadLetter, UserEvent
-from streamrec.recommend.releases import DAY_MS, GLOBAL, ReleasePool, release_regions
-from streamrec.recommend.state import StateConfig, apply_event
-from streamrec.recommend.trending import top_n, top_per_genre
-from streamrec.recommend.vectors import item_basis, item_vector_increments
-from streamrec.store import Store, StoreUnavailable, open_store
-from streamrec.store.base import (
+from streamrec.model import (
     RankedList,
     UserState,
     genre_key,
     new_releases_key,
     trending_key,
 )
+from streamrec.recommend.releases import DAY_MS, GLOBAL, ReleasePool, release_regions
+from streamrec.recommend.state import StateConfig, apply_event
+from streamrec.recommend.trending import top_n, top_per_genre
+from streamrec.recommend.vectors import item_basis, item_vector_increments
+from streamrec.store import Store, StoreUnavailable, open_store
 from streamrec.store.retry import retry
 
 #: A Kafka record as the job's SQL source hands it over: (offset, key, value).

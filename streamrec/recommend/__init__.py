@@ -1,6 +1,6 @@
 """The recommendation maths, once: called by the pipelines, the feed service and the evaluation.
 
-Pure functions over the shared types (:mod:`streamrec.events.model`, :mod:`streamrec.store.base`),
+Pure functions over the shared types (:mod:`streamrec.events.model`, :mod:`streamrec.model`),
 numpy only, no I/O, deterministic (ties broken by ``video_id``).
 
 - :mod:`.state` - ``apply_event(state, event) -> UserUpdate``: the per-user state machine and the

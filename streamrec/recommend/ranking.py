@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import ScoredItem, UserState
 from streamrec.recommend.filters import title_allowed
 from streamrec.recommend.similarity import content_similarity
 from streamrec.recommend.vectors import vector_scores
-from streamrec.store.base import ScoredItem, UserState
 
 SOURCES = ("cowatch", "vector", "top_picks", "trending", "content", "preferences")
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from streamrec.events.model import CatalogItem
-from streamrec.store.base import ScoredItem
+from streamrec.model import ScoredItem
 
 DAY_MS = 86_400_000
 DEFAULT_MAX_AGE_DAYS = 30

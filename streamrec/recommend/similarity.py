@@ -17,13 +17,13 @@ import math
 from collections.abc import Mapping, Sequence
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import ScoredItem
 from streamrec.recommend.filters import (
     MATURITY_ORDER,
     available_in,
     maturity_allowed,
     title_allowed,
 )
-from streamrec.store.base import ScoredItem
 
 __all__ = ["MATURITY_ORDER", "available_in", "content_similarity", "cowatch_similarity", "maturity_allowed",
            "similar_titles"]

@@ -51,8 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamrec.events.model import TITLE_EVENTS, WATCH_EVENTS, EventType, UserEvent
-from streamrec.recommend.vectors import USER_DECAY, fold_in
-from streamrec.store.base import (
+from streamrec.model import (
     DISLIKED_LIMIT,
     EVENT_IDS_LIMIT,
     HISTORY_LIMIT,
@@ -64,6 +63,7 @@ from streamrec.store.base import (
     Progress,
     UserState,
 )
+from streamrec.recommend.vectors import USER_DECAY, fold_in
 
 #: Longest id (event, user, video, genre) the state machine accepts, in UTF-8 bytes.
 MAX_ID_BYTES = 512

@@ -12,7 +12,7 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 
-from streamrec.store.base import ScoredItem
+from streamrec.model import ScoredItem
 
 
 def top_n(counts: Mapping[str, float], n: int) -> list[ScoredItem]:

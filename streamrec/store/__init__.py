@@ -15,23 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from streamrec.store.base import (
-    RankedList,
-    RecordTooBig,
-    Store,
-    StoreError,
-    StoreUnavailable,
-    UserState,
-)
+from streamrec.store.base import RecordTooBig, Store, StoreError, StoreUnavailable
 
 __all__ = [
     "BACKENDS",
-    "RankedList",
     "RecordTooBig",
     "Store",
     "StoreError",
     "StoreUnavailable",
-    "UserState",
     "open_store",
 ]
 

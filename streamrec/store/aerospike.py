@@ -38,19 +38,21 @@ from aerospike_helpers.batch.records import BatchRecords, Write  # type: ignore[
 from aerospike_helpers.operations import map_operations, operations  # type: ignore[import-untyped]
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import (
+    COWATCH_NEIGHBOURS_LIMIT,
+    RANKED_LIST_LIMIT,
+    RankedList,
+    ScoredItem,
+    UserState,
+)
 from streamrec.store import codec
 from streamrec.store.base import (
-    COWATCH_NEIGHBOURS_LIMIT,
     MAX_RECORD_BYTES,
-    RANKED_LIST_LIMIT,
     USER_TTL_SECONDS,
-    RankedList,
     RecordTooBig,
-    ScoredItem,
     Store,
     StoreError,
     StoreUnavailable,
-    UserState,
 )
 
 SET_USER, SET_COWATCH, SET_TREND, SET_ITEM = "user", "cowatch", "trend", "item"

@@ -23,7 +23,8 @@ from typing import ParamSpec, Self, TypeVar
 import numpy as np
 
 from streamrec.events.model import CatalogItem
-from streamrec.store.base import RankedList, Store, StoreUnavailable, UserState
+from streamrec.model import RankedList, UserState
+from streamrec.store.base import Store, StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")

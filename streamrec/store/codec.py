@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamrec.events.model import CatalogItem
-from streamrec.store.base import HistoryEntry, Progress, ScoredItem, UserState
+from streamrec.model import HistoryEntry, Progress, ScoredItem, UserState
 
 _PLAIN = 1
 _ZLIB = 2

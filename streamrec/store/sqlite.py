@@ -29,19 +29,21 @@ from pathlib import Path
 import numpy as np
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import (
+    COWATCH_NEIGHBOURS_LIMIT,
+    RANKED_LIST_LIMIT,
+    RankedList,
+    UserState,
+)
 from streamrec.store import codec
 from streamrec.store.base import (
-    COWATCH_NEIGHBOURS_LIMIT,
     MAX_RECORD_BYTES,
-    RANKED_LIST_LIMIT,
     USER_TTL_SECONDS,
-    RankedList,
     RecordTooBig,
     Store,
     StoreError,
     StoreUnavailable,
     UserChange,
-    UserState,
 )
 
 _CHUNK = 500  # ids per IN (...) list, far below SQLite's bound-parameter limit

@@ -52,6 +52,13 @@ def test_the_core_carries_no_process_management_parsing_or_plotting() -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_maths_depends_on_the_domain_model_not_on_the_storage_contract() -> None:
+    wrong = [f"{path.relative_to(REPO)}:{line}: imports {name}"
+             for path in sorted((REPO / "streamrec" / "recommend").rglob("*.py")) for line, name in imports(path)
+             if name == "streamrec.store" or name.startswith("streamrec.store.")]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_checker_sees_a_wrong_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from serving.feed import compose_feed\nimport streamrec_cli.main as m\n")

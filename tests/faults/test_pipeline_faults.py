@@ -22,9 +22,9 @@ from confluent_kafka import Consumer, TopicPartition
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, DeadLetter, EventType, UserEvent
 from streamrec.kafka import read_records
+from streamrec.model import UserState
 from streamrec.recommend.state import apply_event
 from streamrec.store import Store, open_store
-from streamrec.store.base import UserState
 from tests.fixtures.pipeline_job import (
     committed_offsets,
     group_of,

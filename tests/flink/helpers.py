@@ -17,8 +17,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, EventType, UserEvent
+from streamrec.model import trending_key
 from streamrec.store import open_store
-from streamrec.store.base import trending_key
 from streamrec_cli.localflink import LocalFlink
 
 REPO = Path(__file__).resolve().parents[2]

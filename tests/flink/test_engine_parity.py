@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from streamrec.model import new_releases_key
 from streamrec.store import open_store
-from streamrec.store.base import new_releases_key
 from streamrec_cli.localflink import LocalFlink
 from tests.flink.helpers import (
     catalog,
@@ -67,8 +67,11 @@ def test_beam_and_flink_leave_the_same_state(kafka_broker, flink_cluster: LocalF
     assert flink["cowatch"] == beam["cowatch"]
     assert same_vectors(flink["vectors"], beam["vectors"])
     assert flink["trending"] == beam["trending"]
-    # New releases: the same pool rule over the same catalog and watches.
+    # New releases: the same pool rule over the same catalog and watches: the same titles released.
+    # (Their order within a day is early momentum, the watches counted once the title is in the
+    # pool: it depends on whether a title's catalog record or its first watches arrive first, in
+    # either engine, when both topics are read at once.)
     keys = [new_releases_key("global"), new_releases_key("FR")]
     beam_lists, flink_lists = open_store(beam_url).get_lists(keys), open_store(flink_url).get_lists(keys)
-    assert {k: [s.video_id for s in r.items] for k, r in flink_lists.items()} == \
-        {k: [s.video_id for s in r.items] for k, r in beam_lists.items()}
+    assert {k: sorted(s.video_id for s in r.items) for k, r in flink_lists.items()} == \
+        {k: sorted(s.video_id for s in r.items) for k, r in beam_lists.items()}

@@ -16,10 +16,10 @@ import pytest
 
 from pipelines.flink.core import RegionLists, add_watches, route_watches, window_lists
 from streamrec.events.model import UserEvent
+from streamrec.model import UserState
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis
 from streamrec.store import open_store
-from streamrec.store.base import UserState
 from tests.flink.conftest import start_cluster
 from tests.flink.helpers import (
     catalog,

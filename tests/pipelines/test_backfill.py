@@ -10,11 +10,11 @@ import pytest
 
 from pipelines.main import run
 from streamrec import ratings as rating_logs
+from streamrec.model import UserState, genre_key, new_releases_key
 from streamrec.recommend.releases import DAY_MS
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis
 from streamrec.store import open_store
-from streamrec.store.base import UserState, genre_key, new_releases_key
 from tests.pipelines.helpers import store_url
 
 pytestmark = pytest.mark.pipeline

@@ -17,8 +17,8 @@ from streamrec.events.codec import default_codec
 from streamrec.events.errors import EventError
 from streamrec.events.model import CatalogItem
 from streamrec.events.model import EventType as K
+from streamrec.model import genre_key, trending_key
 from streamrec.store import open_store
-from streamrec.store.base import genre_key, trending_key
 from tests.pipelines.helpers import (
     T0,
     batch_options,

@@ -21,8 +21,8 @@ from pipelines.sinks import WriteUserUpdates
 from streamrec.events.codec import default_codec
 from streamrec.events.model import DeadLetter
 from streamrec.events.model import EventType as K
+from streamrec.model import UserState
 from streamrec.store import open_store
-from streamrec.store.base import UserState
 from tests.pipelines.helpers import T0, batch_options, event, store_url
 
 pytestmark = pytest.mark.pipeline

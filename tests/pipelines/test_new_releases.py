@@ -13,9 +13,9 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.new_releases import NewReleases
 from streamrec.events.model import CatalogItem
+from streamrec.model import new_releases_key
 from streamrec.recommend.releases import DAY_MS
 from streamrec.store import open_store
-from streamrec.store.base import new_releases_key
 from tests.pipelines.helpers import T0, store_url, streaming_options
 
 pytestmark = pytest.mark.pipeline

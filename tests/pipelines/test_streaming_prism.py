@@ -75,7 +75,7 @@ def test_events_in_kafka_become_state_in_the_store_and_a_crash_replay_counts_not
     took = wait_for(lambda: "v9" in {h.video_id for h in store.get_user("u0").history}, 10, "a live event", jobs[-1], log)
     assert took < 10
     # Live watches reach the trending lists while their windows are still open (early panes).
-    from streamrec.store.base import trending_key
+    from streamrec.model import trending_key
     wait_for(lambda: any(s.video_id == "v9" for r in store.get_lists([trending_key("1h", "global")]).values()
                           for s in r.items), 30, "the live watch in trending:1h:global", jobs[-1], log)
     us = store.get_lists([trending_key("1h", "US")])[trending_key("1h", "US")]

@@ -14,9 +14,9 @@ from apache_beam.transforms.window import TimestampedValue
 from pipelines.main import MaintainState
 from streamrec.events.model import EventType as K
 from streamrec.events.model import UserEvent
+from streamrec.model import UserState
 from streamrec.recommend.state import apply_event
 from streamrec.store import open_store
-from streamrec.store.base import UserState
 from tests.pipelines.helpers import T0, event, store_url, streaming_options
 
 pytestmark = pytest.mark.pipeline

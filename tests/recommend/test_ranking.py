@@ -9,6 +9,7 @@ import random
 import pytest
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import HistoryEntry, Progress, ScoredItem, UserState
 from streamrec.recommend import (
     RankingConfig,
     RankingInputs,
@@ -20,7 +21,6 @@ from streamrec.recommend import (
     top_picks,
 )
 from streamrec.recommend.filters import title_allowed
-from streamrec.store.base import HistoryEntry, Progress, ScoredItem, UserState
 
 COWATCH_ONLY = RankingConfig(weights={"cowatch": 1.0}, mmr_lambda=1.0, recency_half_life=1.0, alpha=0.5, beta=0.5)
 

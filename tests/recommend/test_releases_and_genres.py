@@ -8,6 +8,7 @@ import random
 import pytest
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import ScoredItem
 from streamrec.recommend.releases import (
     DAY_MS,
     ReleasePool,
@@ -17,7 +18,6 @@ from streamrec.recommend.releases import (
     release_score,
 )
 from streamrec.recommend.trending import top_n, top_per_genre
-from streamrec.store.base import ScoredItem
 
 D0 = 20_000 * DAY_MS  # a day boundary
 

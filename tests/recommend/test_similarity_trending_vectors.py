@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import ScoredItem
 from streamrec.recommend import (
     content_similarity,
     cowatch_similarity,
@@ -23,7 +24,6 @@ from streamrec.recommend import (
     top_n,
     vector_scores,
 )
-from streamrec.store.base import ScoredItem
 
 
 def test_cowatch_similarity_is_the_cosine_of_binary_watchers() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from streamrec.events.model import EventType, UserEvent
+from streamrec.model import UserState
 from streamrec.recommend import StateConfig, apply_event, apply_events, item_basis
-from streamrec.store.base import UserState
 
 U = "u1"
 

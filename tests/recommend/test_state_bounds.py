@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from streamrec.events.model import EventType, UserEvent
+from streamrec.model import HistoryEntry, Progress, ScoredItem, UserState
 from streamrec.recommend.state import (
     LIST_BYTE_BUDGETS,
     MAX_ID_BYTES,
@@ -17,13 +18,7 @@ from streamrec.recommend.state import (
     apply_event,
     bound_state,
 )
-from streamrec.store.base import (
-    MAX_RECORD_BYTES,
-    HistoryEntry,
-    Progress,
-    ScoredItem,
-    UserState,
-)
+from streamrec.store.base import MAX_RECORD_BYTES
 from streamrec.store.codec import encode_user
 
 U = "u1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
+from streamrec.model import RankedList, ScoredItem, genre_key, new_releases_key
 from streamrec.store import open_store
-from streamrec.store.base import RankedList, ScoredItem, genre_key, new_releases_key
 from tests.fixtures.serving import CATALOG, token
 from tests.serving.test_feed import get_feed, ids, rows_by_type
 

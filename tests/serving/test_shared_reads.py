@@ -6,9 +6,9 @@ import asyncio
 import dataclasses
 
 from serving.shared_reads import SharedReads
+from streamrec.model import RankedList, ScoredItem
 from streamrec.store import open_store
 from streamrec.store.aio import AsyncStore
-from streamrec.store.base import RankedList, ScoredItem
 from tests.fixtures.serving import CATALOG
 
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from streamrec.store.base import RecordTooBig, UserState
+from streamrec.model import UserState
+from streamrec.store.base import RecordTooBig
 from tests.fixtures.store import BACKENDS, StoreFactory
 
 ONLY_AEROSPIKE = pytest.mark.parametrize("backend", [p for p in BACKENDS if p.values == ("aerospike",)])

@@ -12,14 +12,9 @@ import numpy as np
 import pytest
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import RankedList, ScoredItem, UserState
 from streamrec.store.aio import AsyncStore
-from streamrec.store.base import (
-    RankedList,
-    ScoredItem,
-    Store,
-    StoreUnavailable,
-    UserState,
-)
+from streamrec.store.base import Store, StoreUnavailable
 from streamrec.store.sqlite import SqliteStore
 
 

@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from streamrec.store.base import HistoryEntry, Store, UserState
+from streamrec.model import HistoryEntry, UserState
+from streamrec.store.base import Store
 
 WRITES = 150
 
@@ -17,7 +18,7 @@ WRITES = 150
 WRITER = textwrap.dedent("""
     import sys
     from streamrec.store import open_store
-    from streamrec.store.base import HistoryEntry, UserState
+    from streamrec.model import HistoryEntry, UserState
     url, uid, a, b, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     with open_store(url) as store:
         for i in range(n):

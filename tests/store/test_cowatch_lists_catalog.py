@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from streamrec.events.model import CatalogItem
-from streamrec.store.base import (
-    COWATCH_NEIGHBOURS_LIMIT as K,
-)
-from streamrec.store.base import (
-    RANKED_LIST_LIMIT,
-    RankedList,
-    ScoredItem,
-    Store,
-    trending_key,
-)
+from streamrec.model import COWATCH_NEIGHBOURS_LIMIT as K
+from streamrec.model import RANKED_LIST_LIMIT, RankedList, ScoredItem, trending_key
+from streamrec.store.base import Store
 
 
 def test_cowatch_increments_add_up_across_calls(store: Store, key: Callable[[str], str]) -> None:

@@ -14,6 +14,14 @@ import pytest
 from aerospike import exception as aerospike_errors
 
 from streamrec.events.model import CatalogItem
+from streamrec.model import (
+    COWATCH_NEIGHBOURS_LIMIT,
+    HistoryEntry,
+    Progress,
+    RankedList,
+    ScoredItem,
+    UserState,
+)
 from streamrec.store import codec, open_store
 from streamrec.store.aerospike import (
     BIN_NEIGHBOURS,
@@ -26,17 +34,7 @@ from streamrec.store.aerospike import (
     result_error,
     user_ops,
 )
-from streamrec.store.base import (
-    COWATCH_NEIGHBOURS_LIMIT,
-    HistoryEntry,
-    Progress,
-    RankedList,
-    RecordTooBig,
-    ScoredItem,
-    StoreError,
-    StoreUnavailable,
-    UserState,
-)
+from streamrec.store.base import RecordTooBig, StoreError, StoreUnavailable
 from streamrec.store.sqlite import SqliteStore
 
 

@@ -26,7 +26,7 @@ def test_sqlite_on_an_unwritable_path_is_unavailable(tmp_path: Path) -> None:
 def test_sqlite_held_write_lock_is_unavailable_after_the_busy_timeout(tmp_path: Path) -> None:
     import sqlite3
 
-    from streamrec.store.base import UserState
+    from streamrec.model import UserState
     from streamrec.store.sqlite import SqliteStore
 
     store = SqliteStore(tmp_path / "state.db", busy_timeout_ms=200)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from streamrec.model import UserState
 from streamrec.store import RecordTooBig, Store
-from streamrec.store.base import UserChange, UserState
+from streamrec.store.base import UserChange
 from streamrec.store.sqlite import SqliteStore
 
 

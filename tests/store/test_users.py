@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from streamrec.store.base import (
+from streamrec.model import (
     DISLIKED_LIMIT,
     EVENT_IDS_LIMIT,
     HISTORY_LIMIT,
@@ -18,11 +18,10 @@ from streamrec.store.base import (
     TOP_PICKS_LIMIT,
     HistoryEntry,
     Progress,
-    RecordTooBig,
     ScoredItem,
-    Store,
     UserState,
 )
+from streamrec.store.base import RecordTooBig, Store
 from tests.fixtures.store import StoreFactory
 
 
