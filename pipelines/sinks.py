@@ -150,19 +150,6 @@ class _KeyedBufferDoFn(_StoreDoFn):
                           failed_at=int(time.time() * 1000), stage=self.STAGE)
 
 
-class WriteUserStates(_KeyedBufferDoFn):
-    """Buffers user snapshots, newest per user wins, and writes them with one ``put_users``."""
-
-    STAGE = "write_users"
-
-    def key(self, value: UserState) -> str:
-        return value.user_id
-
-    def write(self, store: Store, values: list[UserState]) -> list[Any]:
-        store.put_users(values)
-        return []
-
-
 class UserWrite(NamedTuple):
     """What UpdateUserState hands the user sink for one pane: the new state (None: nothing
     changed, only the offsets to acknowledge), the co-watch and item-count increments its events
@@ -202,55 +189,6 @@ class WriteUserUpdates(_KeyedBufferDoFn):
                    if w.state is not None]
         pairs, counts = store.apply_user_updates(changes)
         return [beam.pvalue.TaggedOutput(TAG_INCREMENTS, (pairs, counts))] if pairs or counts else []
-
-
-class CombineIncrements(beam.DoFn):
-    """Sums co-watch and item-count increments over a bundle and emits one combined pair per
-    ``batch_size`` inputs and at the end of the bundle: pairs are added before they are written."""
-
-    def __init__(self, batch_size: int = 2000) -> None:
-        self.batch_size = batch_size
-
-    def start_bundle(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self.pairs: dict[tuple[str, str], int] = {}
-        self.counts: dict[str, int] = {}
-        self.inputs = 0
-        self.first_ts: Timestamp = MAX_TIMESTAMP
-
-    def process(self, increments: Increments, timestamp: Any = beam.DoFn.TimestampParam) -> Iterator[Increments]:
-        pairs, counts = increments
-        for pair, n in pairs.items():
-            self.pairs[pair] = self.pairs.get(pair, 0) + n
-        for video_id, n in counts.items():
-            self.counts[video_id] = self.counts.get(video_id, 0) + n
-        self.inputs += 1
-        self.first_ts = min(self.first_ts, timestamp)
-        if self.inputs >= self.batch_size:
-            combined = (self.pairs, self.counts)
-            self._reset()
-            yield combined
-
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        if self.inputs:
-            # Emitted in the global window at the bundle's earliest input time, so it is never
-            # behind the watermark hold of what produced it.
-            yield WindowedValue((self.pairs, self.counts), self.first_ts, (GlobalWindow(),))
-        self._reset()
-
-
-class WriteIncrements(_StoreDoFn):
-    """Writes combined co-watch pairs and item counts (each call one store transaction)."""
-
-    def process(self, increments: Increments) -> None:
-        pairs, counts = increments
-        if pairs:  # one call each: a retry never adds what a first attempt already added
-            self._call("add_cowatch", lambda store: store.add_cowatch(pairs))
-        if counts:
-            self._call("add_item_counts", lambda store: store.add_item_counts(counts))
-        self.writes.inc()
 
 
 class WriteItemVectors(_StoreDoFn):

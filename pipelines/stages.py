@@ -1,4 +1,5 @@
-"""The write stages after UpdateUserState: co-watch counts, item vectors, trending, catalog.
+"""The stages after UpdateUserState: item vectors, genres of watches, trending and genre lists, catalog
+(the users and their co-watch and item counts are written together by :class:`pipelines.sinks.WriteUserUpdates`).
 
 Each is one composite transform whose ``expand()`` reads as the data flow; constructors take
 plain values. Sinks are the batching DoFns of :mod:`pipelines.sinks`.
@@ -18,43 +19,15 @@ from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.sinks import (
-    CombineIncrements,
     WriteCatalog,
-    WriteIncrements,
     WriteItemVectors,
     WriteRankedLists,
-    WriteUserStates,
     vector_deltas,
 )
 from streamrec.model import RankedList, ScoredItem, genre_key, trending_key
 from streamrec.recommend.trending import top_n, top_per_genre
 
 GLOBAL_REGION = "global"
-
-
-class WriteUsers(beam.PTransform):  # type: ignore[misc]
-    """UserState snapshots -> store, newest per user per batch."""
-
-    def __init__(self, store_url: str, batch_size: int = 500) -> None:
-        super().__init__()
-        self.store_url, self.batch_size = store_url, batch_size
-
-    def expand(self, users: beam.PCollection) -> beam.PCollection:
-        return users | "PutUsers" >> beam.ParDo(WriteUserStates(self.store_url, self.batch_size))
-
-
-class CoWatchCounts(beam.PTransform):  # type: ignore[misc]
-    """(co-watch pairs, item counts) per event -> summed per batch -> ``add_cowatch`` and
-    ``add_item_counts``. Returns the combined increments (ItemVectors reads them)."""
-
-    def __init__(self, store_url: str, combine_batch: int = 2000) -> None:
-        super().__init__()
-        self.store_url, self.combine_batch = store_url, combine_batch
-
-    def expand(self, increments: beam.PCollection) -> beam.PCollection:
-        combined = increments | "CombinePairs" >> beam.ParDo(CombineIncrements(self.combine_batch))
-        _ = combined | "AddCounts" >> beam.ParDo(WriteIncrements(self.store_url))
-        return combined
 
 
 class ItemVectors(beam.PTransform):  # type: ignore[misc]
