@@ -99,8 +99,10 @@ class CheckpointWatch:
     reach the function after the write's input was processed): it may be released once the
     completed id reaches ``K + 1``. No clocks are compared. Polled at most every ``min_interval_s``."""
 
-    def __init__(self, rest_url: str, job_name: str, min_interval_s: float = 0.05) -> None:
+    def __init__(self, rest_url: str, job_name: str, min_interval_s: float = 0.05, stale_s: float = 0.25) -> None:
         self.rest_url, self.job_name, self.min_interval_s = rest_url.rstrip("/"), job_name, min_interval_s
+        self.stale_s = stale_s
+        self.asked_at = 0.0  # wall clock when the latest poll was sent
         self.completed = 0
         self.triggered: int | None = None  # of the latest poll; None: not polled since the last call
         self._job_id: str | None = None
@@ -114,9 +116,11 @@ class CheckpointWatch:
             return json.loads(response.read())
 
     def poll(self) -> int | None:
-        """Refresh if due; returns the triggered id seen by a poll made now (else None)."""
+        """Refresh if due; returns the triggered id seen by a poll made now (else None); the poll
+        was sent at ``asked_at`` (wall clock)."""
         if time.monotonic() - self._polled_at < self.min_interval_s:
             return None
+        asked_at = time.time()
         try:
             if self._job_id is None:
                 jobs = self._get("/jobs/overview")["jobs"]
@@ -129,6 +133,7 @@ class CheckpointWatch:
             self._job_id = None
             return None
         self._polled_at = time.monotonic()
+        self.asked_at = asked_at
         completed = (stats.get("latest") or {}).get("completed") or {}
         self.completed = max(self.completed, int(completed.get("id") or 0))
         history = stats.get("history") or []
@@ -144,19 +149,22 @@ class Pending:
     each group is tagged, at the first poll after it was made, with the first checkpoint id that
     must complete (see :class:`CheckpointWatch`)."""
 
-    groups: list[list[Any]] = field(default_factory=list)  # [needed checkpoint id | None, payload]
+    groups: list[list[Any]] = field(default_factory=list)  # [needed checkpoint id | None, payload, made at]
 
     def add(self, payload: Any) -> None:
-        self.groups.append([None, payload])
+        self.groups.append([None, payload, time.time()])
 
     def pop_ready(self, watch: CheckpointWatch) -> list[Any]:
-        """The released payloads, in arrival order."""
+        """The released payloads, in arrival order. A group is tagged only by a poll sent at least
+        ``watch.stale_s`` after it was made: the REST API serves statistics up to its cache
+        timeout old (100 ms as configured), and an older answer could miss a checkpoint whose
+        barrier had already passed when the write was made."""
         if not self.groups:
             return []
         triggered = watch.poll()
         if triggered is not None:
             for group in self.groups:
-                if group[0] is None:
+                if group[0] is None and group[2] <= watch.asked_at - watch.stale_s:
                     group[0] = triggered + 1
         ready = [g[1] for g in self.groups if g[0] is not None and watch.completed >= g[0]]
         self.groups = [g for g in self.groups if g[0] is None or watch.completed < g[0]]
@@ -344,12 +352,10 @@ class ItemTotalsWriter(StoreUser):
 
         def write(store: Store) -> None:
             stored_counts = store.get_item_counts([v for v in ids if v in counts])
-            stored_pairs = store.get_neighbours(list({a for a, _ in pairs}), 1_000_000)
+            stored_rows = {a: dict(row) for a, row in
+                           store.get_neighbours(list({a for a, _ in pairs}), 1_000_000).items()}
             count_deltas = {v: totals[v].count - stored_counts.get(v, 0) for v in counts}
-            pair_deltas = {}
-            for a, b in pairs:
-                have = dict(stored_pairs.get(a, ())).get(b, 0)
-                pair_deltas[(a, b)] = totals[a].neighbours[b] - have
+            pair_deltas = {(a, b): totals[a].neighbours[b] - stored_rows.get(a, {}).get(b, 0) for a, b in pairs}
             count_deltas = {v: n for v, n in count_deltas.items() if n}
             pair_deltas = {p: n for p, n in pair_deltas.items() if n}
             if pair_deltas:

@@ -119,6 +119,10 @@ def test_a_killed_taskmanager_loses_nothing_and_counts_nothing_twice(kafka_broke
             assert got["users"][user_id]["history"] == [(h.video_id, h.ts, h.weight) for h in state.history]
             assert got["users"][user_id]["seen"] == state.seen and got["users"][user_id]["disliked"] == state.disliked
         assert got["counts"] == expected["counts"]
+        pair_diff = {(a, b): (dict(got["cowatch"].get(a, ())).get(b), n) for a, row in expected["cowatch"].items()
+                     for b, n in row if dict(got["cowatch"].get(a, ())).get(b) != n}
+        assert not pair_diff, f"(stored, expected) co-watch counts differ: {sorted(pair_diff.items())[:20]} " \
+                              f"({len(pair_diff)} pairs); killed at {at_kill}/{total}"
         assert got["cowatch"] == expected["cowatch"]
         assert same_vectors(got["vectors"], expected["vectors"])
         wait_for(lambda: snapshot(url, (), ())["trending"] == expected["trending"], 30, "trending lists", cluster, job_id)

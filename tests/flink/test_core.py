@@ -1,0 +1,58 @@
+"""The Flink job's adapters without Flink: held writes are released only after a checkpoint that
+contains them, and released writes are idempotent."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.flink.core import CheckpointWatch, ItemTotalsWriter, Pending
+from streamrec.recommend.vectors import item_basis
+from streamrec.store import open_store
+
+
+class FakeWatch(CheckpointWatch):
+    """Answers polls from a script of (triggered, completed) instead of the REST API."""
+
+    def __init__(self) -> None:
+        super().__init__("http://unused", "job", min_interval_s=0.0, stale_s=0.25)
+        self.triggered_id, self.completed_id = 0, 0
+
+    def _get(self, path: str) -> Any:
+        if path == "/jobs/overview":
+            return {"jobs": [{"jid": "j", "name": "job", "state": "RUNNING"}]}
+        return {"latest": {"completed": {"id": self.completed_id}}, "history": [{"id": self.triggered_id}]}
+
+
+def test_a_write_waits_for_a_checkpoint_triggered_after_it() -> None:
+    watch, pending = FakeWatch(), Pending()
+    watch.triggered_id, watch.completed_id = 5, 4
+    pending.add("w")
+    assert pending.pop_ready(watch) == []  # too fresh to be tagged: the answer may be cached
+    pending.groups[0][2] = time.time() - 1.0  # made a second ago
+    watch.completed_id = 5
+    assert pending.pop_ready(watch) == []  # tagged 6 (triggered 5 may have passed before the write)
+    assert pending.groups[0][0] == 6
+    watch.triggered_id, watch.completed_id = 6, 6
+    assert pending.pop_ready(watch) == ["w"] and pending.groups == []
+
+
+def test_released_item_totals_add_nothing_when_written_twice(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    writer = ItemTotalsWriter(url)
+    pairs, counts = {("a", "b"): 3, ("b", "a"): 1}, {"a": 1, "b": 1}
+    checkpointed = writer.initial(["a", "b"])  # the keyed state a checkpoint holds
+    writer.write(copy.deepcopy(checkpointed), pairs, counts)
+    store = open_store(url)
+    first = (store.get_item_counts(["a", "b"]), store.get_neighbours(["a", "b"], 10), store.get_item_vectors(["a"]))
+    # A crash after the write, before the next checkpoint: restored, the same write is released again.
+    writer.write(copy.deepcopy(checkpointed), pairs, counts)
+    again = (store.get_item_counts(["a", "b"]), store.get_neighbours(["a", "b"], 10), store.get_item_vectors(["a"]))
+    assert first[0] == again[0] == {"a": 1, "b": 1}
+    assert first[1] == again[1] == {"a": [("b", 3)], "b": [("a", 1)]}
+    assert np.allclose(first[2]["a"], again[2]["a"])
+    assert np.allclose(first[2]["a"], item_basis("a") + 3 * item_basis("b"))
