@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from streamrec import ratings as rating_logs
 from streamrec.events.codec import default_codec
 from streamrec.events.model import UserEvent
+from streamrec.kafka import produce_when_room
 from streamrec.model import UserState
 from streamrec.recommend.state import apply_event
 from streamrec.recommend.vectors import item_basis, item_vector_increments
@@ -132,13 +133,7 @@ def _flush(store, dirty, pairs, counts, vectors) -> None:  # type: ignore[no-unt
 def produce(bootstrap: str, topic: str, events: Sequence[UserEvent], payloads: Sequence[bytes]) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
     for e, payload in zip(events, payloads, strict=True):
-        while True:
-            try:
-                producer.produce(topic, key=e.user_id, value=payload, timestamp=e.timestamp)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
+        produce_when_room(producer, topic, payload, key=e.user_id, timestamp=e.timestamp)
     assert producer.flush(60) == 0
 
 

@@ -49,6 +49,8 @@ from confluent_kafka import (
 )
 
 from pipelines.offsets import acks_for
+from streamrec.config import kafka_client_config
+from streamrec.kafka import produce_when_room
 
 _COORDINATOR_WAIT = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
                      KafkaError.COORDINATOR_NOT_AVAILABLE)
@@ -74,7 +76,7 @@ class PartitionSpec(NamedTuple):
 
 def _consumer(bootstrap: str, group: str, **extra: Any) -> Consumer:
     return Consumer({
-        "bootstrap.servers": bootstrap,
+        **kafka_client_config(bootstrap),  # TLS/SASL of a managed cluster from STREAMREC_KAFKA_*
         "group.id": group,
         "enable.auto.commit": False,  # offsets are committed after the store writes, by CommitOffsets
         "enable.partition.eof": False,
@@ -299,7 +301,7 @@ class WriteToKafka(beam.DoFn):
         self.failures: list[str] = []
 
     def setup(self) -> None:
-        self.producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
+        self.producer = Producer({**kafka_client_config(self.bootstrap), "enable.idempotence": True,
                                   "acks": "all", "linger.ms": 5})
 
     def start_bundle(self) -> None:
@@ -316,13 +318,7 @@ class WriteToKafka(beam.DoFn):
         if len(record) > 2 and record[2] is not None:
             self.positions.append(record[2])
             self.first_ts = min(self.first_ts, timestamp)
-        while True:
-            try:
-                self.producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
-                break
-            except BufferError:  # the local queue is full: let deliveries drain, then retry
-                self.producer.poll(0.1)
-        self.producer.poll(0)
+        produce_when_room(self.producer, self.topic, value, key=key, on_delivery=self._delivered, timeout_s=300.0)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         assert self.producer is not None

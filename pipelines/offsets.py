@@ -35,6 +35,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from streamrec.config import kafka_client_config
+
 log = logging.getLogger(__name__)
 
 
@@ -132,7 +134,7 @@ class _CommitFn(beam.DoFn):
         self.commits = Metrics.counter("commit_offsets", "commits")
 
     def setup(self) -> None:
-        self.consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
+        self.consumer = Consumer({**kafka_client_config(self.bootstrap), "group.id": self.group,
                                   "enable.auto.commit": False, "enable.partition.eof": False})
         self._probed: dict[tuple[str, int], float] = {}
 

@@ -152,6 +152,32 @@ _UNAVAILABLE_CODES = frozenset(
 )
 
 
+def produce_when_room(
+    producer: Producer, topic: str, value: bytes, *, key: bytes | str | None = None, timestamp: int | None = None,
+    on_delivery: Callable[[KafkaError | None, Message], None] | None = None, timeout_s: float = 30.0,
+    poll_s: float = 0.05,
+) -> None:
+    """``producer.produce`` that waits while the local queue is full (``BufferError``), serving
+    deliveries so it drains, for at most ``timeout_s``; then ``KafkaUnavailable``. The one copy of
+    that loop for every synchronous producer (the event producer, the pipeline's DLQ writer,
+    benches and tests); the async path in :class:`EventProducer` yields to the event loop instead."""
+    extra: dict[str, object] = {}
+    if timestamp is not None:
+        extra["timestamp"] = timestamp
+    if on_delivery is not None:
+        extra["on_delivery"] = on_delivery
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, **extra)  # type: ignore[arg-type]
+            producer.poll(0)
+            return
+        except BufferError:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"producer queue to {topic} stayed full: the broker is not keeping up") from None
+            producer.poll(poll_s)
+
+
 class QuietLog:
     """A librdkafka ``logger`` that lets each kind of line through once per ``window_s``.
 
@@ -313,17 +339,8 @@ class EventProducer:
     def _produce_blocking(
         self, topic: str, key: bytes | str | None, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
     ) -> None:
-        deadline = time.monotonic() + self.delivery_timeout_s
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                self._producer.poll(0)
-                return
-            except BufferError:
-                # The local queue is full: let deliveries drain it, up to the delivery deadline.
-                if time.monotonic() > deadline:
-                    raise KafkaUnavailable("producer queue stayed full: the broker is not keeping up") from None
-                self._producer.poll(0.05)
+        produce_when_room(self._producer, topic, value, key=key, on_delivery=on_delivery,
+                          timeout_s=self.delivery_timeout_s)
 
     async def send_each(
         self, topic: str, records: Sequence[tuple[bytes | str | None, bytes]]
