@@ -10,7 +10,6 @@
   the outcome of every record instead (for answers that must say which records are in Kafka). A background thread
   polls the client so delivery callbacks resolve asyncio futures without blocking the loop;
   ``ping()`` tells whether a broker answers (readiness probes).
-- ``read_records()``: reads a topic from the beginning, for tests and tools.
 
 confluent-kafka errors stay inside this module: callers see ``KafkaUnavailable`` (broker
 unreachable or too slow; retrying later may work) or ``DeliveryFailed`` (the broker refused this
@@ -32,13 +31,10 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
     KafkaError,
     KafkaException,
     Message,
     Producer,
-    TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -464,64 +460,3 @@ def _settle(future: asyncio.Future[None], err: KafkaError | None) -> None:
         future.set_exception(KafkaUnavailable(err.str(), 1))
     else:
         future.set_exception(DeliveryFailed(err.str(), 1))
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumedRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int
-
-
-def read_records(
-    bootstrap: str, topic: str, *, expected: int | None = None, timeout_s: float = 15.0
-) -> list[ConsumedRecord]:
-    """Read ``topic`` from the start of every partition, without a consumer group.
-
-    Stops when ``expected`` records were read, or when every partition reached its end (when
-    ``expected`` is None), or at ``timeout_s``. Records come in partition order, offsets ascending.
-    """
-    consumer = Consumer(
-        {
-            **kafka_client_config(bootstrap),
-            "group.id": "streamrec-reader",  # required by the client; no offsets are committed
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            # The default 500 ms long-poll on an empty partition would dominate a short read.
-            "fetch.wait.max.ms": 20,
-        }
-    )
-    try:
-        metadata = consumer.list_topics(topic=topic, timeout=timeout_s).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            raise KafkaUnavailable(f"topic {topic} not found on {bootstrap}")
-        partitions = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
-        consumer.assign(partitions)
-        open_partitions = {p.partition for p in partitions}
-        records: list[ConsumedRecord] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if expected is not None and len(records) >= expected:
-                break
-            if expected is None and not open_partitions:
-                break
-            msg = consumer.poll(0.2)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    open_partitions.discard(msg.partition())
-                    continue
-                raise KafkaUnavailable(f"reading {topic}: {error}")
-            records.append(
-                ConsumedRecord(
-                    topic, msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value(), msg.timestamp()[1]
-                )
-            )
-        return sorted(records, key=lambda r: (r.partition, r.offset))
-    finally:
-        consumer.close()

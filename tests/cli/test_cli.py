@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from serving import auth
 from streamrec.config import TOPIC_EVENTS
 from streamrec.events.codec import default_codec
-from streamrec.kafka import EventProducer, read_records
+from streamrec.kafka import EventProducer
 from streamrec.ratings import Rating, region_for, session_events
 from streamrec_cli import demo_routes
 from streamrec_cli.commands import backfill_argv
@@ -29,6 +29,7 @@ from streamrec_cli.stack import (
     pid_alive,
     stop_leftovers,
 )
+from tests.fixtures.kafka import read_records
 
 KEY = "k" * 40
 

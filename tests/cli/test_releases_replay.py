@@ -9,9 +9,10 @@ from pathlib import Path
 from streamrec.config import TOPIC_CATALOG, TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem
-from streamrec.kafka import EventProducer, read_records
+from streamrec.kafka import EventProducer
 from streamrec.ratings import Rating
 from streamrec_cli.publisher import ReplayStats, replay_live
+from tests.fixtures.kafka import read_records
 
 
 def test_a_title_first_rated_live_is_released_just_before_its_first_session(kafka_broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -21,10 +21,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, DeadLetter, EventType, UserEvent
-from streamrec.kafka import read_records
 from streamrec.model import UserState
 from streamrec.recommend.state import apply_event
 from streamrec.store import Store, open_store
+from tests.fixtures.kafka import read_records
 from tests.fixtures.pipeline_job import (
     committed_offsets,
     group_of,

@@ -18,9 +18,9 @@ import pytest
 from serving.keys import STORE
 from streamrec.config import TOPIC_EVENTS
 from streamrec.events.codec import default_codec
-from streamrec.kafka import read_records
 from streamrec.store import open_store
 from streamrec_cli.localkafka import DEFAULT_LIB_DIR, LocalKafka, free_port
+from tests.fixtures.kafka import read_records
 from tests.fixtures.serving import CATALOG, token
 
 TITLES = {item.video_id: item for item in CATALOG}

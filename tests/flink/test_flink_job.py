@@ -11,11 +11,11 @@ import pytest
 
 from streamrec.events.codec import default_codec
 from streamrec.events.model import DeadLetter
-from streamrec.kafka import read_records
 from streamrec.model import UserState, new_releases_key, trending_key
 from streamrec.recommend.state import apply_event
 from streamrec.store import open_store
 from streamrec_cli.localflink import LocalFlink
+from tests.fixtures.kafka import read_records
 from tests.flink.helpers import (
     catalog,
     fresh_topics,

@@ -11,7 +11,7 @@ import pytest
 
 from streamrec.events.codec import default_codec
 from streamrec.events.model import EventType
-from streamrec.kafka import EventProducer, TopicSpec, ensure_topics, read_records
+from streamrec.kafka import EventProducer, TopicSpec, ensure_topics
 from streamrec_cli.localkafka import (
     DEFAULT_LIB_DIR,
     LocalKafka,
@@ -21,6 +21,7 @@ from streamrec_cli.localkafka import (
     port_open,
 )
 from tests.events.samples import sample_event
+from tests.fixtures.kafka import read_records
 
 pytestmark = pytest.mark.kafka
 

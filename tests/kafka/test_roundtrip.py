@@ -23,11 +23,10 @@ from streamrec.kafka import (
     EventProducer,
     TopicSpec,
     ensure_topics,
-    read_records,
     topic_specs,
 )
 from tests.events.samples import sample_catalog_item, sample_event, sample_impression
-from tests.fixtures.kafka import RunningBroker
+from tests.fixtures.kafka import RunningBroker, read_records
 
 pytestmark = pytest.mark.kafka
 

@@ -18,8 +18,8 @@ import pytest
 from streamrec.events.codec import default_codec
 from streamrec.events.model import DeadLetter
 from streamrec.events.model import EventType as K
-from streamrec.kafka import read_records
 from streamrec.store import Store, open_store
+from tests.fixtures.kafka import read_records
 from tests.fixtures.pipeline_job import (
     committed_offsets,
     group_of,

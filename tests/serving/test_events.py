@@ -14,7 +14,7 @@ from serving.keys import STORE, TRENDING
 from streamrec.config import TOPIC_EVENTS, TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import EventType, Impression, UserEvent
-from streamrec.kafka import read_records
+from tests.fixtures.kafka import read_records
 from tests.fixtures.serving import free_port, service_token, token
 
 CODEC = default_codec()
