@@ -274,14 +274,27 @@ def apply_event(state: UserState, event: UserEvent, *, item_vector: np.ndarray |
     if video_id is None:  # search and other title-less kinds only mark the user active
         return UserUpdate(state=_bounded(state, new), applied=True)
 
-    cowatch: dict[tuple[str, str], int] = {}
-    counts: dict[str, int] = {}
-    watched: tuple[str, ...] = ()
-    taste_changed = False
-    is_watch = kind in WATCH_EVENTS or kind is EventType.RATE
-    completed = kind is EventType.COMPLETE
+    completed = _apply_progress(state, new, event, video_id, config)
+    watch = _apply_watch(state, new, event, video_id, completed, config)
+    taste_changed = _apply_opinions(state, new, event, video_id, config) or watch.taste_changed
+    folds = watch.first or completed or kind in (EventType.RATE, EventType.LIKE, EventType.DISLIKE,
+                                                 EventType.ADD_TO_LIST)
+    if item_vector is not None and folds:
+        weight = vector_weight(event, config.dislike_stars)
+        if completed and kind is not EventType.RATE:
+            weight = HISTORY_WEIGHTS[EventType.COMPLETE]
+        if weight != 0.0:
+            new.vector = fold_in(state.vector, item_vector, weight, config.vector_decay)
+    return UserUpdate(state=_bounded(state, new), applied=True, cowatch=watch.cowatch, item_counts=watch.counts,
+                      watched=watch.watched, refresh_top_picks=taste_changed)
 
-    if kind in WATCH_EVENTS and kind is not EventType.COMPLETE and event.position_sec is not None:
+
+def _apply_progress(state: UserState, new: UserState, event: UserEvent, video_id: str, config: StateConfig) -> bool:
+    """Continue watching: a position moves the title's progress (a newer report wins); near the
+    end, or a ``complete``, takes it out. Returns whether the title is now completed."""
+    kind, ts = event.event_type, event.timestamp
+    completed = kind is EventType.COMPLETE
+    if kind in WATCH_EVENTS and not completed and event.position_sec is not None:
         current = state.in_progress.get(video_id)
         if current is None or current.updated_at <= ts:
             duration = event.duration_sec or (current.duration_sec if current else 0.0)
@@ -294,49 +307,57 @@ def apply_event(state: UserState, event: UserEvent, *, item_vector: np.ndarray |
             new.in_progress = in_progress
     if completed and video_id in new.in_progress:
         new.in_progress = {k: v for k, v in new.in_progress.items() if k != video_id}
+    return completed
 
-    first_watch = False
-    if is_watch:
-        first_watch = video_id not in state.seen
-        if kind is EventType.RATE:
-            weight = max(0.1, float(event.rating or 0.0) / 5.0)
-        else:
-            weight = HISTORY_WEIGHTS[EventType.COMPLETE if completed else kind]
-        if first_watch:
-            cowatch = _pairs(state.history, video_id, ts, config)
-            counts = {video_id: 1}
-            watched = (video_id,)
-            new.seen = ([video_id] + state.seen)[:SEEN_LIMIT]
-        new.history = _put_history(state.history, video_id, ts, weight)
-        taste_changed = first_watch or completed or kind is EventType.RATE
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Watch:
+    first: bool = False  # the user's first watch of the title
+    cowatch: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    watched: tuple[str, ...] = ()
+    taste_changed: bool = False
+
+
+def _apply_watch(state: UserState, new: UserState, event: UserEvent, video_id: str, completed: bool,
+                 config: StateConfig) -> _Watch:
+    """History, seen and the co-watch/item-count side effects of a watch (or a rating)."""
+    kind, ts = event.event_type, event.timestamp
+    if not (kind in WATCH_EVENTS or kind is EventType.RATE):
+        return _Watch()
+    first = video_id not in state.seen
+    if kind is EventType.RATE:
+        weight = max(0.1, float(event.rating or 0.0) / 5.0)
+    else:
+        weight = HISTORY_WEIGHTS[EventType.COMPLETE if completed else kind]
+    new.history = _put_history(state.history, video_id, ts, weight)
+    taste_changed = first or completed or kind is EventType.RATE
+    if not first:
+        return _Watch(taste_changed=taste_changed)
+    new.seen = ([video_id] + state.seen)[:SEEN_LIMIT]
+    return _Watch(True, _pairs(state.history, video_id, ts, config), {video_id: 1}, (video_id,), taste_changed)
+
+
+def _apply_opinions(state: UserState, new: UserState, event: UserEvent, video_id: str, config: StateConfig) -> bool:
+    """Dislikes (a dislike, or a low rating), likes and a good rating lifting a dislike, my list.
+    Returns whether the user's taste changed."""
+    kind = event.event_type
+    changed = kind is EventType.LIKE
     disliked = kind is EventType.DISLIKE or (
         kind is EventType.RATE and event.rating is not None and event.rating <= config.dislike_stars)
     if disliked and video_id not in state.disliked:
         new.disliked = ([video_id] + state.disliked)[:DISLIKED_LIMIT]
-        taste_changed = True
+        changed = True
     elif (kind is EventType.LIKE or kind is EventType.RATE) and not disliked and video_id in state.disliked:
         new.disliked = [v for v in state.disliked if v != video_id]
-        taste_changed = True
+        changed = True
     if kind is EventType.ADD_TO_LIST and video_id not in state.my_list:
         new.my_list = ([video_id] + state.my_list)[:MY_LIST_LIMIT]
-        taste_changed = True
+        changed = True
     elif kind is EventType.REMOVE_FROM_LIST and video_id in state.my_list:
         new.my_list = [v for v in state.my_list if v != video_id]
-        taste_changed = True
-    if kind is EventType.LIKE:
-        taste_changed = True
-
-    folds = first_watch or completed or kind in (EventType.RATE, EventType.LIKE, EventType.DISLIKE,
-                                                  EventType.ADD_TO_LIST)
-    if item_vector is not None and folds:
-        weight = vector_weight(event, config.dislike_stars)
-        if completed and kind is not EventType.RATE:
-            weight = HISTORY_WEIGHTS[EventType.COMPLETE]
-        if weight != 0.0:
-            new.vector = fold_in(state.vector, item_vector, weight, config.vector_decay)
-    return UserUpdate(state=_bounded(state, new), applied=True, cowatch=cowatch, item_counts=counts,
-                      watched=watched, refresh_top_picks=taste_changed)
+        changed = True
+    return changed
 
 
 def apply_events(state: UserState, events: Iterable[UserEvent], *,
