@@ -38,6 +38,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from fastavro.validation import validate
 
 from streamrec.events.errors import EventDecodeError, EventValidationError, FieldError
+from streamrec.events.ids import ID_RULE, REGION_RULE, is_id, is_region
 from streamrec.events.model import (
     CatalogItem,
     DeadLetter,
@@ -329,12 +330,16 @@ class EventCodec:
         return entry, datum  # type: ignore[return-value]  # a record schema reads a dict
 
     def decode(self, data: bytes) -> Record:
-        """The model record in ``data``; ``EventDecodeError`` naming the field when it cannot be read."""
+        """The model record in ``data``; ``EventDecodeError`` naming the field when it cannot be read,
+        or when an id breaks the one id rule (:mod:`streamrec.events.ids`): a record written by any
+        producer, not only by the HTTP service, meets the rule the service applies."""
         entry, datum = self._read(data)
         try:
-            return entry.from_dict(datum)  # type: ignore[no-any-return]
+            record = entry.from_dict(datum)
         except (KeyError, TypeError) as exc:
             raise EventDecodeError("body", f"{entry.schema.name} does not fit the model: {exc}") from exc
+        _check_ids(record)
+        return record  # type: ignore[no-any-return]
 
     def decode_event(self, data: bytes) -> UserEvent:
         """Like ``decode`` but only accepts a ``UserEvent``."""
@@ -342,6 +347,22 @@ class EventCodec:
         if not isinstance(record, UserEvent):
             raise EventDecodeError("header", f"expected a UserEvent, found a {type(record).__name__}")
         return record
+
+
+def _check_ids(record: object) -> None:
+    fields: tuple[tuple[str, str | None], ...]
+    if isinstance(record, UserEvent):
+        fields = (("user_id", record.user_id), ("video_id", record.video_id), ("device", record.device))
+        region = record.region
+    elif isinstance(record, CatalogItem):
+        fields, region = (("video_id", record.video_id),), None
+    else:
+        return
+    for name, value in fields:
+        if value is not None and not is_id(value):
+            raise EventDecodeError(name, f"{ID_RULE}, got {value[:40]!r}")
+    if region is not None and not is_region(region):
+        raise EventDecodeError("region", f"{REGION_RULE}, got {region[:40]!r}")
 
 
 def _find_invalid_fields(schema: SchemaVersion, datum: dict[str, Any]) -> list[FieldError]:

@@ -190,3 +190,21 @@ def test_model_and_schemas_have_the_same_fields() -> None:
         schema_fields = {f["name"] for f in json.loads((SCHEMA_DIR / filename).read_text())["fields"]}
         model_fields = {f.name for f in dataclasses.fields(model)}
         assert schema_fields == model_fields, filename
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"user_id": "../../x<script>"}, "user_id"),
+    ({"video_id": "has space"}, "video_id"),
+    ({"device": "tv\nnewline"}, "device"),
+    ({"region": "no/slash"}, "region"),
+])
+def test_a_record_from_any_producer_meets_the_one_id_rule(changes: dict[str, str], field: str) -> None:
+    """Regression (issue 11): the HTTP service refused these ids but the pipeline took them from
+    Kafka; the codec now refuses them on decode, naming the field (the pipeline dead-letters them)."""
+    event = UserEvent(event_id="e1", event_type=EventType.PLAY, user_id="u1", timestamp=1_700_000_000_000,
+                      video_id="v1", region="US", device="tv", position_sec=1.0, duration_sec=60.0)
+    data = default_codec().encode(event.replace(**changes))
+    with pytest.raises(EventDecodeError) as error:
+        default_codec().decode(data)
+    assert error.value.field == field
+    assert default_codec().decode(default_codec().encode(event)) == event
