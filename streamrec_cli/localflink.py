@@ -96,8 +96,8 @@ def flink_config(*, rest_port: int, rpc_port: int, work_dir: Path, python: Path,
         "restart-strategy.fixed-delay.delay": "1 s",
         # The Flink job's held writes ask the REST API for completed checkpoints: its default 3 s
         # caches of job and checkpoint statistics would add up to 3 s to their freshness.
-        "web.refresh-interval": "100",
-        "rest.cache.checkpoint-statistics.timeout": "100 ms",
+        "web.refresh-interval": "50",
+        "rest.cache.checkpoint-statistics.timeout": "50 ms",
         "execution.checkpointing.interval": "2 s",
         "execution.checkpointing.dir": (work_dir / "checkpoints").as_uri(),
         "execution.checkpointing.savepoint-dir": (work_dir / "savepoints").as_uri(),

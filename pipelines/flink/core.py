@@ -93,18 +93,17 @@ class StoreUser:
 
 
 class CheckpointWatch:
-    """The job's checkpoints as the JobManager's REST API reports them: the newest *completed* id
-    and the newest *triggered* id. A write made before a poll that saw triggered id ``K`` is in
-    every checkpoint from ``K + 1`` on (those were triggered after the poll, so their barriers
-    reach the function after the write's input was processed): it may be released once the
-    completed id reaches ``K + 1``. No clocks are compared. Polled at most every ``min_interval_s``."""
+    """The job's newest completed checkpoint as the JobManager's REST API reports it, by the time
+    it was *triggered*. A write made before that time is in that checkpoint: its barriers were
+    injected at the sources after the trigger, so they reached the function after the write's
+    input. Polled at most every ``min_interval_s``; a cached (older) answer only delays a release.
+    ``clock_margin_ms`` covers clock skew between a TaskManager and the JobManager (the same
+    clock locally; NTP-synchronised nodes in production)."""
 
-    def __init__(self, rest_url: str, job_name: str, min_interval_s: float = 0.05, stale_s: float = 0.25) -> None:
+    def __init__(self, rest_url: str, job_name: str, min_interval_s: float = 0.05, clock_margin_ms: int = 50) -> None:
         self.rest_url, self.job_name, self.min_interval_s = rest_url.rstrip("/"), job_name, min_interval_s
-        self.stale_s = stale_s
-        self.asked_at = 0.0  # wall clock when the latest poll was sent
-        self.completed = 0
-        self.triggered: int | None = None  # of the latest poll; None: not polled since the last call
+        self.clock_margin_ms = clock_margin_ms
+        self.completed_trigger_ms = 0  # trigger time (epoch ms) of the newest completed checkpoint
         self._job_id: str | None = None
         self._polled_at = 0.0
 
@@ -115,29 +114,28 @@ class CheckpointWatch:
         with urllib.request.urlopen(self.rest_url + path, timeout=5) as response:
             return json.loads(response.read())
 
-    def poll(self) -> int | None:
-        """Refresh if due; returns the triggered id seen by a poll made now (else None); the poll
-        was sent at ``asked_at`` (wall clock)."""
+    def poll(self) -> None:
+        """Refresh if due."""
         if time.monotonic() - self._polled_at < self.min_interval_s:
-            return None
-        asked_at = time.time()
+            return
         try:
             if self._job_id is None:
                 jobs = self._get("/jobs/overview")["jobs"]
                 running = [j for j in jobs if j["name"] == self.job_name and j["state"] not in ("FAILED", "CANCELED", "FINISHED")]
                 if not running:
-                    return None
+                    return
                 self._job_id = running[0]["jid"]
             stats = self._get(f"/jobs/{self._job_id}/checkpoints")
         except (OSError, ValueError, KeyError):
             self._job_id = None
-            return None
+            return
         self._polled_at = time.monotonic()
-        self.asked_at = asked_at
         completed = (stats.get("latest") or {}).get("completed") or {}
-        self.completed = max(self.completed, int(completed.get("id") or 0))
-        history = stats.get("history") or []
-        return max([int(h["id"]) for h in history] + [self.completed])
+        self.completed_trigger_ms = max(self.completed_trigger_ms, int(completed.get("trigger_timestamp") or 0))
+
+    def covers(self, made_at_ms: int) -> bool:
+        """A completed checkpoint contains what was done at ``made_at_ms`` (wall clock)."""
+        return made_at_ms + self.clock_margin_ms < self.completed_trigger_ms
 
     def close(self) -> None:
         pass
@@ -145,29 +143,21 @@ class CheckpointWatch:
 
 @dataclass
 class Pending:
-    """Writes held until a completed checkpoint contains what made them (kept in keyed state):
-    each group is tagged, at the first poll after it was made, with the first checkpoint id that
-    must complete (see :class:`CheckpointWatch`)."""
+    """Writes held until a completed checkpoint contains the state change that made them (kept in
+    keyed state, so a restore holds them again)."""
 
-    groups: list[list[Any]] = field(default_factory=list)  # [needed checkpoint id | None, payload, made at]
+    groups: list[tuple[int, Any]] = field(default_factory=list)  # (made at: epoch ms, payload)
 
     def add(self, payload: Any) -> None:
-        self.groups.append([None, payload, time.time()])
+        self.groups.append((int(time.time() * 1000), payload))
 
     def pop_ready(self, watch: CheckpointWatch) -> list[Any]:
-        """The released payloads, in arrival order. A group is tagged only by a poll sent at least
-        ``watch.stale_s`` after it was made: the REST API serves statistics up to its cache
-        timeout old (100 ms as configured), and an older answer could miss a checkpoint whose
-        barrier had already passed when the write was made."""
+        """The released payloads, in arrival order."""
         if not self.groups:
             return []
-        triggered = watch.poll()
-        if triggered is not None:
-            for group in self.groups:
-                if group[0] is None and group[2] <= watch.asked_at - watch.stale_s:
-                    group[0] = triggered + 1
-        ready = [g[1] for g in self.groups if g[0] is not None and watch.completed >= g[0]]
-        self.groups = [g for g in self.groups if g[0] is None or watch.completed < g[0]]
+        watch.poll()
+        ready = [payload for made_at, payload in self.groups if watch.covers(made_at)]
+        self.groups = [(made_at, payload) for made_at, payload in self.groups if not watch.covers(made_at)]
         return ready
 
 

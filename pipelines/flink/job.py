@@ -90,7 +90,7 @@ class _Held(KeyedProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.pending_state = runtime_context.get_state(ValueStateDescriptor("pending", PICKLED))
-        self.watch = CheckpointWatch(self.args.rest, self.args.name)
+        self.watch = CheckpointWatch(self.args.rest, self.args.name, clock_margin_ms=self.args.clock_margin_ms)
 
     def close(self) -> None:
         self.watch.close()
@@ -323,7 +323,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="where a partition without a committed offset starts")
     parser.add_argument("--checkpoint_ms", type=int, default=1000, help="checkpoint interval")
     parser.add_argument("--checkpoint_dir", default=None, help="checkpoint storage (file:///..., gs://...)")
-    parser.add_argument("--batch_ms", type=int, default=100, help="Kafka records batched per partition for this long")
+    parser.add_argument("--batch_ms", type=int, default=50, help="Kafka records batched per partition for this long")
     parser.add_argument("--shards", type=int, default=4, help="title shards of the item totals")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--state_backend", choices=("hashmap", "rocksdb"), default="hashmap")
@@ -331,6 +331,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--new_releases_days", type=float, default=30.0)
     parser.add_argument("--rest", default="http://127.0.0.1:8081",
                         help="the JobManager's REST address (held writes wait for its completed checkpoints)")
+    parser.add_argument("--clock_margin_ms", type=int, default=50,
+                        help="clock skew allowed between TaskManagers and the JobManager (held writes)")
     parser.add_argument("--name", default=None, help="job name (unique per submission; default streamrec-<random>)")
     return parser.parse_args(argv)
 

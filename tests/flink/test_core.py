@@ -4,7 +4,6 @@ contains them, and released writes are idempotent."""
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +15,27 @@ from streamrec.store import open_store
 
 
 class FakeWatch(CheckpointWatch):
-    """Answers polls from a script of (triggered, completed) instead of the REST API."""
+    """Answers polls with a completed checkpoint's trigger time instead of the REST API."""
 
     def __init__(self) -> None:
-        super().__init__("http://unused", "job", min_interval_s=0.0, stale_s=0.25)
-        self.triggered_id, self.completed_id = 0, 0
+        super().__init__("http://unused", "job", min_interval_s=0.0, clock_margin_ms=50)
+        self.trigger_ms = 0
 
     def _get(self, path: str) -> Any:
         if path == "/jobs/overview":
             return {"jobs": [{"jid": "j", "name": "job", "state": "RUNNING"}]}
-        return {"latest": {"completed": {"id": self.completed_id}}, "history": [{"id": self.triggered_id}]}
+        return {"latest": {"completed": {"id": 7, "trigger_timestamp": self.trigger_ms}}}
 
 
 def test_a_write_waits_for_a_checkpoint_triggered_after_it() -> None:
     watch, pending = FakeWatch(), Pending()
-    watch.triggered_id, watch.completed_id = 5, 4
     pending.add("w")
-    assert pending.pop_ready(watch) == []  # too fresh to be tagged: the answer may be cached
-    pending.groups[0][2] = time.time() - 1.0  # made a second ago
-    watch.completed_id = 5
-    assert pending.pop_ready(watch) == []  # tagged 6 (triggered 5 may have passed before the write)
-    assert pending.groups[0][0] == 6
-    watch.triggered_id, watch.completed_id = 6, 6
+    made_at = pending.groups[0][0]
+    watch.trigger_ms = made_at - 1  # completed, but triggered before the write: it does not hold it
+    assert pending.pop_ready(watch) == []
+    watch.trigger_ms = made_at + 10  # within the clock margin: not yet
+    assert pending.pop_ready(watch) == []
+    watch.trigger_ms = made_at + 60
     assert pending.pop_ready(watch) == ["w"] and pending.groups == []
 
 

@@ -350,8 +350,8 @@ resource "kubernetes_manifest" "pyflink_deployment" {
         "high-availability.storageDir"          = "gs://${local.bucket}/ha"
         "restart-strategy.type"                 = "exponential-delay"
         # The job's held writes poll the REST API for completed checkpoints: no 3 s statistics cache.
-        "web.refresh-interval"                     = "100"
-        "rest.cache.checkpoint-statistics.timeout" = "100 ms"
+        "web.refresh-interval"                     = "50"
+        "rest.cache.checkpoint-statistics.timeout" = "50 ms"
         "python.execution-mode"                    = "thread"
         "python.executable"                        = "python3"
         "python.fn-execution.bundle.size"          = "10"
