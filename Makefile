@@ -47,7 +47,7 @@ test: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(FLINK_STAMP) $(CHROMIUM) lint
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not kafka and not browser and not e2e"
+	$(PY) -m pytest -m "not kafka and not browser and not e2e and not flink"
 
 demo: $(STAMP) $(KAFKA_STAMP) $(PRISM) $(FLINK_STAMP)
 	STREAMREC_DEMO_ENGINE=$(ENGINE) $(VENV)/bin/streamrec demo $(DEMO_FLAGS)
