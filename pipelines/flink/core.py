@@ -31,6 +31,7 @@ is upserted at once (replacement). Dead letters go to the DLQ topic at once (at 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,13 +44,20 @@ from streamrec.events.errors import EventError
 from streamrec.events.model import CatalogItem, DeadLetter, UserEvent
 from streamrec.model import (
     RankedList,
+    ScoredItem,
     UserState,
     genre_key,
     new_releases_key,
     trending_key,
 )
+from streamrec.recommend.ranking import (
+    RankingInputs,
+    candidate_titles,
+    seed_titles,
+    top_picks,
+)
 from streamrec.recommend.releases import DAY_MS, GLOBAL, ReleasePool, release_regions
-from streamrec.recommend.state import StateConfig, apply_event
+from streamrec.recommend.state import StateConfig, apply_event, bound_state
 from streamrec.recommend.trending import top_n, top_per_genre
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import Store, StoreUnavailable, open_store
@@ -185,6 +193,7 @@ class UserBatch:
     watches: list[tuple[str, str, int]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
+    taste_changed: dict[str, int] = field(default_factory=dict)  # user -> event time of the first change
 
 
 class UserStateApplier(StoreUser):
@@ -248,9 +257,15 @@ class UserStateApplier(StoreUser):
                 add_counts(out.pairs, update.cowatch)
                 add_counts(out.counts, update.item_counts)
                 out.watches.extend((region or "unknown", video_id, event.timestamp) for video_id in update.watched)
+                if update.refresh_top_picks:
+                    out.taste_changed.setdefault(user_id, event.timestamp)
             if changed:
                 out.users[user_id] = (state, region)
         return out
+
+    def top_picks(self, state: UserState, region: str, k: int) -> list[ScoredItem]:
+        """The feed's own ranking (``streamrec.recommend.ranking.top_picks``) over batched store reads."""
+        return list(self.call("top_picks", lambda store: rank_top_picks(store, state, region or None, k)))
 
     def load_from_store(self, user_ids: Sequence[str]) -> dict[str, tuple[UserState, str]]:
         """Users this job has not seen yet start from the store (a backfill, an earlier job)."""
@@ -532,3 +547,49 @@ class DeadLetterProducer:
             self._producer.produce(self.topic, key=letter.original_key, value=self.codec.encode(letter))
         if self._producer.flush(30) > 0:
             raise StoreUnavailable(f"dead letters not acknowledged by {self.bootstrap} within 30 s")
+
+
+# -- nearline top picks --------------------------------------------------------------------------------------
+def rank_top_picks(store: Store, user: UserState, region: str | None, k: int) -> list[ScoredItem]:
+    """``streamrec.recommend.ranking.top_picks`` with its inputs read from the store in a few
+    batched calls (neighbours of the seeds, the region's 1 h trending, candidates' items, vectors
+    and counts), as the Beam pipeline's refresh reads them."""
+    seeds = seed_titles(user)
+    trending = store.get_lists([trending_key("1h", region or "global")])
+    inputs = RankingInputs(neighbours=store.get_neighbours(seeds, 50),
+                           trending=next(iter(trending.values())).items if trending else (), region=region)
+    ids = candidate_titles(user, inputs)
+    found = store.get_items_with_vectors(ids)
+    inputs = inputs.with_items(items={v: item for v, (item, _) in found.items() if item is not None},
+                               item_vectors={v: vec for v, (_, vec) in found.items() if vec is not None},
+                               item_counts=store.get_item_counts(ids + seeds))
+    return top_picks(user, inputs, k=k)
+
+
+@dataclass
+class RefreshPlan:
+    """Users whose taste changed, waiting for their top-picks refresh: one recompute ``settle_ms``
+    after the user's last change (processing time), never later than ``max_delay_ms`` after the
+    first one, so a burst costs one recompute and a busy user still gets one (the Beam pipeline's
+    rule, on the processing-time clock). ``waiting``: user -> (first change's event time, due, deadline)."""
+
+    waiting: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def changed(self, changes: Mapping[str, int], now_ms: int, settle_ms: int, max_delay_ms: int) -> None:
+        for user_id, first_ts in changes.items():
+            first, _, deadline = self.waiting.get(user_id, (first_ts, 0, now_ms + max_delay_ms))
+            self.waiting[user_id] = (first, min(now_ms + settle_ms, deadline), deadline)
+
+    def due(self, now_ms: int) -> dict[str, int]:
+        """The users due now (removed from the plan) -> their first change's event time."""
+        ready = {u: first for u, (first, due, _) in self.waiting.items() if due <= now_ms}
+        for user_id in ready:
+            del self.waiting[user_id]
+        return ready
+
+
+def refreshed(state: UserState, picks: list[ScoredItem], first_change_ts: int, settle_ms: int,
+              max_delay_ms: int) -> UserState:
+    """The state with fresh top picks, stamped with the event time the refresh was due at."""
+    due = min(state.updated_at + settle_ms, first_change_ts + max_delay_ms)
+    return bound_state(dataclasses.replace(state, top_picks=picks, top_picks_at=due), ["top_picks"])

@@ -55,8 +55,10 @@ from pipelines.flink.core import (
     ItemTotalsWriter,
     ListsWriter,
     Pending,
+    RefreshPlan,
     RegionLists,
     UserStateApplier,
+    refreshed,
     route_catalog,
     route_watches,
     shard_of,
@@ -123,6 +125,8 @@ class UserStateFn(_Held):
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
         self.users = runtime_context.get_map_state(MapStateDescriptor("users", Types.STRING(), PICKLED))
+        self.refresh_state = runtime_context.get_state(ValueStateDescriptor("refresh", PICKLED))
+        self.settle_ms, self.max_delay_ms = int(self.args.settle_s * 1000), int(self.args.max_delay_s * 1000)
         self.applier = UserStateApplier(self.args.store, self.args.events_topic)
         self.dlq = DeadLetterProducer(self.args.bootstrap, self.args.dlq_topic)
 
@@ -153,11 +157,50 @@ class UserStateFn(_Held):
             pending = self._pending()
             pending.add({user_id: state for user_id, (state, _) in batch.users.items()})
             self.hold(pending, ctx)
+        if batch.taste_changed:
+            plan = self.refresh_state.value() or RefreshPlan()
+            plan.changed(batch.taste_changed, ctx.timer_service().current_processing_time(), self.settle_ms,
+                         self.max_delay_ms)
+            self.refresh_state.update(plan)
+            now = ctx.timer_service().current_processing_time()
+            ctx.timer_service().register_processing_time_timer(now + self.settle_ms)
         if batch.pairs or batch.counts or batch.watches:
             yield pickle.dumps((batch.pairs, batch.counts, batch.watches), protocol=pickle.HIGHEST_PROTOCOL)
 
     def release(self, pending: Pending) -> None:
         self.applier.write_users(pending.pop_ready(self.watch))
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        self.refresh_due(ctx)
+        return super().on_timer(timestamp, ctx)
+
+    def refresh_due(self, ctx: Any) -> None:
+        """Top picks of the users whose refresh is due (the feed's ranking over store reads),
+        written through the same held user writes."""
+        plan = self.refresh_state.value()
+        if plan is None or not plan.waiting:
+            return
+        now = ctx.timer_service().current_processing_time()
+        due = plan.due(now)
+        if plan.waiting:
+            ctx.timer_service().register_processing_time_timer(min(d for _, d, _ in plan.waiting.values()))
+        self.refresh_state.update(plan)
+        if not due:
+            return
+        snapshot = {}
+        for user_id, first_ts in due.items():
+            held = self.users.get(user_id)
+            if held is None:
+                continue
+            state, region = held
+            picks = self.applier.top_picks(state, region, self.args.top_picks_k)
+            state = refreshed(state, picks, first_ts, self.settle_ms, self.max_delay_ms)
+            self.users.put(user_id, (state, region))
+            snapshot[user_id] = state
+        if snapshot:
+            pending = self._pending()
+            pending.add(snapshot)
+            self.hold(pending, ctx)
 
 
 class ItemTotalsFn(_Held):
@@ -331,6 +374,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--new_releases_days", type=float, default=30.0)
     parser.add_argument("--rest", default="http://127.0.0.1:8081",
                         help="the JobManager's REST address (held writes wait for its completed checkpoints)")
+    parser.add_argument("--settle_s", type=float, default=5.0, help="quiet time before a top-picks refresh")
+    parser.add_argument("--max_delay_s", type=float, default=60.0, help="longest a top-picks refresh waits")
+    parser.add_argument("--top_picks_k", type=int, default=50)
     parser.add_argument("--clock_margin_ms", type=int, default=50,
                         help="clock skew allowed between TaskManagers and the JobManager (held writes)")
     parser.add_argument("--name", default=None, help="job name (unique per submission; default streamrec-<random>)")

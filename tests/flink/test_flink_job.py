@@ -40,7 +40,8 @@ def test_events_in_kafka_become_state_in_the_store(kafka_broker, flink_cluster: 
     send_catalog(bootstrap, topics["catalog"], items)
     send_events(bootstrap, topics["events"], events)
     send(bootstrap, topics["events"], [(b"bad", b"\x00garbage")])
-    job_id = start_job(flink_cluster, bootstrap, url, topics, group=f"g-{topics['events']}")
+    job_id = start_job(flink_cluster, bootstrap, url, topics, group=f"g-{topics['events']}",
+                       extra=["--settle_s", "1"])
     try:
         # The expected state: the state machine in a plain loop over the same events.
         expected: dict[str, UserState] = {}
@@ -74,6 +75,12 @@ def test_events_in_kafka_become_state_in_the_store(kafka_broker, flink_cluster: 
         dead = read_records(bootstrap, topics["dlq"], expected=1, timeout_s=30)
         letter = default_codec().decode(dead[0].value or b"")
         assert isinstance(letter, DeadLetter) and letter.original == b"\x00garbage" and letter.reason
+        # The nearline refresh: users whose taste changed get top picks (the feed's ranking), 1 s
+        # after their last change here, written through the same held user writes.
+        wait_for(lambda: sum(1 for u in store.get_users(list(expected)).values() if u.top_picks) >= len(expected) // 2,
+                 60, "top picks of most users", flink_cluster, job_id)
+        picked = next(u for u in store.get_users(list(expected)).values() if u.top_picks)
+        assert picked.top_picks_at > 0 and not {p.video_id for p in picked.top_picks} & set(picked.seen)
         print(f"caught up {took:.1f}s after the job ran")
     finally:
         stop_job(flink_cluster, job_id)
