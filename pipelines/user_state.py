@@ -53,16 +53,10 @@ from pipelines.offsets import Position, unwrap
 from pipelines.sinks import UserWrite
 from streamrec.events.codec import EventCodec, default_codec
 from streamrec.events.model import DeadLetter, UserEvent
-from streamrec.model import ScoredItem, UserState, trending_key
-from streamrec.recommend.ranking import (
-    RankingInputs,
-    candidate_titles,
-    seed_titles,
-    top_picks,
-)
+from streamrec.model import ScoredItem, UserState
+from streamrec.nearline import refresh_top_picks
 from streamrec.recommend.state import StateConfig, apply_event, bound_state
 from streamrec.recommend.vectors import item_basis
-from streamrec.store import Store
 from streamrec.store.codec import decode_user, encode_user
 from streamrec.store.retry import RetryingStore
 
@@ -259,22 +253,8 @@ class UserStateFn(beam.DoFn):
             ["top_picks"])
 
     def _top_picks(self, user: UserState, region: str | None) -> list[ScoredItem]:
-        """The feed's own ranking (streamrec.recommend.ranking) over batched store reads."""
-        return self._read("top_picks", lambda store: self._rank(store, user, region))
-
-    def _rank(self, store: Store, user: UserState, region: str | None) -> list[ScoredItem]:
-        seeds = seed_titles(user)
-        trending = store.get_lists([trending_key("1h", region or "global")])
-        inputs = RankingInputs(
-            neighbours=store.get_neighbours(seeds, 50),
-            trending=next(iter(trending.values())).items if trending else (), region=region)
-        ids = candidate_titles(user, inputs)
-        both = store.get_items_with_vectors(ids)
-        inputs = inputs.with_items(
-            items={v: item for v, (item, _) in both.items() if item is not None},
-            item_vectors={v: vec for v, (_, vec) in both.items() if vec is not None},
-            item_counts=store.get_item_counts(ids + seeds))
-        return top_picks(user, inputs, k=self.top_picks_k)
+        """The feed's own ranking over batched store reads (:mod:`streamrec.nearline`)."""
+        return self._read("top_picks", lambda store: refresh_top_picks(store, user, region, self.top_picks_k))
 
     @on_timer(EXPIRE)
     def expire_idle(

@@ -50,12 +50,7 @@ from streamrec.model import (
     new_releases_key,
     trending_key,
 )
-from streamrec.recommend.ranking import (
-    RankingInputs,
-    candidate_titles,
-    seed_titles,
-    top_picks,
-)
+from streamrec.nearline import refresh_top_picks
 from streamrec.recommend.releases import DAY_MS, GLOBAL, ReleasePool, release_regions
 from streamrec.recommend.state import StateConfig, apply_event, bound_state
 from streamrec.recommend.trending import top_n, top_per_genre
@@ -265,7 +260,7 @@ class UserStateApplier(StoreUser):
 
     def top_picks(self, state: UserState, region: str, k: int) -> list[ScoredItem]:
         """The feed's own ranking (``streamrec.recommend.ranking.top_picks``) over batched store reads."""
-        return list(self.call("top_picks", lambda store: rank_top_picks(store, state, region or None, k)))
+        return list(self.call("top_picks", lambda store: refresh_top_picks(store, state, region or None, k)))
 
     def load_from_store(self, user_ids: Sequence[str]) -> dict[str, tuple[UserState, str]]:
         """Users this job has not seen yet start from the store (a backfill, an earlier job)."""
@@ -550,22 +545,6 @@ class DeadLetterProducer:
 
 
 # -- nearline top picks --------------------------------------------------------------------------------------
-def rank_top_picks(store: Store, user: UserState, region: str | None, k: int) -> list[ScoredItem]:
-    """``streamrec.recommend.ranking.top_picks`` with its inputs read from the store in a few
-    batched calls (neighbours of the seeds, the region's 1 h trending, candidates' items, vectors
-    and counts), as the Beam pipeline's refresh reads them."""
-    seeds = seed_titles(user)
-    trending = store.get_lists([trending_key("1h", region or "global")])
-    inputs = RankingInputs(neighbours=store.get_neighbours(seeds, 50),
-                           trending=next(iter(trending.values())).items if trending else (), region=region)
-    ids = candidate_titles(user, inputs)
-    found = store.get_items_with_vectors(ids)
-    inputs = inputs.with_items(items={v: item for v, (item, _) in found.items() if item is not None},
-                               item_vectors={v: vec for v, (_, vec) in found.items() if vec is not None},
-                               item_counts=store.get_item_counts(ids + seeds))
-    return top_picks(user, inputs, k=k)
-
-
 @dataclass
 class RefreshPlan:
     """Users whose taste changed, waiting for their top-picks refresh: one recompute ``settle_ms``
