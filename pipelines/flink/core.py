@@ -545,6 +545,16 @@ class DeadLetterProducer:
 
 
 # -- nearline top picks --------------------------------------------------------------------------------------
+def idle_users(users: Iterable[tuple[str, int]], clock_ms: int, idle_ms: int, held: Iterable[str],
+               waiting: Iterable[str]) -> list[str]:
+    """The users a partition's keyed state can let go (the Beam pipeline's ``expire_idle`` rule):
+    their newest event is more than ``idle_ms`` before the partition's clock (the newest event it
+    applied), none of their writes is still held (so the store has their last state, and a later
+    event reloads exactly it) and no top-picks refresh waits for them. ``users``: (id, updated_at)."""
+    keep = set(held) | set(waiting)
+    return [user_id for user_id, updated_at in users if user_id not in keep and updated_at < clock_ms - idle_ms]
+
+
 @dataclass
 class RefreshPlan:
     """Users whose taste changed, waiting for their top-picks refresh: one recompute ``settle_ms``

@@ -58,6 +58,7 @@ from pipelines.flink.core import (
     RefreshPlan,
     RegionLists,
     UserStateApplier,
+    idle_users,
     refreshed,
     route_catalog,
     route_watches,
@@ -126,7 +127,9 @@ class UserStateFn(_Held):
         super().open(runtime_context)
         self.users = runtime_context.get_map_state(MapStateDescriptor("users", Types.STRING(), PICKLED))
         self.refresh_state = runtime_context.get_state(ValueStateDescriptor("refresh", PICKLED))
+        self.sweep_state = runtime_context.get_state(ValueStateDescriptor("sweep", PICKLED))  # (clock, next sweep)
         self.settle_ms, self.max_delay_ms = int(self.args.settle_s * 1000), int(self.args.max_delay_s * 1000)
+        self.idle_ms, self.sweep_every_ms = int(self.args.idle_s * 1000), int(self.args.sweep_s * 1000)
         self.applier = UserStateApplier(self.args.store, self.args.events_topic)
         self.dlq = DeadLetterProducer(self.args.bootstrap, self.args.dlq_topic)
 
@@ -164,8 +167,25 @@ class UserStateFn(_Held):
             self.refresh_state.update(plan)
             now = ctx.timer_service().current_processing_time()
             ctx.timer_service().register_processing_time_timer(now + self.settle_ms)
+        self.sweep(batch, ctx)
         if batch.pairs or batch.counts or batch.watches:
             yield pickle.dumps((batch.pairs, batch.counts, batch.watches), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def sweep(self, batch: Any, ctx: Any) -> None:
+        """Every ``sweep_s`` of processing time, idle users leave the partition's keyed state
+        (``core.idle_users``): the state stays bounded by the active users, as in the Beam job."""
+        clock, next_at = self.sweep_state.value() or (0, 0)
+        if batch.users:
+            clock = max(clock, max(state.updated_at for state, _ in batch.users.values()))
+        now = ctx.timer_service().current_processing_time()
+        if now >= next_at:
+            held = {user_id for _, payload in self._pending().groups for user_id in payload}
+            plan = self.refresh_state.value()
+            users = [(user_id, held_user[0].updated_at) for user_id, held_user in self.users.items()]
+            for user_id in idle_users(users, clock, self.idle_ms, held, plan.waiting if plan else ()):
+                self.users.remove(user_id)
+            next_at = now + self.sweep_every_ms
+        self.sweep_state.update((clock, next_at))
 
     def release(self, pending: Pending) -> None:
         self.applier.write_users(pending.pop_ready(self.watch))
@@ -377,6 +397,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--settle_s", type=float, default=5.0, help="quiet time before a top-picks refresh")
     parser.add_argument("--max_delay_s", type=float, default=60.0, help="longest a top-picks refresh waits")
     parser.add_argument("--top_picks_k", type=int, default=50)
+    parser.add_argument("--idle_s", type=float, default=24 * 3600.0,
+                        help="a user idle this long (event time) leaves the job's keyed state; the store keeps it")
+    parser.add_argument("--sweep_s", type=float, default=60.0, help="how often idle users are looked for")
     parser.add_argument("--clock_margin_ms", type=int, default=50,
                         help="clock skew allowed between TaskManagers and the JobManager (held writes)")
     parser.add_argument("--name", default=None, help="job name (unique per submission; default streamrec-<random>)")

@@ -54,3 +54,11 @@ def test_released_item_totals_add_nothing_when_written_twice(tmp_path: Path) -> 
     assert first[1] == again[1] == {"a": [("b", 3)], "b": [("a", 1)]}
     assert np.allclose(first[2]["a"], again[2]["a"])
     assert np.allclose(first[2]["a"], item_basis("a") + 3 * item_basis("b"))
+
+
+def test_an_idle_user_leaves_keyed_state_only_once_the_store_has_its_last_state() -> None:
+    from pipelines.flink.core import idle_users
+
+    users = [("old", 1_000), ("recent", 9_500), ("old_but_held", 1_000), ("old_waiting", 1_000), ("edge", 5_000)]
+    gone = idle_users(users, clock_ms=10_000, idle_ms=5_000, held={"old_but_held"}, waiting={"old_waiting"})
+    assert gone == ["old"]  # "edge" is exactly idle_ms old: it stays, as Beam's timer fires after

@@ -32,6 +32,13 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(420)]
 
 
 def test_events_in_kafka_become_state_in_the_store(kafka_broker, flink_cluster: LocalFlink, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    events_become_state(kafka_broker, flink_cluster, tmp_path, extra=[])
+
+
+def events_become_state(kafka_broker, flink_cluster: LocalFlink, tmp_path: Path, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The job over events, a catalog and a bad record: the store equals the state machine in a
+    plain loop; also the lists, the dead letter and the top-picks refresh. (One job per cluster:
+    PyFlink's thread mode loads its interpreter library once per TaskManager.)"""
     bootstrap, url = kafka_broker.bootstrap, f"sqlite:///{tmp_path / 'state.db'}"
     topics = fresh_topics(bootstrap)
     now = int(time.time() * 1000)
@@ -41,7 +48,7 @@ def test_events_in_kafka_become_state_in_the_store(kafka_broker, flink_cluster: 
     send_events(bootstrap, topics["events"], events)
     send(bootstrap, topics["events"], [(b"bad", b"\x00garbage")])
     job_id = start_job(flink_cluster, bootstrap, url, topics, group=f"g-{topics['events']}",
-                       extra=["--settle_s", "1"])
+                       extra=["--settle_s", "1", *extra])
     try:
         # The expected state: the state machine in a plain loop over the same events.
         expected: dict[str, UserState] = {}
