@@ -28,6 +28,9 @@ def add_demo(sub: Sub) -> None:
                    help="share of the ratings (oldest first) loaded by the backfill before the live replay")
     p.add_argument("--port", type=int, default=int(os.environ.get("STREAMREC_DEMO_PORT", "8080")), help="web port")
     p.add_argument("--kafka-port", type=int, default=int(os.environ.get("STREAMREC_DEMO_KAFKA_PORT", "9092")))
+    p.add_argument("--engine", choices=("flink", "beam"), default=None,
+                   help="streaming engine: the Flink job on a local cluster, or the Beam pipeline on Prism "
+                        "(default: STREAMREC_DEMO_ENGINE, else beam; make demo passes ENGINE=flink)")
     p.add_argument("--store", default=None,
                    help="store URL (default: STREAMREC_STORE, Aerospike if STREAMREC_AEROSPIKE_HOSTS, "
                         "else SQLite in the demo folder)")

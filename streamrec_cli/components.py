@@ -28,10 +28,10 @@ ENGINES = ("flink", "beam")
 FLINK_MODULE = "streamrec_cli.flinkjob"
 
 
-def demo_engine() -> str:
-    """The demo's streaming engine: ``STREAMREC_DEMO_ENGINE`` (``make demo`` sets ``flink``; ``beam`` when unset,
-    as the e2e tests run it)."""
-    engine = os.environ.get("STREAMREC_DEMO_ENGINE", "beam").strip().lower() or "beam"
+def demo_engine(chosen: str | None = None) -> str:
+    """The demo's streaming engine: ``--engine``, else ``STREAMREC_DEMO_ENGINE`` (``make demo``
+    sets ``flink``), else ``beam`` (as the e2e tests run it)."""
+    engine = (chosen or os.environ.get("STREAMREC_DEMO_ENGINE", "beam")).strip().lower() or "beam"
     if engine not in ENGINES:
         raise RuntimeError(f"STREAMREC_DEMO_ENGINE / ENGINE: {engine!r} is not one of {', '.join(ENGINES)}")
     return engine

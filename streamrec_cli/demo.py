@@ -121,7 +121,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         env = {"STREAMREC_KAFKA_BOOTSTRAP": bootstrap, "STREAMREC_STORE": store_url}
         from streamrec_cli.components import demo_engine
 
-        stack.start_pipeline(env, engine=demo_engine())
+        stack.start_pipeline(env, engine=demo_engine(getattr(args, "engine", None)))
         base_url = stack.start_serving(args.port, env)
         from streamrec_cli.demo_steps import (
             bootstrap_state,
