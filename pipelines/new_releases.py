@@ -42,6 +42,7 @@ from streamrec.recommend.releases import (
     ReleasePool,
     release_regions,
 )
+from streamrec.store.retry import RetryingStore
 
 ADDED = "added"  # {video_id: added_at | None} of a bundle's catalog records
 WATCHED = "watched"  # (newest event time, {video_id: watches}) of a bundle's watches
@@ -92,12 +93,10 @@ class NewReleasesFn(beam.DoFn):
 
     def __init__(self, store_url: str, max_age_days: float, n: int) -> None:
         self.store_url, self.max_age_ms, self.n = store_url, int(max_age_days * DAY_MS), n
-        self.store: Any = None
+        self.store: RetryingStore | None = None
 
     def setup(self) -> None:
-        from streamrec.store import open_store
-
-        self.store = open_store(self.store_url)
+        self.store = RetryingStore(self.store_url, "new_releases")
 
     def teardown(self) -> None:
         if self.store is not None:
@@ -109,7 +108,8 @@ class NewReleasesFn(beam.DoFn):
         key = new_releases_key(region)
         pool: ReleasePool | None = pool_state.read()
         if pool is None:
-            stored = self.store.get_lists([key]).get(key)
+            assert self.store is not None
+            stored = self.store.call("get_lists", lambda store: store.get_lists([key])).get(key)
             pool = ReleasePool.from_list(stored.items) if stored else ReleasePool()
         if kind == ADDED:
             for video_id, added_at in payload.items():

@@ -26,6 +26,8 @@ from pipelines.sinks import (
 )
 from streamrec.model import RankedList, ScoredItem, genre_key, trending_key
 from streamrec.recommend.trending import top_n, top_per_genre
+from streamrec.store.cache import ReadThrough
+from streamrec.store.retry import RetryingStore
 
 GLOBAL_REGION = "global"
 
@@ -199,13 +201,11 @@ class AttachGenres(beam.DoFn):
 
     def __init__(self, store_url: str, ttl_s: float = 600.0, max_cached: int = 200_000) -> None:
         self.store_url, self.ttl_s, self.max_cached = store_url, ttl_s, max_cached
-        self.store: Any = None
+        self.store: RetryingStore | None = None
 
     def setup(self) -> None:
-        from streamrec.store import open_store
-
-        self.store = open_store(self.store_url)
-        self.cache: dict[str, tuple[tuple[str, ...], float]] = {}
+        self.store = RetryingStore(self.store_url, "attach_genres")
+        self.genres: ReadThrough[tuple[str, ...]] = ReadThrough(self.ttl_s, self.max_cached)
 
     def teardown(self) -> None:
         if self.store is not None:
@@ -219,18 +219,13 @@ class AttachGenres(beam.DoFn):
         self.pending.append((watch, timestamp, win))
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        now = time.monotonic()
-        missing = list({v for (_, v), _, _ in self.pending
-                        if v not in self.cache or now - self.cache[v][1] > self.ttl_s})
-        if missing:
-            if len(self.cache) + len(missing) > self.max_cached:
-                self.cache.clear()
-            found = self.store.get_items(missing)
-            for video_id in missing:
-                item = found.get(video_id)
-                self.cache[video_id] = (item.genres if item else (), now)
+        store = self.store
+        assert store is not None
+        genres = self.genres.get((v for (_, v), _, _ in self.pending), lambda missing: {
+            v: item.genres for v, item in store.call("get_items", lambda s: s.get_items(missing)).items()},
+            lambda _: ())
         for (region, video_id), ts, win in self.pending:
-            yield WindowedValue((region, video_id, self.cache[video_id][0]), ts, (win,))
+            yield WindowedValue((region, video_id, genres[video_id]), ts, (win,))
         self.pending = []
 
 

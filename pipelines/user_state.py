@@ -57,6 +57,7 @@ from streamrec.model import ScoredItem, UserState
 from streamrec.nearline import refresh_top_picks
 from streamrec.recommend.state import StateConfig, apply_event, bound_state
 from streamrec.recommend.vectors import item_basis
+from streamrec.store.cache import ReadThrough
 from streamrec.store.codec import decode_user, encode_user
 from streamrec.store.retry import RetryingStore
 
@@ -128,7 +129,7 @@ class UserStateFn(beam.DoFn):
     def setup(self) -> None:
         self.store = RetryingStore(self.store_url, "UserStateFn")  # opened on first use, calls retried
         self.codec: EventCodec = default_codec()
-        self._vectors: dict[str, tuple[np.ndarray, int]] = {}
+        self._vectors: ReadThrough[np.ndarray] = ReadThrough(self.item_cache_ms / 1000, 100_000)
 
     def _read(self, what: str, fn: Any) -> Any:
         """``fn(store)``, retried with backoff while the store is unavailable."""
@@ -150,24 +151,8 @@ class UserStateFn(beam.DoFn):
     def _item_vectors(self, video_ids: Iterable[str | None]) -> dict[str, np.ndarray]:
         """The pane's titles' vectors, cached for ``item_cache_s``; the titles not cached are read
         in one batched call, and a title without a stored vector folds in its basis."""
-        now = int(time.monotonic() * 1000)
-        found: dict[str, np.ndarray] = {}
-        missing: list[str] = []
-        for video_id in dict.fromkeys(v for v in video_ids if v):
-            cached = self._vectors.get(video_id)
-            if cached is not None and now - cached[1] < self.item_cache_ms:
-                found[video_id] = cached[0]
-            else:
-                missing.append(video_id)
-        if missing:
-            stored = self._read("get_item_vectors", lambda store: store.get_item_vectors(missing))
-            if len(self._vectors) > 100_000:
-                self._vectors.clear()
-            for video_id in missing:
-                vector = stored.get(video_id)
-                found[video_id] = vector if vector is not None else item_basis(video_id)
-                self._vectors[video_id] = (found[video_id], now)
-        return found
+        return self._vectors.get((v for v in video_ids if v), lambda missing: self._read(
+            "get_item_vectors", lambda store: store.get_item_vectors(missing)), item_basis)
 
     # -- events ---------------------------------------------------------------------------------
     def process(

@@ -279,8 +279,8 @@ def trending_row(region: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "trending_now", "title": f"Trending Now{where}", "items": items}
 
 
-def new_releases(b: RowBuilder, lists: Mapping[str, RankedList]) -> dict[str, Any] | None:
-    ranked = releases_for(lists, b.query.region)
+def new_releases(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
+    ranked = inputs.ranking.new_releases  # the region's and the global list, merged once per request
     if not ranked:
         return None
     return {"type": "new_releases", "title": "New Releases", "items": b.listed(ranked)}
@@ -312,7 +312,7 @@ def compose_feed(inputs: FeedInputs, query: FeedQuery, *, window: str, thumbnail
     if "trending_now" in wanted:
         rows.append(trending_now(b, inputs.lists, window))
     if "new_releases" in wanted:
-        rows.append(new_releases(b, inputs.lists))
+        rows.append(new_releases(b, inputs))
     if "genre" in wanted:
         rows.extend(genre_rows(b, inputs))
     return {

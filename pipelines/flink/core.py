@@ -55,8 +55,9 @@ from streamrec.recommend.releases import DAY_MS, GLOBAL, ReleasePool, release_re
 from streamrec.recommend.state import StateConfig, apply_event, bound_state
 from streamrec.recommend.trending import top_n, top_per_genre
 from streamrec.recommend.vectors import item_basis, item_vector_increments
-from streamrec.store import Store, StoreUnavailable, open_store
-from streamrec.store.retry import retry
+from streamrec.store import Store, StoreUnavailable
+from streamrec.store.cache import ReadThrough
+from streamrec.store.retry import RetryingStore
 
 #: A Kafka record as the job's SQL source hands it over: (offset, key, value).
 Record = tuple[int, bytes | None, bytes | None]
@@ -75,24 +76,12 @@ def add_counts(total: dict[Any, int], more: Mapping[Any, int]) -> dict[Any, int]
     return total
 
 
-class StoreUser:
-    """Opens the store on first use; every call retried with backoff while it is unavailable."""
+class StoreUser(RetryingStore):
+    """Opens the store on first use; every call retried with backoff while it is unavailable
+    (:class:`streamrec.store.retry.RetryingStore`, what the Beam DoFns hold)."""
 
     def __init__(self, store_url: str) -> None:
-        self.store_url = store_url
-        self.store: Store | None = None
-
-    def call(self, what: str, fn: Callable[[Store], Any]) -> Any:
-        def attempt() -> Any:
-            if self.store is None:
-                self.store = open_store(self.store_url)
-            return fn(self.store)
-        return retry(attempt, f"{type(self).__name__}.{what}")
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        super().__init__(store_url, type(self).__name__)
 
 
 class CheckpointWatch:
@@ -443,20 +432,13 @@ class ListsWriter(StoreUser):
     def __init__(self, store_url: str, max_age_days: float = 30.0, n: int = LIST_N, ttl_s: float = 600.0) -> None:
         super().__init__(store_url)
         self.max_age_ms, self.n, self.ttl_s = int(max_age_days * DAY_MS), n, ttl_s
-        self._genres: dict[str, tuple[tuple[str, ...], float]] = {}
+        self._genres: ReadThrough[tuple[str, ...]] = ReadThrough(ttl_s, 200_000)
 
     def genres(self, video_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
-        now = time.monotonic()
-        ids = set(video_ids)
-        missing = [v for v in ids if v not in self._genres or now - self._genres[v][1] > self.ttl_s]
-        if missing:
-            found = self.call("get_items", lambda store: store.get_items(missing))
-            if len(self._genres) > 200_000:
-                self._genres.clear()
-            for video_id in missing:
-                item = found.get(video_id)
-                self._genres[video_id] = (item.genres if item else (), now)
-        return {v: self._genres[v][0] for v in ids if v in self._genres}
+        """Each title's genres from the catalog in the store, read through a per-worker cache."""
+        return self._genres.get(video_ids, lambda missing: {
+            v: item.genres for v, item in self.call("get_items", lambda store: store.get_items(missing)).items()},
+            lambda _: ())
 
     def pool(self, region: str, lists: RegionLists) -> ReleasePool:
         if lists.pool is None:
