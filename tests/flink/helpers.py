@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, EventType, UserEvent
 from streamrec.model import trending_key
 from streamrec.store import open_store
 from streamrec_cli.localflink import LocalFlink
+from tests.fixtures.pipeline_job import make_topics
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = REPO / "pipelines" / "flink" / "job.py"
@@ -27,12 +26,7 @@ JOB = REPO / "pipelines" / "flink" / "job.py"
 
 def fresh_topics(bootstrap: str, partitions: int = 3) -> dict[str, str]:
     """Events, catalog and DLQ topics no other test uses."""
-    suffix = uuid.uuid4().hex[:8]
-    names = {"events": f"fl.events.{suffix}", "catalog": f"fl.catalog.{suffix}", "dlq": f"fl.dlq.{suffix}"}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(name, partitions, 1) for name in names.values()]).values():
-        future.result(30)
-    return names
+    return make_topics(bootstrap, partitions, prefix="fl")
 
 
 def send(bootstrap: str, topic: str, values: Iterable[tuple[bytes | None, bytes]]) -> int:
