@@ -248,6 +248,32 @@ def _percentiles(latencies: list[float]) -> dict[str, float | int | None]:
             "unseen_after_30s": len(latencies) - len(seen), "samples": len(latencies)}
 
 
+def engine_figures(events: int, seconds: float, ceiling_eps: float, cpu: float, ceiling_cpu: float,
+                   low: list[float], latencies: list[float], rate: float, low_rate: float,
+                   produce_s: float, drain_s: float, startup_s: float) -> dict[str, object]:
+    """The figures every engine reports (streamrec's and the peers'), each beside the plain loop's."""
+    events_per_s = events / seconds
+    at_rate = _percentiles(latencies)
+    return {
+        "events_per_s": round(events_per_s, 1),
+        "ceiling_events_per_s": round(ceiling_eps, 1),
+        "ratio": round(events_per_s / ceiling_eps, 3),
+        "cpu_s_per_1k_events": round(1000 * cpu / events, 3),
+        "ceiling_cpu_s_per_1k_events": round(1000 * ceiling_cpu / events, 3),
+        "cpu_ratio": round(ceiling_cpu / cpu, 3) if cpu else None,
+        "freshness_p50_ms": at_rate["p50_ms"],
+        "freshness_p99_ms": at_rate["p99_ms"],
+        "freshness_unseen_after_30s": at_rate["unseen_after_30s"],
+        "freshness_samples": at_rate["samples"],
+        "freshness_rate_events_per_s": rate,
+        f"freshness_at_{int(low_rate)}_per_s": _percentiles(low),
+        "events": events,
+        "produce_s": round(produce_s, 2),
+        "drain_s": round(drain_s, 2),
+        "startup_s": round(startup_s, 1),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "data" / "ml-latest-small")
@@ -314,30 +340,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         produced = time.monotonic()
         done = wait_until(lambda: total() >= expected_total, 900, job, log)
         job_cpu = engine_cpu_seconds() - cpu0
-        events_per_s = len(events) / (done - began)
         # First at a rate the job sustains (no backlog), then at the target rate.
         n_low = int(args.low_rate * args.live_s)
         low = freshness(broker.bootstrap, topics["events"], store_url, live_events[:n_low], args.low_rate, job, log)
         latencies = freshness(broker.bootstrap, topics["events"], store_url,
                               live_events[n_low:n_low + int(args.rate * args.live_s)], args.rate, job, log)
-        finite = [x for x in latencies if x != float("inf")]
         result: dict[str, object] = {
-            "events_per_s": round(events_per_s, 1),
-            "ceiling_events_per_s": round(ceiling_eps, 1),
-            "ratio": round(events_per_s / ceiling_eps, 3),
-            "cpu_s_per_1k_events": round(1000 * job_cpu / len(events), 3),
-            "ceiling_cpu_s_per_1k_events": round(1000 * ceiling_cpu / len(events), 3),
-            "cpu_ratio": round(ceiling_cpu / job_cpu, 3) if job_cpu else None,
-            "freshness_p50_ms": round(float(np.percentile(latencies, 50)), 1) if finite else None,
-            "freshness_p99_ms": round(float(np.percentile(latencies, 99)), 1) if len(finite) == len(latencies) else None,
-            "freshness_unseen_after_30s": len(latencies) - len(finite),
-            "freshness_samples": len(latencies),
-            "freshness_rate_events_per_s": args.rate,
-            f"freshness_at_{int(args.low_rate)}_per_s": _percentiles(low),
-            "events": len(events),
-            "produce_s": round(produced - began, 2),
-            "drain_s": round(done - began, 2),
-            "startup_s": round(ready - launched, 1),
+            **engine_figures(len(events), done - began, ceiling_eps, job_cpu, ceiling_cpu, low, latencies,
+                             args.rate, args.low_rate, produced - began, done - began, ready - launched),
             "engine": args.engine,
             "runner": ("Flink 2.3.0 standalone (PyFlink thread mode, parallelism 1, "
                        f"checkpoints every {args.checkpoint_ms} ms)" if args.engine == "flink"

@@ -160,25 +160,9 @@ def run_peer(name: str, *, bootstrap: str, work: Path, events: Sequence[UserEven
         low = bp.freshness(bootstrap, topic, store_url, live_events[:n_low], low_rate, job, log)
         latencies = bp.freshness(bootstrap, topic, store_url, live_events[n_low:n_low + int(rate * live_s)],
                                  rate, job, log)
-        at_rate = bp._percentiles(latencies)
-        events_per_s = len(events) / (done - began)
         return {
-            "events_per_s": round(events_per_s, 1),
-            "ceiling_events_per_s": round(ceiling_eps, 1),
-            "ratio": round(events_per_s / ceiling_eps, 3),
-            "cpu_s_per_1k_events": round(1000 * cpu / len(events), 3),
-            "ceiling_cpu_s_per_1k_events": round(1000 * ceiling_cpu / len(events), 3),
-            "cpu_ratio": round(ceiling_cpu / cpu, 3) if cpu else None,
-            "freshness_p50_ms": at_rate["p50_ms"],
-            "freshness_p99_ms": at_rate["p99_ms"],
-            "freshness_unseen_after_30s": at_rate["unseen_after_30s"],
-            "freshness_samples": at_rate["samples"],
-            "freshness_rate_events_per_s": rate,
-            f"freshness_at_{int(low_rate)}_per_s": bp._percentiles(low),
-            "events": len(events),
-            "produce_s": round(produced - began, 2),
-            "drain_s": round(done - began, 2),
-            "startup_s": round(ready - launched, 1),
+            **bp.engine_figures(len(events), done - began, ceiling_eps, cpu, ceiling_cpu, low, latencies,
+                                rate, low_rate, produced - began, done - began, ready - launched),
             "engine": f"{PEERS[name]['package']} {version_of(name)}, one worker process",
             "state": PEERS[name]["state"],
             "delivery": PEERS[name]["delivery"],
