@@ -115,6 +115,8 @@ def _impression_to_dict(i: Impression) -> dict[str, Any]:
         "video_ids": list(i.video_ids),
         "device": i.device,
         "region": i.region,
+        "experiment": i.experiment,
+        "variant": i.variant,
     }
 
 

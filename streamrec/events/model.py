@@ -76,6 +76,8 @@ class Impression:
     video_ids: tuple[str, ...]
     device: str | None = None
     region: str | None = None
+    experiment: str | None = None  # the experiment that ranked the feed (streamrec.experiments)
+    variant: str | None = None  # the viewer's variant in it
 
 
 @dataclass(frozen=True, slots=True)

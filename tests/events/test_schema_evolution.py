@@ -95,20 +95,20 @@ def test_current_schema_reads_records_of_old_versions(old: SchemaVersion, full: 
 
 
 def test_an_incompatible_change_is_caught(tmp_path: Path) -> None:
-    # Make a "v3" that adds a field without a default: it cannot read the current records, and the
+    # Make a version that adds a field without a default: it cannot read the current records, and the
     # codec says which field is at fault. This proves the check above can fail.
     schemas = tmp_path / "avro"
     shutil.copytree(SCHEMA_DIR, schemas)
-    (schemas / "history").joinpath("impression.v1.avsc").write_text((SCHEMA_DIR / "impression.avsc").read_text())
+    (schemas / "history").joinpath("impression.v2.avsc").write_text((SCHEMA_DIR / "impression.avsc").read_text())
     changed = json.loads((SCHEMA_DIR / "impression.avsc").read_text())
-    changed["fields"].append({"name": "experiment", "type": "string"})
+    changed["fields"].append({"name": "campaign", "type": "string"})
     (schemas / "impression.avsc").write_text(json.dumps(changed))
     codec = EventCodec(SchemaRegistry(schemas))
-    old = next(s for s in codec.registry.history["streamrec.events.Impression"])
+    old = next(s for s in codec.registry.history["streamrec.events.Impression"] if s.version == "v2")
     with pytest.raises(EventDecodeError) as err:
         codec.decode_dict(single_object(old, example(old.parsed, full=True)))
-    assert err.value.field == "experiment"
-    assert "written with v1 of streamrec.events.Impression, unreadable as current" in err.value.reason
+    assert err.value.field == "campaign"
+    assert "written with v2 of streamrec.events.Impression, unreadable as current" in err.value.reason
 
 
 def test_registry_refuses_history_without_a_current_schema(tmp_path: Path) -> None:
