@@ -84,6 +84,8 @@ class Feed(_Answer):
     generated_at: int = Field(description="Unix seconds")
     degraded: bool = Field(description="true: the last feed built or trending, the store was slow or down")
     rows: list[Row]
+    experiment: str | None = Field(None, description="The experiment that ranked this feed (absent: none runs)")
+    variant: str | None = Field(None, description="The viewer's variant in it (a ranking variant, or holdout)")
 
 
 class Similar(_Answer):
@@ -109,3 +111,95 @@ class Alive(_Answer):
 class Ready(_Answer):
     ready: bool
     checks: dict[str, Literal["ok", "unavailable", "empty"]]
+
+
+# -- GET /v1/experiments/{experiment_id} (streamrec.experiments.results) -------------------------
+
+
+class Rate(_Answer):
+    value: float | None = Field(description="successes / impressions (null: no impressions)")
+    low: float = Field(ge=0, le=1, description="Wilson 95 % interval, lower end")
+    high: float = Field(ge=0, le=1, description="Wilson 95 % interval, upper end")
+
+
+class Counts(_Answer):
+    impressions: int = Field(ge=0, description="Titles shown (one per title per feed row)")
+    plays: int = Field(ge=0, description="Plays credited to those impressions (at most one per impression)")
+    completes: int = Field(ge=0)
+    play_rate: Rate
+    complete_rate: Rate
+
+
+class RowCounts(Counts):
+    row: str
+
+
+class PositionCounts(Counts):
+    position: int = Field(ge=0, description="0-based place in the row (the last one: that place and beyond)")
+
+
+class VariantResults(Counts):
+    variant: str
+    viewers: int = Field(ge=0, description="Viewer-days: viewers shown a feed, counted once per day")
+    rows: list[RowCounts]
+    positions: list[PositionCounts]
+
+
+class Comparison(_Answer):
+    variant: str
+    metric: Literal["play_rate", "complete_rate"]
+    lift: float | None = Field(description="rate / control rate - 1 (null: the control's rate is 0)")
+    difference: float = Field(description="rate - control rate")
+    z: float | None = Field(description="Pooled two-proportion z statistic")
+    p_value: float | None = Field(description="Two-sided p-value (null: not enough data)")
+    significant: bool = Field(description="p_value < 0.05")
+
+
+class SampleRatio(_Answer):
+    unit: Literal["viewer-days"]
+    observed: dict[str, int]
+    expected_shares: dict[str, float]
+    chi_square: float
+    dof: int
+    p_value: float | None
+    alpha: float
+    mismatch: bool = Field(description="p_value < alpha: the split is not what was configured; distrust the lift")
+
+
+class WindowVariant(_Answer):
+    variant: str
+    impressions: int
+    plays: int
+    completes: int
+    viewers: int
+
+
+class Window(_Answer):
+    start: float = Field(description="Unix seconds (UTC day)")
+    variants: list[WindowVariant]
+
+
+class ExperimentVariant(_Answer):
+    name: str
+    share: float
+
+
+class ExperimentConfig(_Answer):
+    id: str
+    salt: str
+    control: str
+    holdout: float
+    start: float = Field(description="Unix seconds")
+    stop: float | None = Field(description="Unix seconds (null: open-ended)")
+    variants: list[ExperimentVariant]
+
+
+class ExperimentResults(_Answer):
+    experiment: ExperimentConfig
+    running: bool
+    control: str
+    generated_at: float = Field(description="Unix seconds")
+    variants: list[VariantResults]
+    comparisons: list[Comparison]
+    sample_ratio: SampleRatio
+    windows: list[Window]

@@ -87,14 +87,16 @@ class ImpressionPublisher:
         self.queue: asyncio.Queue[Impression] = asyncio.Queue(max_pending)
         self.codec = default_codec()
 
-    def publish(self, user_id: str, request_id: str, region: str, rows: Sequence[dict[str, object]]) -> None:
+    def publish(self, user_id: str, request_id: str, region: str, rows: Sequence[dict[str, object]], *,
+                experiment: str | None = None, variant: str | None = None) -> None:
         now_ms = time.time_ns() // 1_000_000
         for row in rows:
             items = row["items"]
             assert isinstance(items, list)
             impression = Impression(
                 event_id=str(uuid.uuid4()), user_id=user_id, timestamp=now_ms, request_id=request_id,
-                row_type=str(row["type"]), video_ids=tuple(str(i["video_id"]) for i in items), region=region)
+                row_type=str(row["type"]), video_ids=tuple(str(i["video_id"]) for i in items), region=region,
+                experiment=experiment, variant=variant)
             try:
                 self.queue.put_nowait(impression)
             except asyncio.QueueFull:

@@ -37,6 +37,7 @@ from streamrec.model import (
     new_releases_key,
     trending_key,
 )
+from streamrec.recommend.variants import ranking_config
 
 GLOBAL = "global"
 GENRE_ROWS = 3  # genre rows per page: stated preferences first, then the history's genres
@@ -69,13 +70,20 @@ class FeedQuery:
     ids_only: bool = False
     max_maturity: str | None = None  # from the token: a kids profile's cap
     profile_name: str | None = None
+    experiment: str | None = None  # the running experiment (streamrec.experiments) and the viewer's
+    variant: str | None = None  # variant in it: which ranking the top picks use
+
+    @property
+    def ranking(self) -> recommend.RankingConfig:
+        return ranking_config(self.variant)
 
     @property
     def region_filter(self) -> str | None:
         return None if self.region == GLOBAL else self.region
 
     def cache_key(self) -> tuple[Any, ...]:
-        return (self.user_id, self.region, self.limit, self.rows, self.ids_only, self.max_maturity, self.profile_name)
+        return (self.user_id, self.region, self.limit, self.rows, self.ids_only, self.max_maturity, self.profile_name,
+                self.experiment, self.variant)
 
 
 @dataclass(slots=True)
@@ -85,6 +93,7 @@ class FeedInputs:
     user: UserState
     lists: dict[str, RankedList] = field(default_factory=dict)
     ranking: recommend.RankingInputs = field(default_factory=recommend.RankingInputs)
+    config: recommend.RankingConfig = recommend.DEFAULT_CONFIG  # the viewer's variant's ranking
 
 
 def list_keys(region: str, window: str) -> list[str]:
@@ -160,7 +169,7 @@ async def read_feed_inputs(
     )
     items = recent_items | metadata
     ranking = ranking.with_items(items=items, item_counts=counts, item_vectors=vectors)
-    return FeedInputs(user=user, lists=lists, ranking=ranking)
+    return FeedInputs(user=user, lists=lists, ranking=ranking, config=config)
 
 
 async def _empty() -> dict[Any, Any]:
@@ -246,7 +255,7 @@ def top_picks(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
     # Without any personal signal the "picks" would only be trending again: leave the row out.
     if not (user.history or user.preferred_genres or user.top_picks or user.vector is not None):
         return None
-    picks = recommend.top_picks(user, inputs.ranking, k=b.query.limit)
+    picks = recommend.top_picks(user, inputs.ranking, k=b.query.limit, config=inputs.config)
     items = [b.view(s.video_id, match_score=round(s.score, 4)) for s in picks
              if s.score >= MIN_MATCH_SCORE and b.allowed(s.video_id)]
     return {"type": "top_picks", "title": "Top Picks for You", "items": items}
@@ -321,7 +330,15 @@ def compose_feed(inputs: FeedInputs, query: FeedQuery, *, window: str, thumbnail
         "generated_at": int(time.time() if now_s is None else now_s),
         "degraded": False,
         "rows": [r for r in rows if r is not None and r["items"]],
+        **experiment_labels(query),
     }
+
+
+def experiment_labels(query: FeedQuery) -> dict[str, str]:
+    """``experiment`` and ``variant`` of an answer, when the viewer is in an experiment."""
+    if query.experiment is None or query.variant is None:
+        return {}
+    return {"experiment": query.experiment, "variant": query.variant}
 
 
 def reshape(feed: Mapping[str, Any], query: FeedQuery, titles: Mapping[str, CatalogItem],
@@ -343,4 +360,5 @@ def reshape(feed: Mapping[str, Any], query: FeedQuery, titles: Mapping[str, Cata
             items = [{k: v for k, v in item.items() if k in keep} for item in items]
         if items:
             rows.append({**row, "items": items})
-    return {**feed, "user_id": query.user_id, "rows": rows}
+    unlabelled = {k: v for k, v in feed.items() if k not in ("experiment", "variant")}
+    return {**unlabelled, "user_id": query.user_id, "rows": rows, **experiment_labels(query)}

@@ -22,6 +22,7 @@ from serving.cache import CachedFeed
 from serving.feed import (
     FeedQuery,
     compose_feed,
+    experiment_labels,
     read_feed_inputs,
     reshape,
     shown_titles,
@@ -97,7 +98,8 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
                     return degraded(app, query, "overload")
                 assembling = True
                 user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
-                inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window)
+                inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window,
+                                                query.ranking)
         except TimeoutError:
             return degraded(app, query, "deadline")
         except StoreError as e:
@@ -144,7 +146,7 @@ def degraded(app: web.Application, query: FeedQuery, cause: str) -> FeedAnswer:
         row = app[TRENDING].row(query, config.thumbnail_template)
         wanted = "trending_now" in query.rows
         feed = {"user_id": query.user_id, "region": query.region, "generated_at": int(time.time()),
-                "rows": [row] if row is not None and wanted else []}
+                "rows": [row] if row is not None and wanted else [], **experiment_labels(query)}
         source = "trending"
     feed["degraded"] = True
     metrics.degraded.labels(source, cause).inc()

@@ -22,6 +22,7 @@ from serving.answers import ROW_TYPES
 from serving.bodies import MAX_FUTURE_SKEW_S, MIN_TIMESTAMP_S
 from serving.settings import ServingConfig
 from streamrec.events.ids import ID_MAX_LEN, ID_REGEX, REGION_MAX_LEN, REGION_REGEX
+from streamrec.experiments.config import NAME_MAX_LEN, NAME_PATTERN
 
 REF = "#/components/schemas/{model}"
 
@@ -52,6 +53,7 @@ def _components(config: ServingConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "Trending": answers.Trending,
         "Alive": answers.Alive,
         "Ready": answers.Ready,
+        "ExperimentResults": answers.ExperimentResults,
     }
     refs, defs = TypeAdapter.json_schemas([(name, "validation", TypeAdapter(shape)) for name, shape in named.items()],
                                           ref_template=REF, schema_generator=_Schemas)
@@ -108,6 +110,7 @@ def _param(name: str, where: str, description: str, schema: dict[str, Any], **mo
 ID = {"type": "string", "pattern": f"^{ID_REGEX}$", "minLength": 1, "maxLength": ID_MAX_LEN}
 REGION = {"type": "string", "pattern": f"^{REGION_REGEX}$", "minLength": 1, "maxLength": REGION_MAX_LEN,
           "default": "global"}
+EXPERIMENT_ID = {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$", "minLength": 1, "maxLength": NAME_MAX_LEN}
 RETRY_AFTER = _header("Seconds to wait before trying again", {"type": "string", "pattern": "^[0-9]+$"})
 CHALLENGE = _header("Bearer realm")
 
@@ -179,6 +182,18 @@ def document(config: ServingConfig, now_s: float | None = None) -> dict[str, Any
                                _param("limit", "query", "Titles", limit)],
                 "responses": {"200": _json(refs["Trending"], "Trending titles with window_end and updated_at"),
                               "400": bad_request, "401": unauthorized}}},
+            "/v1/experiments/{experiment_id}": {"get": {
+                "summary": "An experiment's results: per variant counts and rates, lift against the control, "
+                           "sample-ratio check (service tokens only)",
+                "description": "Counted by the pipeline from impressions and the plays and completes credited to "
+                               "them (docs/experiments.md): rates with Wilson 95 % intervals, lift with a pooled "
+                               "two-proportion z-test, the split checked by chi-square against the shares.",
+                "parameters": [_param("experiment_id", "path", "Experiment id", EXPERIMENT_ID)],
+                "responses": {"200": _json(refs["ExperimentResults"], "The results so far"),
+                              "400": bad_request, "401": unauthorized,
+                              "403": _json(error, "Not a service token"),
+                              "404": _json(error, "Unknown experiment"),
+                              "503": _json(error, "Store unavailable", {"Retry-After": RETRY_AFTER})}}},
             "/v1/events": {"post": {
                 "summary": "One event or a batch; 202 only after Kafka acknowledged every event",
                 "description": "All or nothing: one invalid event refuses the batch (400, with index, field and "

@@ -20,6 +20,7 @@ ROUTES = [
     web.put("/v1/users/{user_id:[^/]+}/preferences", views.put_preferences, name="preferences"),
     web.get("/v1/videos/{video_id:[^/]+}/similar", views.similar_titles, name="similar"),
     web.get("/v1/trending", views.trending_now, name="trending"),
+    web.get("/v1/experiments/{experiment_id:[^/]+}", views.experiment_results, name="experiment"),
     web.post("/v1/events", views.post_events, name="events"),
     web.get("/posters/{video_id:[^/]+}.svg", posters.poster, name="poster"),
 ]

@@ -17,6 +17,8 @@ from serving import bodies, openapi
 from serving.answers import ROW_TYPES
 from serving.bodies import BodyError, Preferences
 from serving.errors import ApiError
+from serving.experiments import UnknownExperiment, viewer_variant
+from serving.experiments import results as experiment_results_of
 from serving.feed import FeedQuery
 from serving.feed_service import dumps, serve_feed
 from serving.keys import (
@@ -38,6 +40,7 @@ from serving.params import (
     check_known_params,
     choice_param,
     int_param,
+    invalid,
     list_param,
     region_param,
 )
@@ -52,6 +55,7 @@ from streamrec.config import TOPIC_EVENTS
 from streamrec.events.codec import default_codec
 from streamrec.events.errors import EventValidationError
 from streamrec.events.model import EventType, UserEvent
+from streamrec.experiments.config import NAME_PATTERN, NAME_RULE
 from streamrec.kafka import KafkaPublishError, KafkaUnavailable
 from streamrec.store.base import StoreError
 
@@ -125,6 +129,8 @@ async def feed(request: web.Request) -> web.Response:
     principal = require_access(request, user_id, "read the feed")
     q = request.query
     check_known_params(q, ("region", "limit", "rows", "fields"))
+    experiment, variant = await viewer_variant(request.app[STORE], request.app[SHARED], user_id,
+                                               config.store_deadline_s)
     query = FeedQuery(
         user_id=user_id,
         region=region_param(q, config.default_region),
@@ -133,13 +139,37 @@ async def feed(request: web.Request) -> web.Response:
         ids_only=choice_param(q, "fields", "full", ("full", "ids")) == "ids",
         max_maturity=principal.max_maturity,
         profile_name=principal.name,
+        experiment=experiment,
+        variant=variant,
     )
     answer = await serve_feed(request.app, query)
     request_id = uuid.uuid4().hex
     if config.impressions and answer.feed["rows"]:
-        request.app[IMPRESSIONS].publish(user_id, request_id, query.region, answer.feed["rows"])
+        request.app[IMPRESSIONS].publish(user_id, request_id, query.region, answer.feed["rows"],
+                                         experiment=answer.feed.get("experiment"), variant=answer.feed.get("variant"))
     headers = {"X-Request-Id": request_id, "Cache-Control": "private, no-store"}
     return web.Response(body=answer.body, content_type=JSON, headers=headers)
+
+
+async def experiment_results(request: web.Request) -> web.Response:
+    """Per-variant counts, rates, lift and the sample-ratio check of one experiment (service tokens)."""
+    experiment_id = request.match_info["experiment_id"]
+    if NAME_PATTERN.fullmatch(experiment_id) is None:
+        raise invalid("experiment_id", NAME_RULE)
+    if not request[PRINCIPAL].is_service:
+        raise ApiError(403, "forbidden", "experiment results: only a service token may read them",
+                       [{"field": "Authorization", "reason": "not a service token"}])
+    check_known_params(request.query, ())
+    config = request.app[CONFIG]
+    try:
+        async with asyncio.timeout(config.store_deadline_s * 4):
+            document = await experiment_results_of(request.app[STORE], experiment_id, round(config.clock() * 1000))
+    except UnknownExperiment as e:
+        raise ApiError(404, "unknown_experiment", f"experiment_id: no experiment {experiment_id!r}",
+                       [{"field": "experiment_id", "reason": "unknown experiment"}]) from e
+    except (TimeoutError, StoreError) as e:
+        raise _store_unavailable(config.retry_after_s) from e
+    return web.json_response(document, headers={"Cache-Control": "no-store"})
 
 
 async def similar_titles(request: web.Request) -> web.Response:

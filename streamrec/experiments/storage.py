@@ -16,13 +16,19 @@ the trending lists), so a replay after a crash writes the same numbers again.
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from streamrec.experiments.attribution import WINDOW_MS, CountKey, window_of
-from streamrec.experiments.config import Experiment, parse_experiment
+from streamrec.experiments.config import (
+    Experiment,
+    assign,
+    parse_experiment,
+    running_experiment,
+)
 from streamrec.model import RANKED_LIST_LIMIT, RankedList, ScoredItem
-from streamrec.store.base import Store
+from streamrec.store.base import Store, StoreError
 
 INDEX_KEY = "experiments"
 MAX_WINDOWS = 90  # the results read at most this many windows (days) back from now or the stop
@@ -41,13 +47,15 @@ def experiment_record(experiment: Experiment, now_ms: int) -> RankedList:
     return RankedList(experiment_key(experiment.id), [ScoredItem(document, 0.0)], updated_at=now_ms)
 
 
-def experiment_of(record: RankedList) -> Experiment | None:
-    """The stored experiment (variants are not checked against this process's table: a variant
-    this build does not know ranks as the control, see ``streamrec.recommend.variants``)."""
-    if not record.items:
-        return None
-    document = json.loads(record.items[0].video_id)
-    return parse_experiment(document, known_variants=[v["name"] for v in document.get("variants", ())])
+def parse_stored(document: str) -> Experiment:
+    """A stored experiment document (variants are not checked against this process's table: a
+    variant this build does not know ranks as the control, see ``streamrec.recommend.variants``)."""
+    raw = json.loads(document)
+    return parse_experiment(raw, known_variants=[v["name"] for v in raw.get("variants", ())])
+
+
+def experiment_of(record: RankedList | None, parse: Callable[[str], Experiment] = parse_stored) -> Experiment | None:
+    return parse(record.items[0].video_id) if record is not None and record.items else None
 
 
 def experiment_ids(index: RankedList | None) -> list[str]:
@@ -75,6 +83,26 @@ def experiments_in(lists: Mapping[str, RankedList]) -> list[Experiment]:
 def get_experiments(store: Store) -> list[Experiment]:
     ids = experiment_ids(store.get_lists([INDEX_KEY]).get(INDEX_KEY))
     return experiments_in(store.get_lists([experiment_key(i) for i in ids])) if ids else []
+
+
+class RunningExperiments:
+    """The stored experiments, read again at most every ``ttl_s``, and a viewer's variant in the
+    one running (what the nearline refresh ranks with). Absent or unreadable: no variant."""
+
+    def __init__(self, ttl_s: float = 10.0) -> None:
+        self.ttl_s = ttl_s
+        self._read_at = -math.inf
+        self._experiments: list[Experiment] = []
+
+    def variant(self, store: Store, user_id: str, now_ms: int) -> str | None:
+        if time.monotonic() - self._read_at > self.ttl_s:
+            self._read_at = time.monotonic()
+            try:
+                self._experiments = get_experiments(store)
+            except StoreError:
+                pass  # the last ones read stand; the refresh itself will meet the store's trouble
+        running = running_experiment(self._experiments, now_ms)
+        return assign(running, user_id) if running is not None else None
 
 
 # -- counts ------------------------------------------------------------------------------------------
