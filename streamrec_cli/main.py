@@ -8,6 +8,7 @@
     streamrec eval --dataset PATH             the prequential evaluation (streamrec_cli.evaluate)
     streamrec token USER [--service]          a bearer token for a profile (or a service token)
     streamrec replay --dataset PATH           a rating log replayed into Kafka as live watch events
+    streamrec experiment set FILE | list | results ID   A/B tests of ranking variants (docs/experiments.md)
 
 This is the roof of the house: it imports everything, nothing imports it. Imports are done inside
 each command so ``streamrec token`` does not load Beam.
@@ -20,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from streamrec_cli import commands
+from streamrec_cli.experiment import add_experiment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_serve(sub)
     commands.add_token(sub)
     commands.add_replay(sub)
+    add_experiment(sub)
     # These hand their arguments as they are to the component that owns them.
     for name, help_text in (
         ("pipeline", "run the streaming pipeline (options: streamrec pipeline --help)"),
