@@ -9,7 +9,10 @@ from glob import glob
 
 from setuptools import find_packages, setup
 
-LOCAL_TOOLS = ["tqdm>=4.66,<5", "matplotlib>=3.8,<4"]
+# implicit: the nightly ALS baseline of `streamrec eval` (evaluation/als.py); scipy and threadpoolctl: its
+# sparse matrices and its one BLAS thread.
+LOCAL_TOOLS = ["tqdm>=4.66,<5", "matplotlib>=3.8,<4", "implicit>=0.7.2,<0.8", "scipy>=1.11,<2",
+               "threadpoolctl>=3,<4"]
 
 setup(
     name="streamrec",
@@ -36,7 +39,7 @@ setup(
         "pydantic>=2.7,<3",  # serving: the request and response bodies, validated and documented
     ],
     extras_require={
-        # The command line's local tools (demo progress bars, `streamrec eval` and its plots): never
+        # The command line's local tools (demo progress bars, `streamrec eval`, its plots and ALS): never
         # needed by a pipeline worker or the feed service.
         "local": LOCAL_TOOLS,
         "dev": [
