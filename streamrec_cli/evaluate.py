@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import streamrec_method
+from evaluation.als import AlsNightly
 from evaluation.baselines import (
     ItemKNNStream,
     Popular,
@@ -32,6 +33,7 @@ from evaluation.baselines import (
 from evaluation.ease import EaseNightly
 from evaluation.methods import EvalContext, MethodFactory
 from evaluation.protocol import MethodResult, build_schedule, run_method
+from evaluation.recency import TrendingTuned
 from evaluation.report import (
     markdown_report,
     plot_rolling_hit_rate,
@@ -40,7 +42,8 @@ from evaluation.report import (
 )
 from streamrec.ratings import DatasetError, LogFormat, load_log
 
-METHOD_NAMES = ("streamrec", "popular", "trending", "itemknn_stream", "ease_nightly", "random")
+METHOD_NAMES = ("streamrec", "popular", "trending", "trending_tuned", "itemknn_stream", "ease_nightly", "als_nightly",
+                "random")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--knn-decay", type=float, default=0.9)
     parser.add_argument("--ease-lambda", type=float, default=200.0)
     parser.add_argument("--ease-items", type=int, default=2500)
+    parser.add_argument("--als-factors", type=int, default=64)
+    parser.add_argument("--als-regularization", type=float, default=0.01)
+    parser.add_argument("--als-alpha", type=float, default=10.0, help="confidence of a watch (an unwatched title: 1)")
+    parser.add_argument("--als-iterations", type=int, default=15, help="ALS sweeps of a full fit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
@@ -80,6 +87,11 @@ def method_factories(args: argparse.Namespace) -> dict[str, MethodFactory]:
             factories[name] = partial(ItemKNNStream, window=args.knn_window, decay=args.knn_decay)
         elif name == "ease_nightly":
             factories[name] = partial(EaseNightly, l2=args.ease_lambda, max_items=args.ease_items)
+        elif name == "trending_tuned":
+            factories[name] = TrendingTuned
+        elif name == "als_nightly":
+            factories[name] = partial(AlsNightly, factors=args.als_factors, regularization=args.als_regularization,
+                                      alpha=args.als_alpha, iterations=args.als_iterations)
         elif name == "random":
             factories[name] = RandomTitles
     return factories
@@ -136,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = "streamrec eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         args.doc.parent.mkdir(parents=True, exist_ok=True)
         settings = {key: getattr(args, key) for key in
-                    ("trending_days", "knn_window", "knn_decay", "ease_lambda", "ease_items", "seed")}
+                    ("trending_days", "knn_window", "knn_decay", "ease_lambda", "ease_items", "als_factors",
+                     "als_regularization", "als_alpha", "als_iterations", "seed")}
         args.doc.write_text(quality_page(doc_sections, command, settings))
     return 0

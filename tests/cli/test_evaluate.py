@@ -10,7 +10,7 @@ import pytest
 from streamrec_cli.evaluate import main as cli_main
 from tests.evaluation.logs import random_ratings, write_csv
 
-BASELINES = "popular,trending,itemknn_stream,ease_nightly,random"
+BASELINES = "popular,trending,trending_tuned,itemknn_stream,ease_nightly,als_nightly,random"
 
 
 def test_json_out_and_quality_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
