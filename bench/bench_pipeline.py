@@ -15,7 +15,7 @@ Prints one JSON object:
   events are produced to its topic and the clock runs from the first produce call until every
   effect (the item counts the ceiling loop computed) is readable in the store.
 - ``ceiling_events_per_s``: the same updates by a plain Python loop over the same bytes in the
-  same run (decode, ``apply_event`` with item vectors, co-watch/item-count/item-vector/trending
+  same run (decode, ``apply_event``'s rules in place (``LiveUser``) with item vectors, co-watch/item-count/item-vector/trending
   accumulation, batched store writes of users, pairs, counts and vectors); ``ratio`` = events / ceiling.
 - ``freshness_p50_ms`` / ``freshness_p99_ms``: with the job running, live events are produced at
   ``--rate`` events/s for ``--live_s`` seconds; for every 5th one, the time from just before its
@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from streamrec.events.codec import default_codec
 from streamrec.events.model import UserEvent
 from streamrec.kafka import produce_when_room
 from streamrec.model import UserState
-from streamrec.recommend.state import apply_event
+from streamrec.recommend.live import LiveUser
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import open_store
 from streamrec_cli.localflink import LocalFlink
@@ -77,35 +78,34 @@ def ceiling(payloads: Sequence[bytes], store_url: str) -> tuple[float, dict[str,
     codec = default_codec()
     store = open_store(store_url)
     began = time.perf_counter()
-    users: dict[str, UserState] = {}
+    users: dict[str, LiveUser] = {}
     dirty: dict[str, UserState] = {}
     pairs: dict[tuple[str, str], int] = {}
     counts: dict[str, int] = {}
     total_counts: dict[str, int] = {}
     vectors: dict[str, np.ndarray] = {}
-    trending: dict[tuple[str, str, int], int] = {}
+    trending: Counter[tuple[str, str, int]] = Counter()
     for i, payload in enumerate(payloads):
         e = codec.decode_event(payload)
-        state = users.get(e.user_id) or UserState(user_id=e.user_id)
+        live = users.get(e.user_id)
+        if live is None:
+            live = users[e.user_id] = LiveUser(UserState(user_id=e.user_id), copy=False)
         vec = vectors.get(e.video_id) if e.video_id else None
         if e.video_id and vec is None:
             vec = vectors[e.video_id] = item_basis(e.video_id).copy()
-        update = apply_event(state, e, item_vector=vec)
+        update = live.apply(e, item_vector=vec)  # apply_event's rules, in place (the pipelines' hot path)
         if not update.applied:
             continue
-        users[e.user_id] = dirty[e.user_id] = update.state
+        dirty[e.user_id] = update.state
         for pair, n in update.cowatch.items():
             pairs[pair] = pairs.get(pair, 0) + n
         for video_id, n in update.item_counts.items():
             counts[video_id] = counts.get(video_id, 0) + n
             total_counts[video_id] = total_counts.get(video_id, 0) + n
         for video_id in update.watched:  # 12 one-hour windows and 24 one-day windows per watch
-            for k in range(12):
-                key = (e.region or "", video_id, e.timestamp // 300_000 - k)
-                trending[key] = trending.get(key, 0) + 1
-            for k in range(24):
-                key = (e.region or "", video_id, -(e.timestamp // 3_600_000 - k))
-                trending[key] = trending.get(key, 0) + 1
+            region, slide, hour = e.region or "", e.timestamp // 300_000, e.timestamp // 3_600_000
+            trending.update([(region, video_id, slide - k) for k in range(12)])  # counted in C
+            trending.update([(region, video_id, -(hour - k)) for k in range(24)])
         if (i + 1) % 500 == 0:
             _flush(store, dirty, pairs, counts, vectors)
     _flush(store, dirty, pairs, counts, vectors)

@@ -1,8 +1,9 @@
 # ruff: noqa: B008  -- Beam declares DoFn state, timer and restriction parameters as defaults
 """UpdateUserState: the per-user state machine as a keyed stateful DoFn.
 
-Each event is applied by :func:`streamrec.recommend.state.apply_event` (the same code the
-evaluation replays); this module only keeps the state between events and routes the side effects:
+Each event is applied by :func:`streamrec.recommend.state.apply_event`'s rules (in place, on the
+pane's copy of the state: :class:`streamrec.recommend.live.LiveUser`, the code the evaluation
+replays); this module only keeps the state between events and routes the side effects:
 
     UserEvent --key by user--> UserStateFn --main--------> UserWrite: the state snapshot, the co-watch
                (or Sourced:                                and item-count increments of its events,
@@ -55,7 +56,8 @@ from streamrec.events.codec import EventCodec, default_codec
 from streamrec.events.model import DeadLetter, UserEvent
 from streamrec.model import ScoredItem, UserState
 from streamrec.nearline import refresh_top_picks
-from streamrec.recommend.state import StateConfig, apply_event, bound_state
+from streamrec.recommend.live import LiveUser
+from streamrec.recommend.state import StateConfig, bound_state
 from streamrec.recommend.vectors import item_basis
 from streamrec.store.cache import ReadThrough
 from streamrec.store.codec import decode_user, encode_user
@@ -178,10 +180,11 @@ class UserStateFn(beam.DoFn):
         positions: list[Position] = []  # offsets whose effect is this pane's write
         applied: list[str] = []  # ids of the events this pane applied (the store adds their counters once)
         vectors = self._item_vectors(e.video_id for e, _ in ordered)
+        live = LiveUser(state)  # the pane's own copy, changed in place (apply_event's rules)
         for event, where in ordered:
             try:
                 item_vector = vectors.get(event.video_id) if event.video_id else None
-                update = apply_event(state, event, item_vector=item_vector, config=self.config)
+                update = live.apply(event, item_vector=item_vector, config=self.config)
             except ValueError as exc:  # the event does not fit the state: a dead letter, not a crash
                 self.rejected.inc()
                 yield beam.pvalue.TaggedOutput(TAG_REJECTED, self._rejected(event, where, exc))

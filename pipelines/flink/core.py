@@ -51,8 +51,9 @@ from streamrec.model import (
     trending_key,
 )
 from streamrec.nearline import refresh_top_picks
+from streamrec.recommend.live import LiveUser
 from streamrec.recommend.releases import DAY_MS, GLOBAL, ReleasePool, release_regions
-from streamrec.recommend.state import StateConfig, apply_event, bound_state
+from streamrec.recommend.state import StateConfig, bound_state
 from streamrec.recommend.trending import top_n, top_per_genre
 from streamrec.recommend.vectors import item_basis, item_vector_increments
 from streamrec.store import Store, StoreUnavailable
@@ -224,11 +225,13 @@ class UserStateApplier(StoreUser):
         vectors = self.item_vectors(e.video_id for e, _ in events if e.video_id)
         for user_id, user_events in by_user.items():
             state, region = current.get(user_id) or (UserState(user_id=user_id), "")
+            # The batch's own copy, changed in place: a snapshot held for a checkpoint is never touched.
+            live = LiveUser(state)
             changed = False
             for event, offset in sorted(user_events, key=lambda eo: (eo[0].timestamp, eo[0].event_id)):
                 try:
-                    update = apply_event(state, event, config=self.config,
-                                         item_vector=vectors.get(event.video_id) if event.video_id else None)
+                    update = live.apply(event, config=self.config,
+                                        item_vector=vectors.get(event.video_id) if event.video_id else None)
                 except ValueError as exc:  # the event does not fit the state: a dead letter, not a crash
                     out.dead_letters.append(dead_letter(self.codec.encode(event), event.user_id.encode(), self.topic,
                                                         partition, offset, exc, self.STAGE))

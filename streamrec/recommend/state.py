@@ -1,8 +1,10 @@
 """The per-user state machine: one event in, the new :class:`UserState` and the side effects out.
 
-Pure: :func:`apply_event` never mutates its input and does no I/O. The pipeline's keyed stateful
-step, the evaluation replay and the tests all drive users through it, so the state the feed reads
-is produced by exactly this code.
+Pure: :func:`apply_event` never mutates its input and does no I/O. It is the readable rule and
+the oracle: the pipelines' keyed stateful steps, the evaluation replay (:func:`apply_events`) and
+the benches run the same rules in place (:class:`streamrec.recommend.live.LiveUser`, the hot path,
+held equal to this code after every event of both shared rating logs by
+tests/recommend/test_live.py), so the state the feed reads is what these rules say.
 
 Rules, per event kind:
 
@@ -203,7 +205,8 @@ def _bounded(old: UserState, new: UserState) -> UserState:
 
 
 def _check_id(name: str, value: str | None) -> None:
-    if value is not None and len(value.encode(errors="surrogatepass")) > MAX_ID_BYTES:
+    # UTF-8 (with surrogatepass) spends at most 4 bytes per character: short ids need no encoding.
+    if value is not None and 4 * len(value) > MAX_ID_BYTES and len(value.encode(errors="surrogatepass")) > MAX_ID_BYTES:
         raise ValueError(f"{name}: longer than {MAX_ID_BYTES} bytes ({len(value.encode(errors='surrogatepass'))})")
 
 
@@ -364,21 +367,9 @@ def apply_events(state: UserState, events: Iterable[UserEvent], *,
                  item_vectors: Mapping[str, np.ndarray] | None = None,
                  config: StateConfig = StateConfig()) -> UserUpdate:
     """Apply a batch of one user's events in event-time order (ties by ``event_id``) and merge
-    their side effects: the pipeline's batched form of :func:`apply_event`."""
-    cowatch: dict[tuple[str, str], int] = {}
-    counts: dict[str, int] = {}
-    applied = refresh = False
-    watched: tuple[str, ...] = ()
-    for event in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
-        vec = item_vectors.get(event.video_id) if item_vectors is not None and event.video_id else None
-        update = apply_event(state, event, item_vector=vec, config=config)
-        state = update.state
-        applied |= update.applied
-        refresh |= update.refresh_top_picks
-        watched += update.watched
-        for pair, n in update.cowatch.items():
-            cowatch[pair] = cowatch.get(pair, 0) + n
-        for video_id, n in update.item_counts.items():
-            counts[video_id] = counts.get(video_id, 0) + n
-    return UserUpdate(state=state, applied=applied, cowatch=cowatch, item_counts=counts, watched=watched,
-                      refresh_top_picks=refresh)
+    their side effects: the pipeline's batched form of :func:`apply_event`. Runs on the in-place
+    hot path (:func:`streamrec.recommend.live.apply_events`: ``state`` is copied once, never
+    changed), which tests/recommend/test_live.py holds equal to folding :func:`apply_event`."""
+    from streamrec.recommend import live  # live builds on this module's rules
+
+    return live.apply_events(state, events, item_vectors=item_vectors, config=config)

@@ -53,7 +53,9 @@ def item_basis(video_id: str, dim: int = VECTOR_DIM) -> np.ndarray:
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
+    # np.linalg.norm of a 1-D real vector is sqrt(x.dot(x)); called directly, without its checks
+    # (a third of a fold-in's time), for the very same float32 result.
+    norm = float(np.sqrt(vector.dot(vector)) if vector.ndim == 1 and vector.dtype.kind == "f" else np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
 
 
@@ -70,13 +72,27 @@ def item_vector_increments(cowatch: Mapping[tuple[str, str], int], dim: int = VE
 
     The raw vector of a new title starts at ``item_basis(video_id)``; normalise when reading.
     """
-    deltas: dict[str, np.ndarray] = {}
+    # Per item, the sum of count * basis(neighbour) in the increments' order, computed for all
+    # items at once: one float32 product per pair, then round r adds every item's r-th product
+    # (a vectorised `+=`), so each sum is formed in the very order of the loop
+    # `delta += np.float32(count) * basis` and equals it bit for bit
+    # (tests/recommend/test_similarity_trending_vectors.py), at a fraction of its cost.
+    by_item: dict[str, list[tuple[str, int]]] = {}
     for (item, neighbour), count in cowatch.items():
-        delta = deltas.get(item)
-        if delta is None:
-            delta = deltas[item] = np.zeros(dim, dtype=np.float32)
-        delta += np.float32(count) * item_basis(neighbour, dim)
-    return deltas
+        by_item.setdefault(item, []).append((neighbour, count))
+    if not by_item:
+        return {}
+    item_basis(next(iter(by_item)), dim)  # checks dim
+    pairs = [pair for item_pairs in by_item.values() for pair in item_pairs]
+    counts = np.fromiter((count for _, count in pairs), dtype=np.float32, count=len(pairs))
+    products = np.stack([_basis(neighbour, dim) for neighbour, _ in pairs]) * counts[:, None]
+    lengths = np.fromiter(map(len, by_item.values()), dtype=np.intp, count=len(by_item))
+    starts = np.cumsum(lengths) - lengths
+    sums = products[starts]
+    for r in range(1, int(lengths.max())):
+        longer = np.flatnonzero(lengths > r)
+        sums[longer] += products[starts[longer] + r]
+    return dict(zip(by_item, sums, strict=True))
 
 
 def fold_in(user_vector: np.ndarray | None, item_vec: np.ndarray, weight: float,

@@ -112,6 +112,21 @@ def test_item_vector_from_neighbours_equals_the_sum_of_increments() -> None:
     assert np.allclose(item_vector("a", neighbours), raw / np.linalg.norm(raw), atol=1e-6)
 
 
+def test_item_vector_increments_equal_the_plain_loop_bit_for_bit() -> None:
+    """The batched form against the rule it replaced, one float32 product and sum per pair in order."""
+    rng = random.Random(5)
+    titles = [f"t{i}" for i in range(300)]
+    cowatch = {(a, b): rng.randrange(1, 60) for a, b in (rng.sample(titles, 2) for _ in range(5000))}
+    expected: dict[str, np.ndarray] = {}
+    for (item, neighbour), count in cowatch.items():
+        delta = expected.setdefault(item, np.zeros(64, dtype=np.float32))
+        delta += np.float32(count) * item_basis(neighbour)
+    deltas = item_vector_increments(cowatch)
+    assert list(deltas) == list(expected)
+    assert all(deltas[v].dtype == np.float32 and deltas[v].tobytes() == expected[v].tobytes() for v in expected)
+    assert item_vector_increments({}) == {}
+
+
 def test_shared_neighbours_make_item_vectors_close() -> None:
     shared = [(f"n{i}", 5) for i in range(20)]
     a, b = item_vector("a", shared), item_vector("b", shared)
