@@ -31,6 +31,7 @@ setup(
         "apache-beam==2.75.0",
         "confluent-kafka>=2.6,<3",
         "fastavro>=1.9,<2",
+        "msgpack>=1.0,<2",  # the store's user records (streamrec.store.codec)
         "aerospike>=15,<20",
         "aiohttp>=3.10,<4",
         "numpy>=1.26,<3",

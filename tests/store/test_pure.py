@@ -6,6 +6,9 @@ checking our arguments to the real client's helpers, not a stand-in for the serv
 
 from __future__ import annotations
 
+import json
+import struct
+import zlib
 from pathlib import Path
 
 import aerospike
@@ -49,6 +52,57 @@ def test_user_codec_round_trips_small_and_compressed(seen: list[str]) -> None:
     assert back.vector is not None and back.vector.tolist() == [1.0, -2.0]
     if len(seen) > 1:
         assert len(blob) < len(str(seen))  # compression pays off on a full state
+
+
+def _json_blob(state: UserState, compress: bool) -> bytes:
+    """A user blob as the JSON format wrote it before issue 13 (tags 1 plain, 2 zlib)."""
+    body = json.dumps({
+        "h": [[e.video_id, e.ts, e.weight] for e in state.history],
+        "p": [[p.video_id, p.position_sec, p.duration_sec, p.updated_at] for p in state.in_progress.values()],
+        "s": state.seen, "d": state.disliked, "l": state.my_list,
+        "t": [[s.video_id, s.score] for s in state.top_picks], "ta": state.top_picks_at,
+        "g": state.preferred_genres, "e": state.recent_event_ids, "u": state.updated_at,
+    }, separators=(",", ":"), ensure_ascii=False).encode()
+    vector = b"" if state.vector is None else state.vector.astype("<f4").tobytes()
+    length = 0xFFFFFFFF if state.vector is None else len(vector) // 4
+    header = struct.pack("<BI", 2 if compress else 1, length)
+    return header + vector + (zlib.compress(body, 1) if compress else body)
+
+
+def _same_user(a: UserState, b: UserState) -> bool:
+    fields = ("user_id", "history", "in_progress", "seen", "disliked", "my_list", "top_picks", "top_picks_at",
+              "preferred_genres", "recent_event_ids", "updated_at", "version")
+    vectors = (a.vector is None and b.vector is None) or (
+        a.vector is not None and b.vector is not None and a.vector.tobytes() == b.vector.tobytes())
+    return vectors and all(getattr(a, f) == getattr(b, f) for f in fields) and list(a.in_progress) == list(b.in_progress)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["json", "json+zlib"])
+def test_user_records_written_in_the_json_format_are_still_read(compress: bool) -> None:
+    state = UserState("u", history=[HistoryEntry("a", 5, 0.5), HistoryEntry("b", 3, 1.0)],
+                      in_progress={"c": Progress("c", 1.5, 9.0, 7), "b": Progress("b", 2.0, 9.0, 6)},
+                      seen=["a", "b", "é"], disliked=["d"], my_list=["e"], vector=np.array([1.0, -2.0], dtype=np.float32),
+                      top_picks=[ScoredItem("f", 0.25)], top_picks_at=11, preferred_genres=["Drama"],
+                      recent_event_ids=["e1", "e2"], updated_at=9, version=4)
+    old = _json_blob(state, compress)
+    assert old[0] in (1, 2)
+    assert _same_user(codec.decode_user("u", old, 4), state)
+    new = codec.encode_user(state)
+    assert new[0] == 3 and new != old  # written in the packed format from now on
+    assert _same_user(codec.decode_user("u", new, 4), state)
+
+
+def test_user_codec_packs_a_state_at_the_bounds_compressed_and_exactly() -> None:
+    ids = [f"{1_000_000 + i}" for i in range(2000)]
+    state = UserState("u", history=[HistoryEntry(v, 10_000 - i, i / 7) for i, v in enumerate(ids[:200])],
+                      in_progress={v: Progress(v, i + 0.5, 5400.0, 99 - i) for i, v in enumerate(ids[:50])},
+                      seen=ids, disliked=ids[:500], my_list=ids[:200], vector=np.arange(64, dtype=np.float32),
+                      top_picks=[ScoredItem(v, 1 / (i + 1)) for i, v in enumerate(ids[:100])],
+                      recent_event_ids=[f"{i:08d}-0000-4000-8000-000000000000" for i in range(256)])
+    blob = codec.encode_user(state)
+    assert blob[0] == 4  # long bodies are compressed
+    assert _same_user(codec.decode_user("u", blob, 0), state)
+    assert len(blob) <= 17_345  # docs/capacity.md: a user at the bounds (the JSON format's size)
 
 
 def test_user_codec_keeps_none_and_empty_vectors_apart() -> None:
