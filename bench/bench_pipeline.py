@@ -122,7 +122,8 @@ def _flush(store, dirty, pairs, counts, vectors) -> None:  # type: ignore[no-unt
         store.add_cowatch(pairs)
         deltas = item_vector_increments(pairs)
         for video_id, delta in deltas.items():
-            vectors[video_id] = vectors.get(video_id, item_basis(video_id).copy()) + delta
+            vector = vectors.get(video_id)
+            vectors[video_id] = (item_basis(video_id) if vector is None else vector) + delta
         store.put_item_vectors({v: vectors[v] for v in deltas})
         pairs.clear()
     if counts:

@@ -52,5 +52,7 @@ def test_sqlite_writes_all_of_it_or_nothing(tmp_path: Path) -> None:
         assert store.get_item_counts(["a", "b"]) == {} and store.get_neighbours(["a"], 5) == {}
         store.apply_user_updates([_change("ok", ["e1"], ["a"], {("a", "b"): 1}, {"a": 1})])
         assert store.get_item_counts(["a"]) == {"a": 1} and set(store.get_users(["ok"])) == {"ok"}
+        # The refused call's co-watch increments, staged before the refusal, went with it.
+        assert store.get_neighbours(["a"], 5) == {"a": [("b", 1)]}
     finally:
         store.close()
