@@ -208,3 +208,22 @@ def test_a_record_from_any_producer_meets_the_one_id_rule(changes: dict[str, str
         default_codec().decode(data)
     assert error.value.field == field
     assert default_codec().decode(default_codec().encode(event)) == event
+
+
+def test_the_memo_of_ids_that_met_the_rule_never_lets_a_bad_one_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids that met the rule are remembered (the decode hot path); a full memo is emptied, and an id
+    is remembered only once it passed: a region-shaped id is not an id and the other way round."""
+    monkeypatch.setattr(codec_module, "_PASSED_LIMIT", 3)
+    codec = default_codec()
+    for i in range(10):  # fills and empties the memo
+        good = UserEvent(event_id=f"e{i}", event_type=EventType.PLAY, user_id=f"u{i}", timestamp=1_700_000_000_000,
+                         video_id=f"v{i}", region="US", device="tv")
+        assert codec.decode(codec.encode(good)) == good
+        assert len(codec_module._PASSED) <= 3
+    bad = good.replace(event_id="e99", video_id="v 1")
+    with pytest.raises(EventDecodeError) as error:
+        codec.decode(codec.encode(bad))
+    assert error.value.field == "video_id"
+    with pytest.raises(EventDecodeError) as error:  # "tv.hd" is an id but not a region
+        codec.decode(codec.encode(good.replace(device="tv.hd", region="tv.hd")))
+    assert error.value.field == "region"
