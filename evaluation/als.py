@@ -8,12 +8,14 @@ each UTC day boundary of event time on everything learned before it:
   ``refresh`` (20%) since the last full fit (and by at least ``refresh_min_events``);
 - on every other day a *warm* update that continues ALS on the rows the day changed: the factors
   of each user with new watches are solved exactly against the current title factors, then the
-  factors of every title those users watched (new titles included) against the user factors.
+  factors of each title with new watchers (new titles included) against the user factors.
   A full sweep per day costs ~0.1 s on 100k watches and ml-latest-small has 3,700 days with
-  scored events; the warm update costs a few milliseconds.
+  scored events; the warm update costs a few milliseconds. On movietweetings-100k (149 days) a
+  full fit every day (``refresh=0``) scored HR@10 0.0941 in 173 s, the warm updates 0.0969 in 32 s.
 
 Retraining is lazy: the day's model is built at the day's first ``recommend`` from the watches
-learned before the boundary, so warm-up days cost nothing and the answer is the same. A user is
+learned before the boundary (days without a request are folded into the next one's update), so
+the warm-up costs one full fit. A user is
 scored with their *current* history (titles watched since the retrain included), folded in
 exactly as ``AlternatingLeastSquares.recalculate_user`` does: x = (YᵀY + λI + (α-1) Y_hᵀY_h)⁻¹ α Y_hᵀ1.
 Titles first learned after the boundary are outside the model until the next day.
