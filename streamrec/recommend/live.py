@@ -42,8 +42,9 @@ from streamrec.recommend.state import (
     StateConfig,
     UserUpdate,
     _apply_opinions,
+    _cowatch_window,
     _cut,
-    _pairs,
+    _pairs_in,
     _validate,
     apply_event,
     vector_weight,
@@ -64,6 +65,16 @@ _EVENT_IDS_CHECK = (LIST_BYTE_BUDGETS["recent_event_ids"], 3)
 
 def _history_key(entry: HistoryEntry) -> tuple[int, str]:
     return -entry.ts, entry.video_id
+
+
+def _sorted_pairs(history: list[HistoryEntry], video_id: str, ts: int, config: StateConfig) -> dict[tuple[str, str], int]:
+    """``state._pairs`` over a history sorted by (-ts, id), as a LiveUser's is: the window keeps
+    that order, which is the order the rule ranks the earlier titles in, so only the titles
+    later than the new watch (a late event's) need sorting."""
+    window = _cowatch_window(history, video_id, ts, config)
+    bonus_before = {h.video_id for h in [h for h in window if h.ts < ts][: config.next_span]}
+    later = sorted((h for h in window if h.ts > ts), key=lambda h: (h.ts, h.video_id))
+    return _pairs_in(window, video_id, bonus_before, {h.video_id for h in later[: config.next_span]}, config)
 
 
 def own_copy(state: UserState) -> UserState:
@@ -184,7 +195,7 @@ class LiveUser:
             else:
                 weight = HISTORY_WEIGHTS[EventType.COMPLETE if completed else kind]
             if first:  # paired with the history as it was before this watch
-                cowatch, counts, watched = _pairs(s.history, video_id, ts, config), {video_id: 1}, (video_id,)
+                cowatch, counts, watched = _sorted_pairs(s.history, video_id, ts, config), {video_id: 1}, (video_id,)
             self._put_history(video_id, ts, weight)
             if first:
                 self._add_seen(video_id)

@@ -226,14 +226,24 @@ def _validate(state: UserState, event: UserEvent) -> None:
         raise ValueError(f"rating: must be in [0, 5] stars, got {event.rating}")
 
 
+def _cowatch_window(history: list[HistoryEntry], video_id: str, ts: int, config: StateConfig) -> list[HistoryEntry]:
+    return [h for h in history[: config.cowatch_window]
+            if h.video_id != video_id and abs(h.ts - ts) <= config.cowatch_window_ms]
+
+
 def _pairs(history: list[HistoryEntry], video_id: str, ts: int, config: StateConfig) -> dict[tuple[str, str], int]:
-    pairs: dict[tuple[str, str], int] = {}
-    window = [h for h in history[: config.cowatch_window]
-              if h.video_id != video_id and abs(h.ts - ts) <= config.cowatch_window_ms]
+    window = _cowatch_window(history, video_id, ts, config)
     earlier = sorted((h for h in window if h.ts < ts), key=lambda h: (-h.ts, h.video_id))
     later = sorted((h for h in window if h.ts > ts), key=lambda h: (h.ts, h.video_id))
     bonus_before = {h.video_id for h in earlier[: config.next_span]}
     bonus_after = {h.video_id for h in later[: config.next_span]}
+    return _pairs_in(window, video_id, bonus_before, bonus_after, config)
+
+
+def _pairs_in(window: list[HistoryEntry], video_id: str, bonus_before: set[str], bonus_after: set[str],
+              config: StateConfig) -> dict[tuple[str, str], int]:
+    """Both directions of each pair (``video_id``, a title of the window), "watched next" bonus included."""
+    pairs: dict[tuple[str, str], int] = {}
     for h in window:
         forward = backward = 1  # forward: h -> new title
         if h.video_id in bonus_before:

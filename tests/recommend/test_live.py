@@ -179,7 +179,7 @@ def test_the_callers_state_is_never_changed_and_odd_states_use_the_reference() -
 
 
 def test_the_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fast path one rule off (the history insertion ignoring event time) is caught."""
-    monkeypatch.setattr(live_module.bisect, "bisect_left", lambda *a, **k: 0)
-    with pytest.raises(AssertionError, match="history differs"):
+    """A fast path one rule off (its history kept oldest first) is caught."""
+    monkeypatch.setattr(live_module, "_history_key", lambda h: (h.ts, h.video_id))
+    with pytest.raises(AssertionError, match="differ"):
         replay_both("u", synthetic_events(3, 300))
