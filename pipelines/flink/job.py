@@ -6,6 +6,9 @@
              -> increments --by title shard--> ItemTotalsFn -> co-watch, counts, vectors  |
              -> watches ----by region + global--> ListsFn -> trending, genre rows, new releases
     catalog topic --SQL Kafka source, batched--> CatalogFn -> store (upsert) --by region--> ListsFn
+    impressions topic --batched--> ImpressionsFn --by viewer shard--+
+    events (plays, completes) ------------------by viewer shard-----+-> AttributionFn
+        -> count increments --by experiment--> ExperimentCountsFn -> count lists (pipelines.flink.experiments)
     dead letters (undecodable, refused) -> DLQ topic
 
 Every rule is :mod:`streamrec.recommend`'s, called through :mod:`pipelines.flink.core`; the
@@ -65,12 +68,22 @@ from pipelines.flink.core import (
     shard_of,
     split_increments,
 )
+from pipelines.flink.experiments import (
+    CountsWriter,
+    attribute,
+    by_experiment,
+    by_shard,
+    expired,
+    impressions_of,
+    watches_of,
+)
 from streamrec.config import (
     DEFAULT_KAFKA_BOOTSTRAP,
     DEFAULT_STORE_URL,
     TOPIC_CATALOG,
     TOPIC_DLQ,
     TOPIC_EVENTS,
+    TOPIC_IMPRESSIONS,
 )
 
 CONSUMER_GROUP = "streamrec-flink"
@@ -315,6 +328,92 @@ class CatalogFn(KeyedProcessFunction):  # type: ignore[misc]
             yield items
 
 
+class ImpressionsFn(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by the impressions' partition: decode a batch (dead letters to the DLQ), send each
+    viewer shard its impressions."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.dlq = DeadLetterProducer(self.args.bootstrap, self.args.dlq_topic)
+
+    def process_element(self, row: Any, ctx: Any) -> Iterator[Any]:
+        impressions, dead = impressions_of(_records(row), self.args.impressions_topic, int(row[0]))
+        self.dlq.send(dead)
+        for shard, shown in by_shard(((i.user_id, i) for i in impressions), self.args.viewer_shards).items():
+            yield shard, shown, []
+
+
+def _watches(shards: int) -> Any:
+    def split(row: Any) -> Iterator[Any]:
+        for shard, watched in by_shard(watches_of(_records(row)), shards).items():
+            yield shard, [], watched
+    return split
+
+
+class AttributionFn(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by viewer shard: each viewer's recent impressions in MapState; plays and completes
+    credited to them (``streamrec.experiments.attribution``); count increments sent on by
+    experiment. Every ``--sweep_s`` the viewers with nothing left to credit leave the state."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.viewers = runtime_context.get_map_state(MapStateDescriptor("viewers", Types.STRING(), PICKLED))
+        self.sweep_state = runtime_context.get_state(ValueStateDescriptor("sweep", PICKLED))  # (newest impression, newest watch, next sweep)
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        _shard, impressions, watches = value
+        users = {u for u, _ in impressions} | {u for u, _ in watches}
+        current = {u: state for u in users if (state := self.viewers.get(u)) is not None}
+        changed, counts = attribute(current, impressions, watches)
+        for user_id, state in changed.items():
+            self.viewers.put(user_id, state)
+        shown_until, watched_until, next_at = self.sweep_state.value() or (0, 0, 0)
+        shown_until = max([shown_until] + [i.timestamp for _, i in impressions])
+        watched_until = max([watched_until] + [w.ts for _, w in watches])
+        now = ctx.timer_service().current_processing_time()
+        if now >= next_at:
+            gone, kept = expired(list(self.viewers.items()), shown_until, watched_until)
+            for user_id in gone:
+                self.viewers.remove(user_id)
+            for user_id, state in kept.items():
+                self.viewers.put(user_id, state)
+            next_at = now + int(self.args.sweep_s * 1000)
+        self.sweep_state.update((shown_until, watched_until, next_at))
+        yield from by_experiment(counts).items()
+
+
+class ExperimentCountsFn(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by experiment: its totals in ValueState; the count lists an input touched are
+    replaced by value (idempotent: a replay after a restore writes the same numbers)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.totals = runtime_context.get_state(ValueStateDescriptor("totals", PICKLED))
+        self.writer = CountsWriter(self.args.store)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        _experiment, increments = value
+        totals = self.totals.value() or {}
+        self.writer.write(totals, increments, ctx.timer_service().current_processing_time())
+        self.totals.update(totals)
+        return iter(())
+
+
+def _examples(encoded: bytes) -> Iterator[Any]:
+    batch = pickle.loads(encoded)
+    if len(batch) > 3:
+        yield 0, batch[3]
+
+
 def _split_items(shards: int) -> Any:
     def split(encoded: bytes) -> Iterator[Any]:
         pairs, counts, _ = pickle.loads(encoded)
@@ -381,6 +480,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events_topic", default=TOPIC_EVENTS)
     parser.add_argument("--catalog_topic", default=TOPIC_CATALOG)
     parser.add_argument("--dlq_topic", default=TOPIC_DLQ)
+    parser.add_argument("--impressions_topic", default=TOPIC_IMPRESSIONS,
+                        help="impressions for the experiments' attribution ('' leaves experiments out)")
+    parser.add_argument("--viewer_shards", type=int, default=4, help="viewer shards of the attribution")
     parser.add_argument("--group", default=CONSUMER_GROUP, help="consumer group the checkpoints commit offsets to")
     parser.add_argument("--start", choices=("earliest", "latest"), default="earliest",
                         help="where a partition without a committed offset starts")
@@ -440,6 +542,16 @@ def build(args: argparse.Namespace) -> StreamExecutionEnvironment:
     watches = updates.flat_map(_split_watches, output_type=PICKLED).name("SplitByRegion")
     (watches.union(added).key_by(lambda v: v[0], key_type=Types.STRING())
      .process(ListsFn(args), output_type=PICKLED).name("Lists").uid("lists"))
+    if args.impressions_topic:
+        tables.execute_sql(kafka_table_sql("impressions", args.impressions_topic, args))
+        shown = (tables.to_data_stream(tables.sql_query(batches_sql("impressions", args.batch_ms)))
+                 .key_by(lambda row: int(row[0]), key_type=Types.INT())
+                 .process(ImpressionsFn(args), output_type=PICKLED).name("Impressions").uid("impressions"))
+        watched = events.flat_map(_watches(args.viewer_shards), output_type=PICKLED).name("PlaysByViewer")
+        (shown.union(watched).key_by(lambda v: v[0], key_type=Types.INT())
+         .process(AttributionFn(args), output_type=PICKLED).name("Attribution").uid("attribution")
+         .key_by(lambda v: v[0], key_type=Types.STRING())
+         .process(ExperimentCountsFn(args), output_type=PICKLED).name("ExperimentCounts").uid("experiment-counts"))
     return env
 
 

@@ -11,8 +11,8 @@ keep a :class:`ViewerAttribution` per viewer in keyed state and call :func:`on_i
   server clocks differ), and counts one ``plays`` (``completes``) in that slot's window;
 - a slot takes at most one play and one complete, and an event (by ``event_id``) is credited at
   most once: replays, retries and a second play of the same title do not count again;
-- a watch that finds no slot yet waits (at most ``skew_ms`` of later event time, bounded in
-  number) for an impression that may still arrive from the other topic;
+- a watch that finds no slot yet waits (bounded in number) for an impression that may still
+  arrive from the other topic, until impressions are read ``skew_ms`` past it;
 - the first impression of a viewer in a window counts one ``viewers`` (the sample-ratio check's
   unit), once per (experiment, window).
 
@@ -161,14 +161,17 @@ def on_watch(state: ViewerAttribution, watch: Watch, *, window_ms: int = ATTRIBU
     return counts
 
 
-def expire(state: ViewerAttribution, now_ms: int, *, window_ms: int = ATTRIBUTION_WINDOW_MS,
+def expire(state: ViewerAttribution, *, shown_until: int, watched_until: int, window_ms: int = ATTRIBUTION_WINDOW_MS,
            skew_ms: int = SKEW_MS) -> bool:
-    """Forget what can no longer be credited at event time ``now_ms``: slots older than the
-    attribution window, watches older than the skew, counted windows before today's. True when
-    nothing is left (the engine may drop the viewer's state)."""
-    state.slots = [s for s in state.slots if s.ts >= now_ms - window_ms - skew_ms]
-    state.waiting = [w for w in state.waiting if w.ts >= now_ms - skew_ms]
-    today = window_of(now_ms)
+    """Forget what can no longer be credited, given how far each stream has been read (event time
+    of the newest impression and of the newest watch the caller has seen): a slot once watches
+    are read past its window, a waiting watch once impressions are read past its skew, counted
+    windows once both streams are past them. True when nothing is left (the engine may drop the
+    viewer's state). Two clocks, because the streams come from two topics: a burst of plays read
+    ahead of their impressions must not expire while the impressions are still on their way."""
+    state.slots = [s for s in state.slots if s.ts + window_ms + skew_ms >= watched_until]
+    state.waiting = [w for w in state.waiting if w.ts + skew_ms >= shown_until]
+    today = window_of(min(shown_until, watched_until))
     state.viewer_windows = {(e, w) for e, w in state.viewer_windows if w >= today}
     if not state.slots:
         state.credited.clear()

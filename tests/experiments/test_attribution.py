@@ -86,9 +86,16 @@ def test_a_play_that_arrives_before_its_impression_waits_for_it() -> None:
     assert key("plays", "top_picks", 0) not in on_impression(late, shown(T + SKEW_MS + 1, "top_picks", "a"))
 
 
-def test_expiry_forgets_old_slots_and_empties_the_viewer_the_next_day() -> None:
+def test_expiry_follows_each_stream_and_empties_the_viewer_the_next_day() -> None:
     state = ViewerAttribution()
     on_impression(state, shown(T, "top_picks", "a"))
-    assert not expire(state, T + ATTRIBUTION_WINDOW_MS + SKEW_MS + 1)
-    assert state.slots == [] and on_watch(state, play("a", T + 10)) == {}
-    assert expire(state, T + 24 * 3600 * 1000)
+    on_watch(state, play("b", T + 100))  # waits: b was not shown (yet)
+    # Plays read far ahead, impressions not: the slot goes, the waiting play stays.
+    assert not expire(state, shown_until=T, watched_until=T + ATTRIBUTION_WINDOW_MS + SKEW_MS + 1)
+    assert state.slots == [] and [w.video_id for w in state.waiting] == ["b"]
+    assert on_impression(state, shown(T + 200, "genre", "b"))[key("plays", "genre", 0)] == 1
+    on_watch(state, play("c", T + 300, event_id="p9"))
+    assert not expire(state, shown_until=T + 300 + SKEW_MS + 1, watched_until=T)
+    assert state.waiting == []
+    day = 24 * 3600 * 1000
+    assert expire(state, shown_until=T + day, watched_until=T + day)

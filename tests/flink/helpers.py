@@ -91,7 +91,8 @@ def workload(n: int, users: int, titles: int, seed: int, now_ms: int) -> list[Us
 def start_job(cluster: LocalFlink, bootstrap: str, store_url: str, topics: dict[str, str], group: str,
               extra: Sequence[str] = ()) -> str:
     job_id = cluster.submit(JOB, "--bootstrap", bootstrap, "--store", store_url, "--events_topic", topics["events"],
-                            "--catalog_topic", topics["catalog"], "--dlq_topic", topics["dlq"], "--group", group, "--rest", cluster.url,
+                            "--catalog_topic", topics["catalog"], "--dlq_topic", topics["dlq"],
+                            "--impressions_topic", topics.get("impressions", ""), "--group", group, "--rest", cluster.url,
                             *extra)
     cluster.wait_for_running_tasks(job_id, 180)
     return job_id

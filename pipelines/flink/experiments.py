@@ -1,0 +1,140 @@
+"""What the Flink job's experiment functions do, without Flink: attribution and per-variant counts.
+
+    impressions topic --batched--> impressions by viewer shard --+
+    events topic -----batched--> plays/completes by viewer shard -+-> AttributionFn (viewer shard:
+        each viewer's ViewerAttribution in MapState; streamrec.experiments.attribution's rules)
+        -> count increments by experiment -> ExperimentCountsFn (experiment: its totals in
+        ValueState) -> count lists replaced by value in the store
+
+The rules are :mod:`streamrec.experiments.attribution`'s; the store layout
+:mod:`streamrec.experiments.storage`'s. Both keyed states are in Flink's checkpoint with the
+offsets of both topics, and the count lists are written by value from the totals, so after a
+crash the job restores, replays and writes the same numbers again: no count is lost or doubled
+(the same argument as the trending lists, ``pipelines.flink.core``). Nothing here imports PyFlink.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+
+from pipelines.flink.core import StoreUser, dead_letter
+from streamrec.events.codec import EventCodec, default_codec
+from streamrec.events.errors import EventError
+from streamrec.events.model import DeadLetter, Impression, UserEvent
+from streamrec.experiments.attribution import (
+    WATCH_KINDS,
+    CountKey,
+    ViewerAttribution,
+    Watch,
+    expire,
+    on_impression,
+    on_watch,
+)
+from streamrec.experiments.storage import counts_lists
+from streamrec.store import Store
+
+#: A Kafka record as the job's SQL source hands it over: (offset, key, value).
+Record = tuple[int, bytes | None, bytes | None]
+STAGE = "attribute_plays"
+
+
+def viewer_shard(user_id: str, shards: int) -> int:
+    return zlib.crc32(user_id.encode()) % shards
+
+
+def impressions_of(records: Iterable[Record], topic: str, partition: int,
+                   codec: EventCodec | None = None) -> tuple[list[Impression], list[DeadLetter]]:
+    """The impressions of a batch, and a dead letter for each record that is not one."""
+    codec = codec or default_codec()
+    found, dead = [], []
+    for offset, key, value in records:
+        try:
+            if value is None:
+                raise EventError("body", "empty record")
+            record = codec.decode(value)
+            if not isinstance(record, Impression):
+                raise EventError("record", f"not an impression: {type(record).__name__}")
+            found.append(record)
+        except EventError as exc:
+            dead.append(dead_letter(value, key, topic, partition, offset, exc, STAGE))
+    return found, dead
+
+
+def watches_of(records: Iterable[Record], codec: EventCodec | None = None) -> list[tuple[str, Watch]]:
+    """The plays and completes of a batch of events, by viewer (what cannot be decoded is left to
+    the user-state stage, which dead-letters it once)."""
+    codec = codec or default_codec()
+    out = []
+    for _, _, value in records:
+        if value is None:
+            continue
+        try:
+            event = codec.decode_event(value)
+        except EventError:
+            continue
+        if isinstance(event, UserEvent) and event.event_type.value in WATCH_KINDS and event.video_id:
+            out.append((event.user_id, Watch(event.event_id, event.event_type.value, event.video_id, event.timestamp)))
+    return out
+
+
+def by_shard(pairs: Iterable[tuple[str, object]], shards: int) -> dict[int, list[tuple[str, object]]]:
+    out: dict[int, list[tuple[str, object]]] = {}
+    for user_id, value in pairs:
+        out.setdefault(viewer_shard(user_id, shards), []).append((user_id, value))
+    return out
+
+
+def attribute(viewers: Mapping[str, ViewerAttribution], impressions: Sequence[tuple[str, Impression]],
+              watches: Sequence[tuple[str, Watch]]) -> tuple[dict[str, ViewerAttribution], dict[CountKey, int]]:
+    """Apply a batch (impressions first: a play read in the same batch finds its impression);
+    returns the viewers changed and the count increments."""
+    changed: dict[str, ViewerAttribution] = {}
+    counts: dict[CountKey, int] = {}
+
+    def state_of(user_id: str) -> ViewerAttribution:
+        if user_id not in changed:
+            changed[user_id] = viewers.get(user_id) or ViewerAttribution()
+        return changed[user_id]
+
+    for user_id, impression in sorted(impressions, key=lambda ui: ui[1].timestamp):
+        for key, n in on_impression(state_of(user_id), impression).items():
+            counts[key] = counts.get(key, 0) + n
+    for user_id, watch in sorted(watches, key=lambda uw: uw[1].ts):
+        for key, n in on_watch(state_of(user_id), watch).items():
+            counts[key] = counts.get(key, 0) + n
+    return changed, counts
+
+
+def expired(viewers: Iterable[tuple[str, ViewerAttribution]], shown_until: int,
+            watched_until: int) -> tuple[list[str], dict[str, ViewerAttribution]]:
+    """Viewers with nothing left to credit (to remove), and the others trimmed (to write back);
+    ``shown_until``/``watched_until``: the newest impression and watch times the shard has read."""
+    gone, kept = [], {}
+    for user_id, state in viewers:
+        if expire(state, shown_until=shown_until, watched_until=watched_until):
+            gone.append(user_id)
+        else:
+            kept[user_id] = state
+    return gone, kept
+
+
+def by_experiment(counts: Mapping[CountKey, int]) -> dict[str, dict[CountKey, int]]:
+    out: dict[str, dict[CountKey, int]] = {}
+    for key, n in counts.items():
+        out.setdefault(key[0], {})[key] = n
+    return out
+
+
+class CountsWriter(StoreUser):
+    """Adds increments to an experiment's totals and writes the lists they touched, by value."""
+
+    def write(self, totals: dict[CountKey, int], increments: Mapping[CountKey, int], now_ms: int) -> None:
+        for key, n in increments.items():
+            totals[key] = totals.get(key, 0) + n
+        lists = counts_lists(totals, {key[:4] for key in increments}, now_ms)  # type: ignore[misc]
+
+        def put(store: Store) -> None:
+            store.put_lists(lists)
+
+        self.call("put_lists", put)
