@@ -36,7 +36,7 @@ install_peer() {  # name, pip spec, import check
     "${pip[@]}" "$spec" &&
     (cd "$ROOT" && "${pip[@]}" --no-deps -e .) &&
     # The core's runtime dependencies (not Beam, not the Aerospike client: the peers write SQLite).
-    "${pip[@]}" 'fastavro>=1.9,<2' 'msgpack>=1.0,<2' 'numpy>=1.26,<3' 'confluent-kafka>=2.6,<3' &&
+    "${pip[@]}" 'fastavro>=1.9,<2' 'msgpack>=1.0,<2' 'zstandard>=0.18,<1' 'numpy>=1.26,<3' 'confluent-kafka>=2.6,<3' &&
     "$venv/bin/python" -c "$check"
   } >"$log" 2>&1
   local rc=$?

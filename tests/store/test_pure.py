@@ -77,15 +77,23 @@ def _same_user(a: UserState, b: UserState) -> bool:
     return vectors and all(getattr(a, f) == getattr(b, f) for f in fields) and list(a.in_progress) == list(b.in_progress)
 
 
-@pytest.mark.parametrize("compress", [False, True], ids=["json", "json+zlib"])
-def test_user_records_written_in_the_json_format_are_still_read(compress: bool) -> None:
+def _packed_zlib_blob(state: UserState) -> bytes:
+    """A user blob as written for a day in issue 13 (tag 4: zlib over the MessagePack body)."""
+    packed = codec.encode_user(state)
+    assert packed[0] == 3
+    head = 5 + (0 if state.vector is None else 4 * len(state.vector))
+    return b"\x04" + packed[1:head] + zlib.compress(packed[head:], 1)
+
+
+@pytest.mark.parametrize("compress", [False, True, None], ids=["json", "json+zlib", "msgpack+zlib"])
+def test_user_records_written_in_the_json_format_are_still_read(compress: bool | None) -> None:
     state = UserState("u", history=[HistoryEntry("a", 5, 0.5), HistoryEntry("b", 3, 1.0)],
                       in_progress={"c": Progress("c", 1.5, 9.0, 7), "b": Progress("b", 2.0, 9.0, 6)},
                       seen=["a", "b", "é"], disliked=["d"], my_list=["e"], vector=np.array([1.0, -2.0], dtype=np.float32),
                       top_picks=[ScoredItem("f", 0.25)], top_picks_at=11, preferred_genres=["Drama"],
                       recent_event_ids=["e1", "e2"], updated_at=9, version=4)
-    old = _json_blob(state, compress)
-    assert old[0] in (1, 2)
+    old = _packed_zlib_blob(state) if compress is None else _json_blob(state, compress)
+    assert old[0] in (1, 2, 4)
     assert _same_user(codec.decode_user("u", old, 4), state)
     new = codec.encode_user(state)
     assert new[0] == 3 and new != old  # written in the packed format from now on
@@ -100,9 +108,20 @@ def test_user_codec_packs_a_state_at_the_bounds_compressed_and_exactly() -> None
                       top_picks=[ScoredItem(v, 1 / (i + 1)) for i, v in enumerate(ids[:100])],
                       recent_event_ids=[f"{i:08d}-0000-4000-8000-000000000000" for i in range(256)])
     blob = codec.encode_user(state)
-    assert blob[0] == 4  # long bodies are compressed
+    assert blob[0] == 5  # long bodies are compressed (Zstandard)
     assert _same_user(codec.decode_user("u", blob, 0), state)
     assert len(blob) <= 17_345  # docs/capacity.md: a user at the bounds (the JSON format's size)
+
+
+def test_user_codec_compresses_from_any_thread() -> None:
+    """zstandard's (de)compressors are per thread (they are not thread safe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = UserState("u", seen=[f"title-{i}" for i in range(300)], recent_event_ids=[f"e{i}" for i in range(200)])
+    with ThreadPoolExecutor(4) as pool:
+        blobs = list(pool.map(lambda _: codec.encode_user(state), range(64)))
+        backs = list(pool.map(lambda b: codec.decode_user("u", b, 0), blobs))
+    assert all(b[0] == 5 for b in blobs) and all(_same_user(b, state) for b in backs)
 
 
 def test_user_codec_keeps_none_and_empty_vectors_apart() -> None:
