@@ -73,8 +73,29 @@ def load_events(dataset: Path, ratings: int, offset_ratings: int = 0) -> list[Us
     return [e.replace(timestamp=end - 600_000 + (e.timestamp - first) * 600_000 // span) for e in events]
 
 
-def ceiling(payloads: Sequence[bytes], store_url: str) -> tuple[float, dict[str, int]]:
-    """The same updates as the pipeline, by a plain loop; returns (events/s, item counts)."""
+class Stages:
+    """Where a plain-loop pass spends its time, stage by stage (a second pass, so the clock reads
+    do not slow the measured one)."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.start()
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] += now - self._last
+        self._last = now
+
+    def us_per_event(self, events: int) -> dict[str, float]:
+        return {stage: round(1e6 * s / events, 2) for stage, s in self.seconds.items()}
+
+
+def ceiling(payloads: Sequence[bytes], store_url: str, stages: Stages | None = None) -> tuple[float, dict[str, int]]:
+    """The same updates as the pipeline, by a plain loop; returns (events/s, item counts).
+    ``stages``: time each stage into it (a profiling pass)."""
     codec = default_codec()
     store = open_store(store_url)
     began = time.perf_counter()
@@ -85,8 +106,12 @@ def ceiling(payloads: Sequence[bytes], store_url: str) -> tuple[float, dict[str,
     total_counts: dict[str, int] = {}
     vectors: dict[str, np.ndarray] = {}
     trending: Counter[tuple[str, str, int]] = Counter()
+    if stages is not None:
+        stages.start()
     for i, payload in enumerate(payloads):
         e = codec.decode_event(payload)
+        if stages is not None:
+            stages.lap("decode")
         live = users.get(e.user_id)
         if live is None:
             live = users[e.user_id] = LiveUser(UserState(user_id=e.user_id), copy=False)
@@ -94,6 +119,8 @@ def ceiling(payloads: Sequence[bytes], store_url: str) -> tuple[float, dict[str,
         if e.video_id and vec is None:
             vec = vectors[e.video_id] = item_basis(e.video_id).copy()
         update = live.apply(e, item_vector=vec)  # apply_event's rules, in place (the pipelines' hot path)
+        if stages is not None:
+            stages.lap("apply_event rules")
         if not update.applied:
             continue
         dirty[e.user_id] = update.state
@@ -106,29 +133,37 @@ def ceiling(payloads: Sequence[bytes], store_url: str) -> tuple[float, dict[str,
             region, slide, hour = e.region or "", e.timestamp // 300_000, e.timestamp // 3_600_000
             trending.update([(region, video_id, slide - k) for k in range(12)])  # counted in C
             trending.update([(region, video_id, -(hour - k)) for k in range(24)])
+        if stages is not None:
+            stages.lap("sums (co-watch, counts, trending)")
         if (i + 1) % 500 == 0:
-            _flush(store, dirty, pairs, counts, vectors)
-    _flush(store, dirty, pairs, counts, vectors)
+            _flush(store, dirty, pairs, counts, vectors, stages)
+    _flush(store, dirty, pairs, counts, vectors, stages)
     elapsed = time.perf_counter() - began
     store.close()
     return len(payloads) / elapsed, total_counts
 
 
-def _flush(store, dirty, pairs, counts, vectors) -> None:  # type: ignore[no-untyped-def]
+def _flush(store, dirty, pairs, counts, vectors, stages) -> None:  # type: ignore[no-untyped-def]
+    lap = stages.lap if stages is not None else lambda stage: None
     if dirty:
         store.put_users(list(dirty.values()))
         dirty.clear()
+        lap("store: user records")
     if pairs:
         store.add_cowatch(pairs)
+        lap("store: co-watch upserts")
         deltas = item_vector_increments(pairs)
         for video_id, delta in deltas.items():
             vector = vectors.get(video_id)
             vectors[video_id] = (item_basis(video_id) if vector is None else vector) + delta
+        lap("item vector increments")
         store.put_item_vectors({v: vectors[v] for v in deltas})
         pairs.clear()
+        lap("store: item vectors")
     if counts:
         store.add_item_counts(counts)
         counts.clear()
+        lap("store: item counts")
 
 
 def produce(bootstrap: str, topic: str, events: Sequence[UserEvent], payloads: Sequence[bytes]) -> None:
@@ -300,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     ran_at, load_start, cpu0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.getloadavg(), time.process_time()
     ceiling_eps, counts = ceiling(payloads, f"sqlite:///{work / 'ceiling.db'}")
     ceiling_cpu = time.process_time() - cpu0
+    stages = Stages()  # the same loop again, each stage timed: where the ceiling's time goes
+    ceiling(payloads, f"sqlite:///{work / 'stages.db'}", stages)
     expected_total = sum(counts.values())
 
     broker = LocalKafka(data_dir=work / "kafka", port=free_port(), die_with_parent=True).start()
@@ -349,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         result: dict[str, object] = {
             **engine_figures(len(events), done - began, ceiling_eps, job_cpu, ceiling_cpu, low, latencies,
                              args.rate, args.low_rate, produced - began, done - began, ready - launched),
+            "ceiling_stages_us_per_event": stages.us_per_event(len(events)),
             "engine": args.engine,
             "runner": ("Flink 2.3.0 standalone (PyFlink thread mode, parallelism 1, "
                        f"checkpoints every {args.checkpoint_ms} ms)" if args.engine == "flink"
