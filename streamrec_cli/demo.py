@@ -136,7 +136,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         first_feed_s = print_banner(base_url, began, featured_viewer(history, live), flink_ui=stack.flink_ui)
         state.runs.append({"started": time.time(), "first_feed_s": round(first_feed_s, 1), "resumed": float(resumed)})
         state.save(state_path)
-        replay_forever(stack, state, state_path, live, catalog, bootstrap, store_url, args.rate, args.exit_after_replay)
+        replay_forever(stack, state, state_path, live, catalog, bootstrap, store_url, args.rate, args.exit_after_replay,
+                       base_url=base_url)
     except Interrupted:
         print("\nstopping (Ctrl-C / demo-stop)…", flush=True)
     except Exception as e:  # noqa: BLE001 - whatever failed, stop what started, then report it

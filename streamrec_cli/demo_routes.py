@@ -4,18 +4,25 @@
   viewer on the page. Never installed outside the demo: it hands out identities.
 - ``GET /demo/stats``: the live replay's counters (events/s, last event time, pipeline lag), read
   from the ``stats.json`` the demo process keeps current.
+- ``GET /demo/experiment``: the running experiment's id and a short-lived service token, so the
+  page can read ``GET /v1/experiments/{id}`` (which only service tokens may) like any client.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from serving import auth
+from serving.experiments import experiments
+from serving.keys import SHARED, STORE
+from streamrec.experiments.config import running_experiment
 from streamrec.ratings import region_for
+from streamrec.store.base import StoreError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_TTL_SECONDS = 12 * 3600
@@ -42,7 +49,17 @@ def install(app: web.Application, demo_dir: Path, jwt_key: str) -> None:
             stats = {"running": False}
         return web.json_response(stats, headers={"Cache-Control": "no-store"})
 
-    routes = {"/demo/token": demo_token, "/demo/stats": demo_stats}
+    async def demo_experiment(request: web.Request) -> web.Response:
+        try:
+            running = running_experiment(await experiments(request.app[STORE], request.app[SHARED]),
+                                         int(time.time() * 1000))
+        except StoreError:
+            running = None
+        token = auth.mint_token("demo-page", jwt_key, scopes=(auth.SERVICE_SCOPE,), ttl_seconds=3600)
+        return web.json_response({"id": running.id if running else None, "token": token},
+                                 headers={"Cache-Control": "no-store"})
+
+    routes = {"/demo/token": demo_token, "/demo/stats": demo_stats, "/demo/experiment": demo_experiment}
 
     # The service's auth middleware guards every path it does not know as public; these two are
     # public by design (the token route is how a visitor gets a token), so they are answered by

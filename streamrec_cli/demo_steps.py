@@ -25,6 +25,7 @@ from streamrec.ratings import (
 )
 from streamrec.store import open_store
 from streamrec_cli.publisher import (
+    FeedVisits,
     LagProbe,
     ReplayStats,
     publish_catalog,
@@ -38,6 +39,27 @@ if TYPE_CHECKING:
 
 SAMPLE_USER = "1"  # MovieLens and MovieTweetings both have a user 1
 CATALOG_WAIT_S = 300.0
+#: The experiment the demo runs: the hand-tuned blend against "fresh" (more weight on trending),
+#: half the viewers each, from the first run of this demo folder (docs/experiments.md).
+DEMO_EXPERIMENT_ID = "fresh-vs-blend"
+FEED_VISIT_SHARE = 0.25  # replayed sessions whose viewer opens the home page first
+
+
+def ensure_demo_experiment(store_url: str) -> str:
+    """Store the demo's experiment unless this demo folder has it already (a resumed demo keeps
+    its start time, so its results keep adding up); returns its id."""
+    from streamrec.experiments.config import parse_experiment
+    from streamrec.experiments.storage import get_experiments, put_experiment
+
+    store = open_store(store_url)
+    try:
+        if not any(e.id == DEMO_EXPERIMENT_ID for e in get_experiments(store)):
+            put_experiment(store, parse_experiment({
+                "id": DEMO_EXPERIMENT_ID, "salt": DEMO_EXPERIMENT_ID, "start": time.time(), "control": "blend",
+                "variants": [{"name": "blend", "share": 0.5}, {"name": "fresh", "share": 0.5}]}))
+    finally:
+        store.close()
+    return DEMO_EXPERIMENT_ID
 
 
 def split_ratings(dataset: Path, backfilled: int, limit: int | None) -> tuple[Sequence[Rating], Sequence[Rating]]:
@@ -157,12 +179,26 @@ def replay_forever(
     store_url: str,
     rate: float,
     exit_after_replay: bool,
+    base_url: str | None = None,
 ) -> None:
-    """Replay from the saved cursor with a progress bar; then keep serving until stopped."""
+    """Replay from the saved cursor with a progress bar; then keep serving until stopped. With
+    ``base_url``, a sample of the replayed viewers open their home page first (their impressions
+    and plays measure the demo's experiment)."""
     stats_path = stack.demo_dir / "stats.json"
     stats = ReplayStats(replay_total=len(live), replayed_sessions=state.replay_cursor)
     write_stats(stats_path, stats)
     durations = {c.video_id: c.duration_sec for c in catalog if c.duration_sec}
+    visits = None
+    if base_url is not None:
+        from serving import auth
+
+        experiment = ensure_demo_experiment(store_url)
+        token = auth.mint_token("demo-replay", auth.key_from_env(Path(__file__).resolve().parents[1]),
+                                scopes=(auth.SERVICE_SCOPE,), ttl_seconds=auth.MAX_TTL_SECONDS)
+        visits = FeedVisits(base_url, token, share=FEED_VISIT_SHARE)
+        print(f"experiment {experiment}: {FEED_VISIT_SHARE:.0%} of the replayed viewers open their home page first; "
+              f"results: {base_url}/v1/experiments/{experiment} (service token: streamrec token ops --service)",
+              flush=True)
     store = open_store(store_url)
     probe = LagProbe(store, stats).start()
     last_save = time.monotonic()
@@ -187,7 +223,7 @@ def replay_forever(
         ):
             replay_live(producer, live, start=state.replay_cursor, events_per_s=rate, stats=stats,
                         stats_path=stats_path, durations=durations, on_progress=progress, probe=probe,
-                        releases={c.video_id: c for c in catalog if c.added_at is None})
+                        releases={c.video_id: c for c in catalog if c.added_at is None}, visits=visits)
         state.save(state_path)
         if exit_after_replay:
             time.sleep(2.0)  # let the lag probe see the last events arrive

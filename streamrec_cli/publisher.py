@@ -7,15 +7,24 @@ are compressed away, its order kept.
 
 While it runs it keeps ``stats.json`` in the demo folder up to date (events/s, last event time,
 pipeline lag measured by watching the store) for the page's live panel.
+
+With :class:`FeedVisits`, a sample of the replayed viewers open their home page (``GET
+/v1/users/{id}/feed`` on the real service, which publishes the impressions of its rows) just
+before their session is sent: a replayed watch of a title the page showed is then a play credited
+to that impression, so the experiment's live numbers (``docs/experiments.md``) mean something.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +40,7 @@ from streamrec.ratings import (
     REGIONS,
     Rating,
     SessionPolicy,
+    region_for,
     session_events,
 )
 from streamrec.store.base import Store
@@ -70,6 +80,8 @@ class ReplayStats:
     running: bool = True
     regions: tuple[str, ...] = REGIONS
     updated_at_ms: int = 0
+    feed_visits: int = 0  # home pages opened before a session (their impressions feed the experiment)
+    feed_visit_errors: int = 0
 
 
 class LagProbe:
@@ -124,6 +136,39 @@ def write_stats(path: Path, stats: ReplayStats) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(stats)))
     os.replace(tmp, path)  # readers never see half a file
+
+
+class FeedVisits:
+    """A sample of replayed viewers open their home page before their session (see the module
+    docstring). At most ``per_tick`` visits per replay tick, so the replay keeps its pace."""
+
+    def __init__(self, base_url: str, token: str, share: float = 0.25, per_tick: int = 3,
+                 timeout_s: float = 2.0) -> None:
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share: must be in [0, 1], got {share}")
+        self.base_url, self.token, self.share = base_url.rstrip("/"), token, share
+        self.per_tick, self.timeout_s = per_tick, timeout_s
+        self.left = per_tick
+
+    def tick(self) -> None:
+        self.left = self.per_tick
+
+    def wanted(self, rating: Rating) -> bool:
+        digest = hashlib.blake2b(f"{rating.user_id}:{rating.video_id}".encode(), digest_size=8).digest()
+        return self.left > 0 and int.from_bytes(digest, "big") / 2.0**64 < self.share
+
+    def visit(self, user_id: str, stats: ReplayStats) -> None:
+        """Open ``user_id``'s home page (the service publishes its impressions)."""
+        self.left -= 1
+        viewer = urllib.parse.quote(user_id, safe="")
+        url = f"{self.base_url}/v1/users/{viewer}/feed?region={region_for(user_id)}"
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
+            stats.feed_visits += 1
+        except (urllib.error.URLError, OSError):
+            stats.feed_visit_errors += 1  # the session is sent all the same
 
 
 class _Sessions:
@@ -186,6 +231,7 @@ def replay_live(
     should_stop: Callable[[], bool] = lambda: False,
     probe: LagProbe | None = None,
     releases: Mapping[str, CatalogItem] | None = None,
+    visits: FeedVisits | None = None,
 ) -> int:
     """Send ``ratings[start:]`` as sessions at ``events_per_s``; returns the index reached.
 
@@ -193,7 +239,8 @@ def replay_live(
     catalog record is published again, with ``added_at`` now, just before its first session: a
     new release enters the catalog and is watched within seconds, as on a platform.
     ``on_progress(sessions, events)`` is called after every tick (the progress bar);
-    ``should_stop`` is checked every tick (Ctrl-C, demo-stop).
+    ``should_stop`` is checked every tick (Ctrl-C, demo-stop). ``visits``: a sample of the viewers
+    open their home page before their session (:class:`FeedVisits`).
     """
     if events_per_s <= 0:
         raise ValueError(f"events_per_s: must be > 0, got {events_per_s}")
@@ -207,7 +254,11 @@ def replay_live(
         batch: list[UserEvent] = []
         released: list[CatalogItem] = []
         first, now_ms = index, int(time.time() * 1000)
+        if visits is not None:
+            visits.tick()
         while len(batch) < due and index < len(ratings):
+            if visits is not None and visits.wanted(ratings[index]):
+                visits.visit(ratings[index].user_id, stats)
             events, release = sessions.session(index, now_ms)
             batch += events
             released += [release] if release is not None else []

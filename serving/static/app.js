@@ -2,7 +2,8 @@
 // and the page measures how long the feed took to reflect it. Plain ES module, no build step.
 //
 // Talks to: GET /v1/users/{id}/feed, GET /v1/videos/{id}/similar, GET /v1/trending, POST /v1/events
-// (bearer token of the viewer), and the demo's own GET /demo/token and GET /demo/stats.
+// (bearer token of the viewer), GET /v1/experiments/{id} (a service token from the demo's own
+// GET /demo/experiment), and the demo's own GET /demo/token and GET /demo/stats.
 
 const FEED_POLL_MS = 2500;
 const FAST_POLL_MS = 100;
@@ -369,6 +370,54 @@ async function refreshTrending() {
   }
 }
 
+// ---------------------------------------------------------------- experiment panel
+// The running experiment's results as any client reads them: GET /v1/experiments/{id} with a
+// service token (the demo hands the page one); counts from the pipeline's attribution.
+const experiment = { id: null, token: null, mintedAt: 0 };
+
+const pct = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(2)} %`);
+
+async function refreshExperiment() {
+  try {
+    if (!experiment.token || Date.now() - experiment.mintedAt > 30 * 60 * 1000) {
+      const res = await fetch("/demo/experiment", { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      Object.assign(experiment, await res.json(), { mintedAt: Date.now() });
+    }
+    if (!experiment.id) return;
+    const res = await fetch(`/v1/experiments/${encodeURIComponent(experiment.id)}`,
+      { headers: { Accept: "application/json", Authorization: `Bearer ${experiment.token}` } });
+    if (!res.ok) { $("#exp-meta").textContent = `results: ${res.status}`; return; }
+    const r = await res.json();
+    const lift = Object.fromEntries(r.comparisons.filter((c) => c.metric === "play_rate").map((c) => [c.variant, c]));
+    $("#experiment-panel").hidden = false;
+    $("#exp-id").textContent = `${r.experiment.id}${r.running ? "" : " (stopped)"}`;
+    $("#exp-rows").replaceChildren(...r.variants.map((v) => {
+      const tr = document.createElement("tr");
+      const c = lift[v.variant];
+      const lifted = v.variant === r.control ? ["control", ""]
+        : c && c.lift !== null ? [`${c.lift >= 0 ? "+" : ""}${(100 * c.lift).toFixed(1)} %`,
+          `p ${c.p_value === null ? "–" : c.p_value.toFixed(3)}`] : ["–", ""];
+      const cells = [[v.variant, ""], [v.impressions.toLocaleString(), ""],
+        [v.plays.toLocaleString(), ""], [pct(v.play_rate.value), `${pct(v.play_rate.low)} – ${pct(v.play_rate.high)}`], lifted];
+      tr.replaceChildren(...cells.map(([text, note]) => {
+        const td = Object.assign(document.createElement("td"), { textContent: text });
+        if (note) td.append(Object.assign(document.createElement("small"), { textContent: note }));
+        return td;
+      }));
+      if (c && c.significant) tr.lastChild.className = c.lift > 0 ? "up" : "down";
+      return tr;
+    }));
+    const srm = r.sample_ratio;
+    const split = Object.entries(srm.observed).map(([arm, n]) => `${arm} ${n}`).join(" / ");
+    $("#exp-meta").textContent = `viewer-days ${split}; split check (chi-square): ${srm.p_value === null ? "not enough data"
+      : srm.mismatch ? `MISMATCH, p = ${srm.p_value.toExponential(1)}` : `ok, p = ${srm.p_value.toFixed(3)}`}`
+      + ` · updated ${new Date(r.generated_at * 1000).toLocaleTimeString()}`;
+  } catch {
+    // the panel keeps its last numbers; the next poll tries again
+  }
+}
+
 // ---------------------------------------------------------------- wiring
 $("#user-form").addEventListener("submit", (ev) => { ev.preventDefault(); openUser($("#user-id").value); });
 $("#new-user").addEventListener("click", () => openUser(`guest-${Math.random().toString(36).slice(2, 8)}`));
@@ -381,5 +430,7 @@ if (initialUser) openUser(initialUser);
 setInterval(() => { if (!state.measuring && !document.hidden) refreshFeed(); }, FEED_POLL_MS);
 setInterval(() => { if (!document.hidden) refreshStats(); }, STATS_POLL_MS);
 setInterval(() => { if (!document.hidden) refreshTrending(); }, 5000);
+setInterval(() => { if (!document.hidden) refreshExperiment(); }, 2000);
+refreshExperiment();
 refreshStats();
 refreshTrending();
