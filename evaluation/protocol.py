@@ -12,6 +12,14 @@ The protocol, fixed here once for every method:
 - ``on_day_boundary`` is called when event time enters a later UTC day.
 
 ``build_schedule`` does the sorting and grouping once per log; ``run_method`` replays it.
+
+``run_experiment`` replays an experiment offline (``streamrec eval --experiment FILE``): the log's
+users are split by the experiment's own assignment (:func:`streamrec.experiments.assign`); each
+arm's ranking variant replays the whole log (its state learns from every user, as the pipeline
+does) and is scored on its own users only. Every scored request is one impression of the list in
+a ``top_picks`` row and every hit a play at its position (a complete when the rating is at least
+``complete_at`` stars), so the same counts, rates, lift and split check as
+``GET /v1/experiments/{id}`` come out (one window: the replay), beside HR@10 per arm.
 """
 
 from __future__ import annotations
@@ -28,7 +36,10 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from evaluation.methods import DAY_MS, EvalContext, Method, MethodFactory
 from evaluation.metrics import coverage, hit_rate, mrr, ndcg, rank_of
 from streamrec.events.model import UserEvent
-from streamrec.ratings import RatingLog, rating_event
+from streamrec.experiments.attribution import ALL, CountKey, position_bucket
+from streamrec.experiments.config import Experiment, assign
+from streamrec.experiments.results import results_document
+from streamrec.ratings import DEFAULT_POLICY, RatingLog, rating_event
 
 DEFAULT_K = 10
 DEFAULT_WARMUP = 0.2
@@ -132,8 +143,12 @@ def run_method(
     context: EvalContext,
     k: int = DEFAULT_K,
     progress: bool = True,
+    only: Callable[[str], bool] | None = None,
+    on_scored: Callable[[Group, list[str], list[UserEvent]], None] | None = None,
 ) -> MethodResult:
-    """Replay ``schedule`` against a fresh method from ``factory``."""
+    """Replay ``schedule`` against a fresh method from ``factory``; with ``only``, the groups of
+    the other users are learned but not scored; ``on_scored(group, served, events)`` sees each
+    scored request."""
     started = time.perf_counter()
     method = factory(context)
     calls = {"recommend": 0.0, "learn": 0.0, "day": 0.0}
@@ -154,11 +169,13 @@ def run_method(
             calls["day"] += clock() - t0
         current_day = day
         seen = history.setdefault(group.user, set())
-        if group.scored and group.targets:
+        if group.scored and group.targets and (only is None or only(group.user)):
             t0 = clock()
             served = method.recommend(group.user, group.timestamp_ms, k, seen)
             calls["recommend"] += clock() - t0
             _check_list(method, group.user, served, k, seen)
+            if on_scored is not None:
+                on_scored(group, served, schedule.events[group.start:group.end])
             served_all.update(served)
             for target in group.targets:
                 if group.cold:
@@ -181,3 +198,50 @@ def run_method(
         seconds=time.perf_counter() - started,
         calls=calls,
     )
+
+
+def run_experiment(
+    schedule: Schedule,
+    experiment: Experiment,
+    factory_for: Callable[[str], MethodFactory | Callable[[EvalContext], Method]],
+    context: EvalContext,
+    k: int = DEFAULT_K,
+    progress: bool = True,
+) -> tuple[dict[str, object], dict[str, MethodResult]]:
+    """The experiment's results document over the replay (see the module docstring), and each
+    arm's replay result; ``factory_for(arm)`` makes the method that ranks with the arm's variant."""
+    counts: dict[CountKey, int] = {}
+    results: dict[str, MethodResult] = {}
+    arms = {user: assign(experiment, user) for user in {g.user for g in schedule.groups}}
+    for arm in experiment.arms:
+        viewers: set[str] = set()
+
+        def scored(group: Group, served: list[str], events: list[UserEvent], arm: str = arm,
+                   viewers: set[str] = viewers) -> None:
+            def add(metric: str, row: str, position: int) -> None:
+                key = (experiment.id, 0, arm, metric, row, position)
+                counts[key] = counts.get(key, 0) + 1
+
+            if group.user not in viewers:
+                viewers.add(group.user)
+                add("viewers", ALL, 0)
+            for position in range(len(served)):
+                add("impressions", "top_picks", position_bucket(position))
+            stars = {e.video_id: e.rating or 0.0 for e in events}
+            for target in group.targets:
+                rank = rank_of(target, served)
+                if rank:
+                    add("plays", "top_picks", position_bucket(rank - 1))
+                    if stars.get(target, 0.0) >= DEFAULT_POLICY.complete_at:
+                        add("completes", "top_picks", position_bucket(rank - 1))
+
+        def in_arm(user: str, arm: str = arm) -> bool:
+            return arms[user] == arm
+
+        results[arm] = run_method(schedule, factory_for(arm), context, k=k, progress=progress, only=in_arm,
+                                  on_scored=scored)
+    last_ms = schedule.groups[-1].timestamp_ms if schedule.groups else 0
+    document = results_document(experiment, counts, last_ms)
+    document["offline"] = {arm: {"users": sum(a == arm for a in arms.values()), **r.summary(schedule.n_items)}
+                           for arm, r in results.items()}
+    return document, results

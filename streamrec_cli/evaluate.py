@@ -8,6 +8,13 @@ prints the table. ``--out DIR`` also writes ``<dataset>.md``, ``<dataset>.json``
 HR@10 plot ``<dataset>-hr10.png`` there; ``--doc FILE`` writes the quality page for all data sets
 (``make eval``). The progress bar goes to stderr. Exit code 1 on bad input; a method that crashes
 fails the run with its traceback (a broken method must never look like a finished evaluation).
+
+    streamrec eval --dataset PATH --experiment FILE
+
+replays an experiment offline instead (``evaluation.protocol.run_experiment``): the users split
+by the experiment's assignment, each arm ranked by its variant, and the results document of
+``GET /v1/experiments/{id}`` printed as JSON (with HR@10 per arm under ``offline``): a variant is
+tried on history before it gets traffic (docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from evaluation.baselines import (
 )
 from evaluation.ease import EaseNightly
 from evaluation.methods import EvalContext, MethodFactory
-from evaluation.protocol import MethodResult, build_schedule, run_method
+from evaluation.protocol import MethodResult, build_schedule, run_experiment, run_method
 from evaluation.recency import TrendingTuned
 from evaluation.report import (
     markdown_report,
@@ -40,7 +47,9 @@ from evaluation.report import (
     quality_page,
     summarise,
 )
+from streamrec.experiments.config import Experiment, ExperimentError, parse_experiment
 from streamrec.ratings import DatasetError, LogFormat, load_log
+from streamrec.recommend.variants import ranking_config
 
 METHOD_NAMES = ("streamrec", "popular", "trending", "trending_tuned", "itemknn_stream", "ease_nightly", "als_nightly",
                 "random")
@@ -67,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--als-alpha", type=float, default=10.0, help="confidence of a watch (an unwatched title: 1)")
     parser.add_argument("--als-iterations", type=int, default=15, help="ALS sweeps of a full fit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--experiment", type=Path, default=None,
+                        help="an experiment file (JSON): replay its variants on their users, print its results")
     return parser
 
 
@@ -109,6 +120,19 @@ def evaluate(
     return summarise(log.name, schedule, results, []), results
 
 
+def evaluate_experiment(path: str, args: argparse.Namespace, experiment: Experiment) -> dict[str, Any]:
+    """The experiment's results over one data set's replay (streamrec, each arm its variant)."""
+    log = load_log(path, args.log_format)
+    schedule = build_schedule(log, args.warmup)
+    context = EvalContext(dataset=log.name, catalog=log.catalog, seed=args.seed)
+
+    def factory_for(arm: str) -> MethodFactory:
+        return partial(streamrec_method.StreamrecMethod, ranking_config=ranking_config(arm))  # type: ignore[return-value]
+
+    document, _ = run_experiment(schedule, experiment, factory_for, context, k=args.k, progress=not args.no_progress)
+    return {"dataset": log.name, **document}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -116,6 +140,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--k must be positive")
     if not 0.0 <= args.warmup < 1.0:
         parser.error("--warmup must be in [0, 1)")
+    if args.experiment is not None:
+        try:
+            experiment = parse_experiment(json.loads(args.experiment.read_text()))
+        except (OSError, ValueError) as exc:
+            problems = exc.errors if isinstance(exc, ExperimentError) else [{"field": "--experiment", "reason": str(exc)}]
+            for problem in problems:
+                print(f"streamrec eval: {problem['field']}: {problem['reason']}", file=sys.stderr)
+            return 1
+        for path in args.dataset:
+            try:
+                print(json.dumps(evaluate_experiment(path, args, experiment)), flush=True)
+            except DatasetError as exc:
+                print(f"streamrec eval: {exc}", file=sys.stderr)
+                return 1
+        return 0
     try:
         factories = method_factories(args)
     except ValueError as exc:
