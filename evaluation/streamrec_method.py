@@ -38,7 +38,17 @@ from streamrec.recommend import (
     top_n,
     top_picks,
 )
+from streamrec.recommend.learned import (
+    Candidates,
+    RankerModel,
+    RankerTrainer,
+    candidate_features,
+    examples_for,
+    initial_weights,
+    learned_top_picks,
+)
 from streamrec.recommend.trending import DecayedCounts
+from streamrec.recommend.variants import SERVED, VARIANTS
 
 TRENDING_HALF_LIFE_MS = 7 * 24 * 3600 * 1000
 TRENDING_SIZE = 100
@@ -57,7 +67,8 @@ class StreamrecMethod:
         # set ships no metadata for it (the product never shows a title its catalog lacks).
         self.catalog: dict[str, CatalogItem] = dict(context.catalog)
         self.state_config = state_config or StateConfig()
-        self.ranking_config = ranking_config or RankingConfig()
+        # The ranking served outside experiments (the learned ranker), unless a variant is asked for.
+        self.ranking_config = ranking_config or VARIANTS[SERVED]
         self.use_vectors = use_vectors and self.ranking_config.weights.get("vector", 0.0) > 0
         self.users: dict[str, UserState] = {}
         self.cowatch: dict[str, dict[str, int]] = {}  # item -> neighbour -> count
@@ -67,6 +78,10 @@ class StreamrecMethod:
         self.trend_scores = DecayedCounts(TRENDING_HALF_LIFE_MS)
         self.trending: list[ScoredItem] = []
         self.trending_due = 0
+        # The learned ranker (``ranking_config.learned``): the model, and per user the candidates
+        # of the last list served, learned from once the user's next events arrive.
+        self.trainer = RankerTrainer(RankerModel(initial_weights(self.ranking_config)))
+        self.served: dict[str, Candidates] = {}
 
     # -- the pipeline side ---------------------------------------------------------------------
     def learn(self, events: Sequence[UserEvent]) -> None:
@@ -77,6 +92,8 @@ class StreamrecMethod:
                 self.catalog[e.video_id] = CatalogItem(e.video_id, e.video_id)
         user_id = events[0].user_id
         state = self.users.get(user_id) or UserState(user_id)
+        if self.ranking_config.learned:
+            self._learn_ranker(state, events)
         vectors = ({e.video_id: self._vector(e.video_id) for e in events if e.video_id}
                    if self.use_vectors else None)
         update = apply_events(state, events, item_vectors=vectors, config=self.state_config)
@@ -89,6 +106,18 @@ class StreamrecMethod:
             self._refresh_trending(now)
         for video_id in update.watched:
             self.trend_scores.add(video_id, 1.0, now)
+
+    def _learn_ranker(self, state: UserState, events: Sequence[UserEvent]) -> None:
+        """The watched titles against the candidates of the state before them (test-then-learn:
+        the model has not seen these events when it ranked them)."""
+        candidates = self.served.pop(state.user_id, None)
+        now = events[0].timestamp
+        if not state.history:  # the pipeline's rule too: a viewer with no history teaches nothing
+            return
+        if candidates is None:
+            candidates = candidate_features(state, self._inputs(state), now, self.ranking_config)
+        watched = [e.video_id for e in events if e.video_id]
+        self.trainer.add(examples_for(candidates, watched, self.trainer.model, self.trainer.config))
 
     def _refresh_trending(self, now: int) -> None:
         """The pipeline's periodic trending write: decayed counts brought to ``now``, top N."""
@@ -140,16 +169,25 @@ class StreamrecMethod:
     def recommend(self, user: str, now_ms: int, k: int, exclude: AbstractSet[str]) -> list[str]:
         state = self.users.get(user) or UserState(user)
         config = self.ranking_config
-        seeds = seed_titles(state, config)
-        # In-process, the whole tables stand in for the feed's batched reads of the candidates.
-        inputs = RankingInputs(neighbours=self._neighbours(seeds, config.neighbours_per_seed),
-                               trending=self.trending, items=self.catalog, item_counts=self.counts,
-                               item_vectors=self.raw_vectors if self.use_vectors else {})
+        inputs = self._inputs(state)
         # The state keeps the newest SEEN_LIMIT titles; the replay knows them all, so ask for a
         # few more and drop what the bounded state forgot.
         margin = 10 if len(state.seen) >= SEEN_LIMIT else 0
-        picks = top_picks(state, inputs, k=k + margin, config=config)
+        if config.learned:
+            candidates = candidate_features(state, inputs, now_ms, config)
+            self.served[user] = candidates
+            picks = learned_top_picks(state, inputs, self.trainer.model, k + margin, now_ms, config, candidates)
+        else:
+            picks = top_picks(state, inputs, k=k + margin, config=config)
         return [p.video_id for p in picks if p.video_id not in exclude][:k]
+
+    def _inputs(self, state: UserState) -> RankingInputs:
+        """In-process, the whole tables stand in for the feed's batched reads of the candidates."""
+        config = self.ranking_config
+        seeds = seed_titles(state, config)
+        return RankingInputs(neighbours=self._neighbours(seeds, config.neighbours_per_seed),
+                             trending=self.trending, items=self.catalog, item_counts=self.counts,
+                             item_vectors=self.raw_vectors if self.use_vectors else {})
 
 
 def create(context: EvalContext) -> Method:

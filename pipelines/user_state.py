@@ -54,8 +54,9 @@ from pipelines.offsets import Position, unwrap
 from pipelines.sinks import UserWrite
 from streamrec.events.codec import EventCodec, default_codec
 from streamrec.events.model import DeadLetter, UserEvent
-from streamrec.model import ScoredItem, UserState
-from streamrec.nearline import refresh_top_picks
+from streamrec.model import UserState
+from streamrec.nearline import Refresh, refresh
+from streamrec.recommend.learned import Example
 from streamrec.recommend.live import LiveUser
 from streamrec.recommend.state import StateConfig, bound_state
 from streamrec.recommend.vectors import item_basis
@@ -65,6 +66,7 @@ from streamrec.store.retry import RetryingStore
 
 TAG_WATCHES = "watches"
 TAG_REJECTED = "rejected"
+TAG_EXAMPLES = "examples"  # the learned ranker's, from each refresh (pipelines/ranker.py)
 STAGE = "update_user_state"
 
 class Profile(NamedTuple):
@@ -224,39 +226,45 @@ class UserStateFn(beam.DoFn):
     def refresh_top_picks(
         self,
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
-    ) -> Iterator[UserWrite]:
+    ) -> Iterator[Any]:
         profile: Profile | None = profile_state.read()
         if profile is None or profile.refresh_pending_since < 0:
             return  # already refreshed (by the expiry below) or expired
-        user = self._refreshed(profile)
+        user, examples = self._refreshed(profile)
         profile_state.write(profile._replace(state=user, refresh_pending_since=-1))
         yield UserWrite(user, {}, {})
+        if examples:
+            yield beam.pvalue.TaggedOutput(TAG_EXAMPLES, examples)
 
-    def _refreshed(self, profile: Profile) -> UserState:
-        """The state with fresh top picks, stamped with the event time the refresh was due at."""
+    def _refreshed(self, profile: Profile) -> tuple[UserState, list[Example]]:
+        """The state with fresh top picks, stamped with the event time the refresh was due at,
+        and the ranker's examples from the watches since the last refresh."""
         self.refreshes.inc()
         due = min(profile.state.updated_at + self.settle_ms, profile.refresh_pending_since + self.max_delay_ms)
-        return bound_state(dataclasses.replace(
-            profile.state, top_picks=self._top_picks(profile.state, profile.region or None), top_picks_at=due),
-            ["top_picks"])
+        done = self._refresh(profile.state, profile.region or None)
+        return bound_state(dataclasses.replace(profile.state, top_picks=done.picks, top_picks_at=due),
+                           ["top_picks"]), done.examples
 
-    def _top_picks(self, user: UserState, region: str | None) -> list[ScoredItem]:
+    def _refresh(self, user: UserState, region: str | None) -> Refresh:
         """The feed's own ranking over batched store reads (:mod:`streamrec.nearline`)."""
-        return self._read("top_picks", lambda store: refresh_top_picks(store, user, region, self.top_picks_k))
+        return self._read("top_picks", lambda store: refresh(store, user, region, self.top_picks_k))
 
     @on_timer(EXPIRE)
     def expire_idle(
         self,
         fire_ts: Any = beam.DoFn.TimestampParam,
         profile_state: Any = beam.DoFn.StateParam(PROFILE),
-    ) -> Iterator[UserWrite]:
+    ) -> Iterator[Any]:
         profile: Profile | None = profile_state.read()
         if profile is None or profile.expire_at > _ms(fire_ts):
             return
         # Timers due together (a batch run ends with the watermark at infinity) fire in no set
         # order: a refresh still pending is done here, before its state goes.
         if profile.refresh_pending_since >= 0:
-            yield UserWrite(self._refreshed(profile), {}, {})
+            user, examples = self._refreshed(profile)
+            yield UserWrite(user, {}, {})
+            if examples:
+                yield beam.pvalue.TaggedOutput(TAG_EXAMPLES, examples)
         profile_state.clear()
 
 
@@ -284,5 +292,5 @@ class UpdateUserState(beam.PTransform):  # type: ignore[misc]
                 accumulation_mode=trigger.AccumulationMode.DISCARDING,
                 timestamp_combiner=window.TimestampCombiner.OUTPUT_AT_EARLIEST)
             | "GroupByUser" >> beam.GroupByKey()
-            | "ApplyEvents" >> beam.ParDo(self.fn).with_outputs(TAG_WATCHES, TAG_REJECTED, main="users")
+            | "ApplyEvents" >> beam.ParDo(self.fn).with_outputs(TAG_WATCHES, TAG_REJECTED, TAG_EXAMPLES, main="users")
         )

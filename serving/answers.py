@@ -56,6 +56,15 @@ class PreferencesAccepted(_Answer):
     genres: list[str]
 
 
+class Explanation(_Answer):
+    """Why a top pick is there (``explain=true``)."""
+
+    ranker: Literal["learned", "blend"]
+    model_version: int | None = Field(None, description="the learned ranker's model version that scored it")
+    contributions: dict[str, float] = Field(
+        description="each feature's part of the score (learned: weight x feature; blend: weight x source score)")
+
+
 class Item(_Answer):
     video_id: str
     thumbnail: str | None = None
@@ -68,6 +77,7 @@ class Item(_Answer):
     progress_sec: int | None = None
     duration_sec: int | None = None
     score: float | None = None
+    explain: Explanation | None = None
 
 
 class Row(_Answer):

@@ -37,6 +37,8 @@ from streamrec.model import (
     new_releases_key,
     trending_key,
 )
+from streamrec.recommend import learned
+from streamrec.recommend.learned import MODEL_KEY, RankerModel, model_from_list
 from streamrec.recommend.variants import ranking_config
 
 GLOBAL = "global"
@@ -72,6 +74,7 @@ class FeedQuery:
     profile_name: str | None = None
     experiment: str | None = None  # the running experiment (streamrec.experiments) and the viewer's
     variant: str | None = None  # variant in it: which ranking the top picks use
+    explain: bool = False  # each top pick says why it is there (the ranker's per-feature parts)
 
     @property
     def ranking(self) -> recommend.RankingConfig:
@@ -83,7 +86,7 @@ class FeedQuery:
 
     def cache_key(self) -> tuple[Any, ...]:
         return (self.user_id, self.region, self.limit, self.rows, self.ids_only, self.max_maturity, self.profile_name,
-                self.experiment, self.variant)
+                self.experiment, self.variant, self.explain)
 
 
 @dataclass(slots=True)
@@ -94,6 +97,7 @@ class FeedInputs:
     lists: dict[str, RankedList] = field(default_factory=dict)
     ranking: recommend.RankingInputs = field(default_factory=recommend.RankingInputs)
     config: recommend.RankingConfig = recommend.DEFAULT_CONFIG  # the viewer's variant's ranking
+    model: RankerModel | None = None  # the learned ranker's newest version (read when it ranks)
 
 
 def list_keys(region: str, window: str) -> list[str]:
@@ -131,6 +135,8 @@ async def read_feed_inputs(
     seeds = recommend.seed_titles(user, config)
     recent = [h.video_id for h in user.history[:20]]
     first_keys = list_keys(query.region, window) + genre_keys(user.preferred_genres, query.region)
+    if config.learned:
+        first_keys.append(MODEL_KEY)
     neighbours, lists, recent_items = await asyncio.gather(
         store.get_neighbours(seeds, config.neighbours_per_seed) if seeds else _empty(),
         shared.lists(store, first_keys),
@@ -169,7 +175,8 @@ async def read_feed_inputs(
     )
     items = recent_items | metadata
     ranking = ranking.with_items(items=items, item_counts=counts, item_vectors=vectors)
-    return FeedInputs(user=user, lists=lists, ranking=ranking, config=config)
+    model = model_from_list(lists.get(MODEL_KEY)) if config.learned else None
+    return FeedInputs(user=user, lists=lists, ranking=ranking, config=config, model=model)
 
 
 async def _empty() -> dict[Any, Any]:
@@ -255,10 +262,38 @@ def top_picks(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
     # Without any personal signal the "picks" would only be trending again: leave the row out.
     if not (user.history or user.preferred_genres or user.top_picks or user.vector is not None):
         return None
-    picks = recommend.top_picks(user, inputs.ranking, k=b.query.limit, config=inputs.config)
-    items = [b.view(s.video_id, match_score=round(s.score, 4)) for s in picks
+    config, model = inputs.config, inputs.model
+    candidates = None
+    if model is not None:
+        candidates = learned.candidate_features(user, inputs.ranking, user.updated_at or None, config)
+        picks = learned.learned_top_picks(user, inputs.ranking, model, b.query.limit, config=config,
+                                          candidates=candidates)
+    else:
+        picks = recommend.top_picks(user, inputs.ranking, k=b.query.limit, config=config)
+    explain = explanations(user, inputs, candidates) if b.query.explain else {}
+    items = [b.view(s.video_id, match_score=round(s.score, 4), **explain.get(s.video_id, {})) for s in picks
              if s.score >= MIN_MATCH_SCORE and b.allowed(s.video_id)]
     return {"type": "top_picks", "title": "Top Picks for You", "items": items}
+
+
+def explanations(user: UserState, inputs: FeedInputs, candidates: learned.Candidates | None) -> dict[str, dict[str, Any]]:
+    """Per candidate, ``{"explain": {...}}``: which ranker placed it, the model's version, and each
+    feature's (or, for the blend, each source's) part of its score."""
+    out: dict[str, dict[str, Any]] = {}
+    if candidates is not None and inputs.model is not None:
+        model = inputs.model
+        for video_id, row in zip(candidates.ids, candidates.matrix, strict=True):
+            out[video_id] = {"explain": {"ranker": "learned", "model_version": model.version,
+                                         "contributions": model.contributions(row)}}
+        return out
+    weights = inputs.config.weights
+    for source, per_item in recommend.source_scores(user, inputs.ranking, inputs.config).items():
+        for video_id, score in per_item.items():
+            if weights.get(source, 0.0) > 0 and score:
+                parts = out.setdefault(video_id, {"explain": {"ranker": "blend", "model_version": None,
+                                                              "contributions": {}}})
+                parts["explain"]["contributions"][source] = round(weights[source] * score, 6)
+    return out
 
 
 def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:

@@ -163,7 +163,10 @@ def document(config: ServingConfig, now_s: float | None = None) -> dict[str, Any
                     _param("rows", "query", "Row types to include, comma-separated (default: all)",
                            {"type": "array", "items": {"type": "string", "enum": list(ROW_TYPES)}, "minItems": 1},
                            style="form", explode=False),
-                    _param("fields", "query", "ids: video ids (and row scores) only", fields)],
+                    _param("fields", "query", "ids: video ids (and row scores) only", fields),
+                    _param("explain", "query", "true: each top pick says why it is there (ranker, model "
+                           "version, each feature's part of its score)",
+                           {"type": "string", "enum": ["true", "false"], "default": "false"})],
                 "responses": {"200": _json(refs["Feed"], "The feed", {"X-Request-Id": _header("The request's id")}),
                               "400": bad_request, "401": unauthorized, "403": forbidden}}},
             "/v1/videos/{video_id}/similar": {"get": {

@@ -128,7 +128,7 @@ async def feed(request: web.Request) -> web.Response:
     user_id = check_id("user_id", request.match_info["user_id"])
     principal = require_access(request, user_id, "read the feed")
     q = request.query
-    check_known_params(q, ("region", "limit", "rows", "fields"))
+    check_known_params(q, ("region", "limit", "rows", "fields", "explain"))
     experiment, variant = await viewer_variant(request.app[STORE], request.app[SHARED], user_id,
                                                config.store_deadline_s)
     query = FeedQuery(
@@ -141,6 +141,7 @@ async def feed(request: web.Request) -> web.Response:
         profile_name=principal.name,
         experiment=experiment,
         variant=variant,
+        explain=choice_param(q, "explain", "false", ("true", "false")) == "true",
     )
     answer = await serve_feed(request.app, query)
     request_id = uuid.uuid4().hex

@@ -7,9 +7,20 @@ as the feed has it."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 from streamrec.experiments.storage import RunningExperiments
 from streamrec.model import ScoredItem, UserState, trending_key
+from streamrec.recommend.learned import (
+    MODEL_KEY,
+    Example,
+    candidate_features,
+    examples_for,
+    learned_top_picks,
+    model_from_list,
+    without_own_watches,
+    without_watches,
+)
 from streamrec.recommend.ranking import (
     RankingInputs,
     candidate_titles,
@@ -26,17 +37,53 @@ EXPERIMENTS = RunningExperiments(ttl_s=10.0)
 
 
 def refresh_top_picks(store: Store, user: UserState, region: str | None, k: int) -> list[ScoredItem]:
+    """Top picks for ``user`` in ``region`` (``None``: every region); see :func:`refresh`."""
+    return refresh(store, user, region, k).picks
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """A refresh's new top picks, and the ranker's examples from the watches since the last one."""
+
+    picks: list[ScoredItem]
+    examples: list[Example] = field(default_factory=list)
+
+
+def watched_since_refresh(user: UserState) -> list[str]:
+    """The titles the user watched (newest first) since the last refresh's due time."""
+    return [h.video_id for h in user.history if h.ts > user.top_picks_at]
+
+
+def refresh(store: Store, user: UserState, region: str | None, k: int) -> Refresh:
     """Top picks for ``user`` in ``region`` (``None``: every region): neighbours of the seeds and
-    the region's 1 h trending, then the candidates' items, vectors and counts, then the ranking
-    (the viewer's variant's, when an experiment runs)."""
+    the region's 1 h trending (and the learned ranker's model, in the same read), then the
+    candidates' items, vectors and counts, then the ranking (the viewer's variant's, when an
+    experiment runs).
+
+    The same reads give the learned ranker its examples (``streamrec.recommend.learned``): the
+    titles watched since the last refresh, against the candidates of the user as they were before
+    them (history without them, their own co-watch and count increments taken back out)."""
     config = ranking_config(EXPERIMENTS.variant(store, user.user_id, int(time.time() * 1000)))
-    seeds = seed_titles(user, config)
-    trending = store.get_lists([trending_key(TRENDING_WINDOW, region or "global")])
+    watched = watched_since_refresh(user)
+    before = without_watches(user, watched)
+    seeds = list(dict.fromkeys(seed_titles(user, config) + seed_titles(before, config)))
+    lists = store.get_lists([trending_key(TRENDING_WINDOW, region or "global"), MODEL_KEY])
+    model = model_from_list(lists.pop(MODEL_KEY, None))
     inputs = RankingInputs(neighbours=store.get_neighbours(seeds, max(NEIGHBOURS, config.neighbours_per_seed)),
-                           trending=next(iter(trending.values())).items if trending else (), region=region)
-    ids = candidate_titles(user, inputs, config)
+                           trending=next(iter(lists.values())).items if lists else (), region=region)
+    ids = list(dict.fromkeys(candidate_titles(user, inputs, config) + candidate_titles(before, inputs, config)))
     found = store.get_items_with_vectors(ids)
     inputs = inputs.with_items(items={v: item for v, (item, _) in found.items() if item is not None},
                                item_vectors={v: vec for v, (_, vec) in found.items() if vec is not None},
                                item_counts=store.get_item_counts(ids + seeds))
-    return top_picks(user, inputs, k=k, config=config)
+    now_ms = user.updated_at or None
+    if config.learned:
+        picks = learned_top_picks(user, inputs, model, k, now_ms, config)
+    else:
+        picks = top_picks(user, inputs, k=k, config=config)
+    examples: list[Example] = []
+    if watched and before.history:
+        _, inputs_before = without_own_watches(user, inputs, watched)
+        candidates = candidate_features(before, inputs_before, now_ms, config)
+        examples = examples_for(candidates, watched, model)
+    return Refresh(picks, examples)

@@ -50,7 +50,7 @@ from streamrec.model import (
     new_releases_key,
     trending_key,
 )
-from streamrec.nearline import refresh_top_picks
+from streamrec.nearline import Refresh, refresh
 from streamrec.recommend.live import LiveUser
 from streamrec.recommend.releases import DAY_MS, GLOBAL, ReleasePool, release_regions
 from streamrec.recommend.state import StateConfig, bound_state
@@ -250,9 +250,10 @@ class UserStateApplier(StoreUser):
                 out.users[user_id] = (state, region)
         return out
 
-    def top_picks(self, state: UserState, region: str, k: int) -> list[ScoredItem]:
-        """The feed's own ranking (``streamrec.recommend.ranking.top_picks``) over batched store reads."""
-        return list(self.call("top_picks", lambda store: refresh_top_picks(store, state, region or None, k)))
+    def refresh(self, state: UserState, region: str, k: int) -> Refresh:
+        """The feed's own ranking over batched store reads, and the learned ranker's examples
+        from the watches since the last refresh (``streamrec.nearline.refresh``)."""
+        return self.call("top_picks", lambda store: refresh(store, state, region or None, k))
 
     def load_from_store(self, user_ids: Sequence[str]) -> dict[str, tuple[UserState, str]]:
         """Users this job has not seen yet start from the store (a backfill, an earlier job)."""

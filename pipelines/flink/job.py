@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,8 @@ from streamrec.config import (
     TOPIC_EVENTS,
     TOPIC_IMPRESSIONS,
 )
+from streamrec.recommend.learned import MODEL_KEY, Example, OnlineRanker
+from streamrec.store.retry import RetryingStore
 
 CONSUMER_GROUP = "streamrec-flink"
 FLUSH_EVERY_MS = 50  # how often held writes look at the group's committed offsets
@@ -204,36 +207,62 @@ class UserStateFn(_Held):
         self.applier.write_users(pending.pop_ready(self.watch))
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
-        self.refresh_due(ctx)
-        return super().on_timer(timestamp, ctx)
+        examples = self.refresh_due(ctx)
+        if examples:  # the learned ranker's (RankerFn), beside the increments and watches
+            yield pickle.dumps(({}, {}, [], examples), protocol=pickle.HIGHEST_PROTOCOL)
+        yield from super().on_timer(timestamp, ctx)
 
-    def refresh_due(self, ctx: Any) -> None:
+    def refresh_due(self, ctx: Any) -> list[Example]:
         """Top picks of the users whose refresh is due (the feed's ranking over store reads),
-        written through the same held user writes."""
+        written through the same held user writes; the ranker's examples they gave."""
         plan = self.refresh_state.value()
         if plan is None or not plan.waiting:
-            return
+            return []
         now = ctx.timer_service().current_processing_time()
         due = plan.due(now)
         if plan.waiting:
             ctx.timer_service().register_processing_time_timer(min(d for _, d, _ in plan.waiting.values()))
         self.refresh_state.update(plan)
-        if not due:
-            return
         snapshot = {}
+        examples: list[Example] = []
         for user_id, first_ts in due.items():
             held = self.users.get(user_id)
             if held is None:
                 continue
             state, region = held
-            picks = self.applier.top_picks(state, region, self.args.top_picks_k)
-            state = refreshed(state, picks, first_ts, self.settle_ms, self.max_delay_ms)
+            done = self.applier.refresh(state, region, self.args.top_picks_k)
+            examples += done.examples
+            state = refreshed(state, done.picks, first_ts, self.settle_ms, self.max_delay_ms)
             self.users.put(user_id, (state, region))
             snapshot[user_id] = state
         if snapshot:
             pending = self._pending()
             pending.add(snapshot)
             self.hold(pending, ctx)
+        return examples
+
+
+class RankerFn(KeyedProcessFunction):  # type: ignore[misc]
+    """One key: the learned ranker's trainer (``streamrec.recommend.learned.OnlineRanker``): the
+    refreshes' examples in, each new model version written to the store (one record, whole)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(ValueStateDescriptor("model", PICKLED))
+        self.store = RetryingStore(self.args.store, "RankerFn")
+        self.ranker = OnlineRanker(lambda: self.store.call("get_lists", lambda s: s.get_lists([MODEL_KEY])).get(MODEL_KEY))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        held, written = self.ranker.learn(self.state.value(), value[1], int(time.time() * 1000))
+        self.state.update(held)
+        if written is not None:
+            self.store.call("put_lists", lambda s: s.put_lists([written]))
+        return iter(())
 
 
 class ItemTotalsFn(_Held):
@@ -416,7 +445,7 @@ def _examples(encoded: bytes) -> Iterator[Any]:
 
 def _split_items(shards: int) -> Any:
     def split(encoded: bytes) -> Iterator[Any]:
-        pairs, counts, _ = pickle.loads(encoded)
+        pairs, counts = pickle.loads(encoded)[:2]
         for shard, (shard_pairs, shard_counts) in split_increments(pairs, counts, shards).items():
             yield shard, "increments", shard_pairs, shard_counts
     return split
@@ -542,6 +571,9 @@ def build(args: argparse.Namespace) -> StreamExecutionEnvironment:
     watches = updates.flat_map(_split_watches, output_type=PICKLED).name("SplitByRegion")
     (watches.union(added).key_by(lambda v: v[0], key_type=Types.STRING())
      .process(ListsFn(args), output_type=PICKLED).name("Lists").uid("lists"))
+    (updates.flat_map(_examples, output_type=PICKLED).name("RankerExamples")
+     .key_by(lambda v: v[0], key_type=Types.INT())
+     .process(RankerFn(args), output_type=PICKLED).name("Ranker").uid("ranker"))
     if args.impressions_topic:
         tables.execute_sql(kafka_table_sql("impressions", args.impressions_topic, args))
         shown = (tables.to_data_stream(tables.sql_query(batches_sql("impressions", args.batch_ms)))

@@ -70,6 +70,9 @@ class RankingConfig:
     pool: int = 40  # best candidates the diversity re-rank chooses from
     mmr_lambda: float = 0.97  # 1.0: pure relevance; lower: more genre diversity (0.9 cost HR@10)
     match_scale: float = 0.3
+    #: Rank with the learned model (``streamrec.recommend.learned``) instead of these weights;
+    #: the weights above are then the model's first version and the features' sources.
+    learned: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.weights) - set(SOURCES)
@@ -209,7 +212,8 @@ def blend(scores: Mapping[str, Mapping[str, float]], config: RankingConfig = DEF
     return {v: match_score(r, config) for v, r in raw_blend(scores, config).items()}
 
 
-def _excluded(user: UserState) -> set[str]:
+def excluded_titles(user: UserState) -> set[str]:
+    """Titles the row never shows the user: watched, disliked, in continue watching."""
     return set(user.seen).union(user.disliked, user.in_progress, (h.video_id for h in user.history))
 
 
@@ -274,11 +278,17 @@ def top_picks(user: UserState, inputs: RankingInputs, k: int = 10,
     """The top-picks row: ``k`` titles with their ``match_score``, best first after diversity."""
     if k < 0:
         raise ValueError(f"k: must be >= 0, got {k}")
-    raw = raw_blend(source_scores(user, inputs, config), config)
+    return rank_raw(user, inputs, raw_blend(source_scores(user, inputs, config), config), k, config)
+
+
+def rank_raw(user: UserState, inputs: RankingInputs, raw: Mapping[str, float], k: int,
+             config: RankingConfig = DEFAULT_CONFIG) -> list[ScoredItem]:
+    """The ranking's tail, whatever scored the candidates (the blend or the learned model):
+    best raw score first, filters, ``match_score``, the diversity re-rank over the best ``pool``."""
     # Sort by id, then (stably) by score: ties stay in id order, with C-level keys only.
     order = sorted(raw)
     order.sort(key=raw.__getitem__, reverse=True)
-    excluded = _excluded(user)
+    excluded = excluded_titles(user)
     pool: list[ScoredItem] = []
     size = max(config.pool, k)
     for video_id in order:

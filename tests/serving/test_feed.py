@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from serving.keys import STORE
 from streamrec import recommend
+from streamrec.recommend import learned
 from streamrec.events.model import EventType, UserEvent
 from streamrec.store import open_store
 from tests.fixtures.serving import CATALOG, service_token, token
@@ -59,7 +61,8 @@ async def test_feed_has_every_row_in_the_seed_shape(feed_world, serve):
 
 
 async def test_top_picks_are_what_recommend_ranks_for_the_stored_state(feed_world, serve):
-    """The row is streamrec.recommend.top_picks over the same store reads, not a second ranking."""
+    """The row is the served ranking (the learned ranker, at the stored model, here none yet: its
+    first version) over the same store reads, not a second ranking."""
     store = open_store(feed_world.store_url)
     try:
         user = store.get_user("u1")
@@ -76,7 +79,7 @@ async def test_top_picks_are_what_recommend_ranks_for_the_stored_state(feed_worl
         candidates = recommend.candidate_titles(user, inputs)
         inputs = inputs.with_items(items=items, item_counts=store.get_item_counts(candidates + seeds),
                                    item_vectors=store.get_item_vectors(candidates))
-        expected = recommend.top_picks(user, inputs, k=20)
+        expected = learned.learned_top_picks(user, inputs, learned.RankerModel(), 20, user.updated_at)
     finally:
         store.close()
     async with serve(feed_world.store_url) as client:
@@ -288,3 +291,27 @@ def test_reshape_refilters_a_stored_feed_for_another_viewer():
     # m1 is R, m12 is GB-only, "gone" is unknown to the catalog: only m3 and m7 pass.
     assert ids(shaped["rows"][0]) == ["m3", "m7"]
     assert ids(reshape(feed, FeedQuery("u1", "US", limit=1), TITLES)["rows"][0]) == ["m1"]
+
+
+async def test_explain_shows_the_ranker_its_model_version_and_each_features_part(feed_world, serve):
+    """explain=true: each top pick carries the parts of its score; they add up to the score the
+    stored model gives it (here a model version 3 written to the store, as the trainer does)."""
+    store = open_store(feed_world.store_url)
+    try:
+        weights = learned.initial_weights() + 0.25
+        store.put_lists([learned.model_to_list(learned.RankerModel(weights, version=3, examples=100), 0)])
+    finally:
+        store.close()
+    async with serve(feed_world.store_url) as client:
+        plain = await get_feed(client)
+        feed = await get_feed(client, query="?explain=true")
+        await get_feed(client, query="?explain=yes", status=400)
+    picks = rows_by_type(feed)["top_picks"]["items"]
+    assert picks and [p["video_id"] for p in picks] == ids(rows_by_type(plain)["top_picks"])
+    assert all("explain" not in p for p in rows_by_type(plain)["top_picks"]["items"])
+    for pick in picks:
+        explain = pick["explain"]
+        assert explain["ranker"] == "learned" and explain["model_version"] == 3
+        assert set(explain["contributions"]) <= set(learned.FEATURES)
+        raw = sum(explain["contributions"].values())
+        assert pick["match_score"] == pytest.approx(1 - math.exp(-max(raw, 0) / 0.3), abs=1e-3)
