@@ -12,8 +12,8 @@ import pytest
 
 from serving.keys import STORE
 from streamrec import recommend
-from streamrec.recommend import learned
 from streamrec.events.model import EventType, UserEvent
+from streamrec.recommend import learned
 from streamrec.store import open_store
 from tests.fixtures.serving import CATALOG, service_token, token
 
