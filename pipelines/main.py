@@ -4,6 +4,7 @@ I/O lives only here, at the edges; the stages in between are the same in both jo
 
     streaming:  Kafka events  -> DecodeEvents -> MaintainState -> store     (dead letters -> DLQ topic)
                 Kafka catalog -> DecodeCatalog -> CatalogUpsert -> store
+                (Kafka impressions -> DecodeImpressions, events) -> MeasureExperiments -> store
                 (catalog, MaintainState's watches) -> NewReleases -> store
     backfill:   --history DIR (rating log -> watch events) -> MaintainState -> store
                                  (its movies file -> CatalogUpsert, NewReleases -> store)
@@ -36,6 +37,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.decode import DecodeCatalog, DecodeEvents
+from pipelines.experiments import DecodeImpressions, MeasureExperiments
 from pipelines.kafka_source import ReadFromKafka, WriteToKafka
 from pipelines.new_releases import NewReleases
 from pipelines.offsets import CommitOffsets, split_acks
@@ -54,6 +56,7 @@ from streamrec.config import (
     TOPIC_CATALOG,
     TOPIC_DLQ,
     TOPIC_EVENTS,
+    TOPIC_IMPRESSIONS,
 )
 from streamrec.events.model import CatalogItem, DeadLetter, UserEvent
 
@@ -127,6 +130,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--events_topic", default=TOPIC_EVENTS)
     parser.add_argument("--catalog_topic", default=TOPIC_CATALOG)
     parser.add_argument("--dlq_topic", default=TOPIC_DLQ)
+    parser.add_argument("--impressions_topic", default=TOPIC_IMPRESSIONS,
+                        help="impressions for the experiments' counts ('' leaves experiments out)")
     parser.add_argument("--group", default=CONSUMER_GROUP, help="consumer group whose offsets the job commits")
     parser.add_argument("--start", choices=("earliest", "latest"), default="earliest",
                         help="where to start a partition the group has no offset for")
@@ -175,12 +180,19 @@ def build(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     catalog_acks, catalog_refused = split_acks(sourced_items | "CatalogUpsert" >> CatalogUpsert(args.store),
                                                "SplitCatalogAcks")
     _ = (items, updated[TAG_WATCHES]) | "NewReleases" >> releases
-    dlq_acks = ((undecodable, refused, bad_items, catalog_refused)
+    experiment_acks, bad_impressions = [], []
+    if args.impressions_topic:  # experiments: plays credited to impressions (pipelines/experiments.py)
+        shown_records = pipeline | "ReadImpressions" >> ReadFromKafka(args.bootstrap, args.impressions_topic,
+                                                                      args.group, **read)
+        shown, bad = shown_records | "DecodeImpressions" >> DecodeImpressions(with_positions=True)
+        experiment_acks.append((shown, events) | "MeasureExperiments" >> MeasureExperiments(args.store))
+        bad_impressions.append(bad)
+    dlq_acks = ((undecodable, refused, bad_items, catalog_refused, *bad_impressions)
                 | "DeadLetters" >> beam.Flatten()
                 | "EncodeDeadLetters" >> beam.Map(_encode_dead_letter)
                 | "WriteDLQ" >> beam.ParDo(WriteToKafka(args.bootstrap, args.dlq_topic)))
     # Offsets are committed once their effects are stored (pipelines/offsets.py).
-    _ = ((updated[TAG_ACKS], catalog_acks, dlq_acks)
+    _ = ((updated[TAG_ACKS], catalog_acks, dlq_acks, *experiment_acks)
          | "Acks" >> beam.Flatten()
          | "CommitOffsets" >> CommitOffsets(args.bootstrap, args.group))
 

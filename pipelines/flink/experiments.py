@@ -27,12 +27,16 @@ from streamrec.experiments.attribution import (
     CountKey,
     ViewerAttribution,
     Watch,
+    by_experiment,
     expire,
     on_impression,
     on_watch,
 )
 from streamrec.experiments.storage import counts_lists
 from streamrec.store import Store
+
+__all__ = ["CountsWriter", "attribute", "by_experiment", "by_shard", "expired", "impressions_of", "viewer_shard",
+           "watches_of"]
 
 #: A Kafka record as the job's SQL source hands it over: (offset, key, value).
 Record = tuple[int, bytes | None, bytes | None]
@@ -117,13 +121,6 @@ def expired(viewers: Iterable[tuple[str, ViewerAttribution]], shown_until: int,
         else:
             kept[user_id] = state
     return gone, kept
-
-
-def by_experiment(counts: Mapping[CountKey, int]) -> dict[str, dict[CountKey, int]]:
-    out: dict[str, dict[CountKey, int]] = {}
-    for key, n in counts.items():
-        out.setdefault(key[0], {})[key] = n
-    return out
 
 
 class CountsWriter(StoreUser):

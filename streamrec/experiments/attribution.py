@@ -21,7 +21,7 @@ Counts are keyed by :data:`CountKey` ``(experiment, window start ms, variant, me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from streamrec.events.model import Impression
@@ -159,6 +159,14 @@ def on_watch(state: ViewerAttribution, watch: Watch, *, window_ms: int = ATTRIBU
         del state.waiting[:-MAX_WAITING]
     state.newest_ts = max(state.newest_ts, watch.ts)
     return counts
+
+
+def by_experiment(counts: Mapping[CountKey, int]) -> dict[str, dict[CountKey, int]]:
+    """Count increments split by experiment (the engines key the totals by experiment)."""
+    out: dict[str, dict[CountKey, int]] = {}
+    for key, n in counts.items():
+        out.setdefault(key[0], {})[key] = n
+    return out
 
 
 def expire(state: ViewerAttribution, *, shown_until: int, watched_until: int, window_ms: int = ATTRIBUTION_WINDOW_MS,
