@@ -20,7 +20,7 @@ lists over their count limits: never written by these rules) is driven through t
 from __future__ import annotations
 
 import bisect
-import itertools
+import operator
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -67,6 +67,17 @@ def _history_key(entry: HistoryEntry) -> tuple[int, str]:
     return -entry.ts, entry.video_id
 
 
+_TS = operator.attrgetter("ts")
+
+
+def _newest_first(times: list[int], ids: list[str]) -> bool:
+    """Whether history keys (-ts, id) strictly increase: times never rise, ids rise within a time."""
+    if not all(map(operator.ge, times, times[1:])):
+        return False
+    return all(map(operator.gt, times, times[1:])) or all(
+        a < b for ta, tb, a, b in zip(times, times[1:], ids, ids[1:], strict=False) if ta == tb)
+
+
 def _sorted_pairs(history: list[HistoryEntry], video_id: str, ts: int, config: StateConfig) -> dict[tuple[str, str], int]:
     """``state._pairs`` over a history sorted by (-ts, id), as a LiveUser's is: the window keeps
     that order, which is the order the rule ranks the earlier titles in, so only the titles
@@ -108,20 +119,21 @@ class LiveUser:
         self._index()
 
     def _index(self) -> None:
+        # Once per batch of a user's events (a Beam pane, a Flink batch): C loops where it can.
         s = self.state
-        self._event_ids = set(s.recent_event_ids)
         self._history = {h.video_id: h for h in s.history}
+        ids, times = list(self._history), list(map(_TS, s.history))  # aligned unless ids repeat (not canonical)
+        self._event_ids = set(s.recent_event_ids)
         self._seen = set(s.seen)
         self._event_id_chars = sum(map(len, s.recent_event_ids))
-        self._history_chars = sum(map(len, self._history))
+        self._history_chars = sum(map(len, ids))
         self._seen_chars = sum(map(len, s.seen))
         self._progress_chars = sum(map(len, s.in_progress))
-        keys = [_history_key(h) for h in s.history]
         self._canonical = (
             len(self._event_ids) == len(s.recent_event_ids) <= EVENT_IDS_LIMIT
             and len(self._history) == len(s.history) <= HISTORY_LIMIT
             and len(self._seen) == len(s.seen) <= SEEN_LIMIT
-            and all(a < b for a, b in itertools.pairwise(keys))
+            and _newest_first(times, ids)
         )
 
     def _bound(self, name: str) -> None:

@@ -164,8 +164,14 @@ def test_a_refused_event_changes_nothing() -> None:
     assert_same_state(live.state, before, "after a refused event")
 
 
-def test_the_callers_state_is_never_changed_and_odd_states_use_the_reference() -> None:
-    odd = UserState("u", history=[HistoryEntry("a", 1000), HistoryEntry("a", 500)], seen=["a"])
+@pytest.mark.parametrize("history", [
+    [HistoryEntry("a", 1000), HistoryEntry("a", 500)],  # a title twice
+    [HistoryEntry("a", 500), HistoryEntry("b", 1000)],  # oldest first
+    [HistoryEntry("b", 1000), HistoryEntry("a", 1000)],  # a tie out of id order
+], ids=["repeated", "unsorted", "tie-unsorted"])
+def test_the_callers_state_is_never_changed_and_odd_states_use_the_reference(history: list[HistoryEntry]) -> None:
+    odd = UserState("u", history=history, seen=["a"])
+    assert not LiveUser(odd)._canonical
     snapshot = UserState("u", history=list(odd.history), seen=list(odd.seen))
     events = [UserEvent(f"e{i}", EventType.PLAY, "u", 2000 + i, video_id=v) for i, v in enumerate("aba")]
     reference = odd
