@@ -108,8 +108,13 @@ def fold_in(user_vector: np.ndarray | None, item_vec: np.ndarray, weight: float,
         return item_unit.astype(np.float32) if weight > 0 else None
     if user_vector.shape != item_unit.shape:
         raise ValueError(f"user_vector: dimension {user_vector.shape} does not match item vector {item_unit.shape}")
-    updated = _unit(decay * np.asarray(user_vector, dtype=np.float32) + np.float32(weight) * item_unit)
-    return updated.astype(np.float32)
+    # The rule's float32 operations in its order, on one new array (each in place: no copies).
+    updated = np.asarray(user_vector, dtype=np.float32) * decay
+    updated += np.float32(weight) * item_unit
+    norm = float(np.sqrt(updated.dot(updated)))
+    if norm > 0:
+        updated /= norm
+    return updated
 
 
 def vector_scores(user_vector: np.ndarray | None, item_vectors: Mapping[str, np.ndarray]) -> dict[str, float]:

@@ -127,6 +127,22 @@ def test_item_vector_increments_equal_the_plain_loop_bit_for_bit() -> None:
     assert item_vector_increments({}) == {}
 
 
+def test_fold_in_is_the_rule_as_written_bit_for_bit() -> None:
+    """fold_in works in place on one array; the result is the rule's, unit(decay * u + w * unit(i))."""
+    rng = np.random.default_rng(3)
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.linalg.norm(v)
+
+    for k in range(500):
+        user = unit(rng.standard_normal(64).astype(np.float32))
+        item = item_basis(f"t{k}") * np.float32(rng.uniform(0.5, 3.0))
+        weight = float(rng.choice([-1.0, -0.5, 0.3, 0.6, 1.0]))
+        expected = unit(0.9 * user + np.float32(weight) * unit(item)).astype(np.float32)
+        got = fold_in(user, item, weight, 0.9)
+        assert got is not None and got.dtype == np.float32 and got.tobytes() == expected.tobytes()
+
+
 def test_shared_neighbours_make_item_vectors_close() -> None:
     shared = [(f"n{i}", 5) for i in range(20)]
     a, b = item_vector("a", shared), item_vector("b", shared)
