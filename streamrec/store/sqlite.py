@@ -19,6 +19,7 @@ URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; optional
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import sqlite3
 import threading
@@ -249,15 +250,19 @@ class SqliteStore(Store):
 
     # -- co-watch --------------------------------------------------------------------------
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
-        rows = []
-        for (item, neighbour), count in increments.items():
-            codec.check_id(item, "video_id")
-            codec.check_id(neighbour, "neighbour")
-            if item == neighbour:
-                raise ValueError(f"neighbour: an item is not its own co-watch neighbour ({item!r})")
-            rows.append((item, neighbour, int(count)))
-        if not rows:
+        if not increments:
             return
+        # Checked per distinct id and built in C loops: a batch holds thousands of pairs over a
+        # few hundred titles (the per-pair checks were a tenth of the pipeline's co-watch write).
+        items, neighbours = zip(*increments, strict=True)
+        for item in set(items):
+            codec.check_id(item, "video_id")
+        for neighbour in set(neighbours):
+            codec.check_id(neighbour, "neighbour")
+        if any(map(operator.eq, items, neighbours)):
+            item = next(i for i, n in zip(items, neighbours, strict=True) if i == n)
+            raise ValueError(f"neighbour: an item is not its own co-watch neighbour ({item!r})")
+        rows = list(zip(items, neighbours, map(int, increments.values()), strict=True))
         with self._write() as conn:  # a failed call rolls the staged rows back with the rest
             conn.executemany("INSERT INTO temp.cowatch_increments VALUES (?, ?, ?)", rows)
             conn.execute(_UPSERT_COWATCH)
