@@ -41,6 +41,7 @@ from pipelines.experiments import DecodeImpressions, MeasureExperiments
 from pipelines.kafka_source import ReadFromKafka, WriteToKafka
 from pipelines.new_releases import NewReleases
 from pipelines.offsets import CommitOffsets, split_acks
+from pipelines.ranker import TrainRanker
 from pipelines.sinks import TAG_INCREMENTS, WriteUserUpdates
 from pipelines.stages import (
     AttachGenres,
@@ -49,7 +50,12 @@ from pipelines.stages import (
     Trending,
     WriteTrending,
 )
-from pipelines.user_state import TAG_REJECTED, TAG_WATCHES, UpdateUserState
+from pipelines.user_state import (
+    TAG_EXAMPLES,
+    TAG_REJECTED,
+    TAG_WATCHES,
+    UpdateUserState,
+)
 from streamrec.config import (
     DEFAULT_KAFKA_BOOTSTRAP,
     DEFAULT_STORE_URL,
@@ -92,7 +98,11 @@ class MaintainState(beam.PTransform):  # type: ignore[misc]
                          | "AttachGenres" >> beam.ParDo(AttachGenres(self.store_url))
                          | "Trending" >> Trending(top_n=self.trending_top_n, early_s=self.early_s)
                          | "WriteTrending" >> WriteTrending(self.store_url))  # dead letters of lists refused
-        rejected = (updated[TAG_REJECTED], refused_by_store, lists_refused) | "Rejected" >> beam.Flatten()
+        model_refused = (updated[TAG_EXAMPLES]
+                         | "TrainRanker" >> TrainRanker(self.store_url)
+                         | "WriteModel" >> WriteTrending(self.store_url))  # one ranked list per version
+        rejected = ((updated[TAG_REJECTED], refused_by_store, lists_refused, model_refused)
+                    | "Rejected" >> beam.Flatten())
         return {"users": updated.users, TAG_REJECTED: rejected, TAG_WATCHES: updated[TAG_WATCHES], TAG_ACKS: acks}
 
 
