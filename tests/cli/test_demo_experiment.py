@@ -4,9 +4,11 @@ results; a sample of replayed viewers open their home page on the real service f
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from serving import auth
@@ -19,6 +21,7 @@ from streamrec.ratings import Rating
 from streamrec.store import open_store
 from streamrec_cli import demo_routes
 from streamrec_cli.demo_steps import DEMO_EXPERIMENT_ID, ensure_demo_experiment
+from streamrec_cli.main import main as cli_main
 from streamrec_cli.publisher import FeedVisits, ReplayStats
 from tests.fixtures.serving import JWT_KEY, free_port
 
@@ -76,3 +79,20 @@ async def test_a_visit_opens_the_real_feed(feed_world, serve) -> None:  # type: 
         stats = ReplayStats()
         await asyncio.to_thread(visits.visit, "u1", stats)
     assert (stats.feed_visits, stats.feed_visit_errors) == (1, 0)
+
+
+def test_experiment_command_sets_lists_and_reads_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    spec = tmp_path / "experiment.json"
+    spec.write_text(json.dumps({**EXPERIMENT, "variants": [{"name": "blend", "share": 0.5},
+                                                           {"name": "fressh", "share": 0.5}]}))
+    assert cli_main(["experiment", "set", str(spec), "--store", url]) == 2
+    assert "variants[1].name: no variant 'fressh'" in capsys.readouterr().err
+    spec.write_text(json.dumps(EXPERIMENT))
+    assert cli_main(["experiment", "set", str(spec), "--store", url]) == 0
+    capsys.readouterr()
+    assert cli_main(["experiment", "list", "--store", url]) == 0
+    assert json.loads(capsys.readouterr().out)["running_now"] is True
+    assert cli_main(["experiment", "results", "fresh-vs-blend", "--store", url]) == 0
+    assert [v["variant"] for v in json.loads(capsys.readouterr().out)["variants"]] == ["blend", "fresh"]
+    assert cli_main(["experiment", "results", "nope", "--store", url]) == 2
