@@ -8,15 +8,19 @@
 
 The rules are :mod:`streamrec.experiments.attribution`'s; the store layout
 :mod:`streamrec.experiments.storage`'s. Both keyed states are in Flink's checkpoint with the
-offsets of both topics, and the count lists are written by value from the totals, so after a
-crash the job restores, replays and writes the same numbers again: no count is lost or doubled
-(the same argument as the trending lists, ``pipelines.flink.core``). Nothing here imports PyFlink.
+offsets of both topics, and the count lists are written by value from the totals once a completed
+checkpoint covers them (held writes, ``pipelines.flink.core``): after a crash the job restores,
+replays and writes the same numbers again, and a job started afresh from the group's offsets
+starts each list from the store, which holds nothing past the last checkpoint. (A fresh job has no
+attribution state, though: a play whose impression came before the start is not credited, and a
+viewer already counted that day is counted again.) Nothing here imports PyFlink.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pipelines.flink.core import StoreUser, dead_letter
 from streamrec.events.codec import EventCodec, default_codec
@@ -32,14 +36,15 @@ from streamrec.experiments.attribution import (
     on_impression,
     on_watch,
 )
-from streamrec.experiments.storage import counts_lists
-from streamrec.store import Store
+from streamrec.experiments.storage import counts_from_lists, counts_key, counts_lists
+from streamrec.model import RankedList
 
-__all__ = ["CountsWriter", "attribute", "by_experiment", "by_shard", "expired", "impressions_of", "viewer_shard",
+__all__ = ["CountsWriter", "ExperimentTotals", "attribute", "by_experiment", "by_shard", "expired", "impressions_of", "viewer_shard",
            "watches_of"]
 
 #: A Kafka record as the job's SQL source hands it over: (offset, key, value).
 Record = tuple[int, bytes | None, bytes | None]
+ListKey = tuple[str, int, str, str]  # (experiment, window, variant, metric): one count list
 STAGE = "attribute_plays"
 
 
@@ -123,15 +128,40 @@ def expired(viewers: Iterable[tuple[str, ViewerAttribution]], shown_until: int,
     return gone, kept
 
 
+@dataclass
+class ExperimentTotals:
+    """One experiment's totals as this job counts them, and which count lists it has started
+    from the store (a list this job has not touched yet starts from its stored value)."""
+
+    totals: dict[CountKey, int] = field(default_factory=dict)
+    loaded: set[ListKey] = field(default_factory=set)
+
+
 class CountsWriter(StoreUser):
-    """Adds increments to an experiment's totals and writes the lists they touched, by value."""
+    """Adds increments to an experiment's totals (each list started from the store the first time
+    it is touched) and gives the lists they changed, to be written by value once a checkpoint
+    covers them (``pipelines.flink.core``: the store never holds an effect of an event after the
+    last completed checkpoint, so a job started afresh from the group's offsets may read its
+    starting values from the store)."""
 
-    def write(self, totals: dict[CountKey, int], increments: Mapping[CountKey, int], now_ms: int) -> None:
+    def add(self, held: ExperimentTotals, increments: Mapping[CountKey, int], now_ms: int) -> list[RankedList]:
+        touched = {(k[0], k[1], k[2], k[3]) for k in increments}
+        missing = [t for t in touched if t not in held.loaded]
+        if missing:
+            keys = [counts_key(*t) for t in missing]
+            stored = self.call("get_lists", lambda store: store.get_lists(keys))
+            for key, n in counts_from_lists(stored.values()).items():
+                held.totals.setdefault(key, n)
+            held.loaded.update(missing)
         for key, n in increments.items():
-            totals[key] = totals.get(key, 0) + n
-        lists = counts_lists(totals, {key[:4] for key in increments}, now_ms)  # type: ignore[misc]
+            held.totals[key] = held.totals.get(key, 0) + n
+        return counts_lists(held.totals, touched, now_ms)
 
-        def put(store: Store) -> None:
-            store.put_lists(lists)
-
-        self.call("put_lists", put)
+    def write(self, ready: Iterable[Sequence[RankedList]]) -> int:
+        """The newest version of every list in ``ready`` (held batches, oldest first), by value."""
+        newest: dict[str, RankedList] = {}
+        for lists in ready:
+            newest.update((r.key, r) for r in lists)
+        if newest:
+            self.call("put_lists", lambda store: store.put_lists(list(newest.values())))
+        return len(newest)

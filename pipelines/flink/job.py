@@ -71,6 +71,7 @@ from pipelines.flink.core import (
 )
 from pipelines.flink.experiments import (
     CountsWriter,
+    ExperimentTotals,
     attribute,
     by_experiment,
     by_shard,
@@ -415,26 +416,32 @@ class AttributionFn(KeyedProcessFunction):  # type: ignore[misc]
         yield from by_experiment(counts).items()
 
 
-class ExperimentCountsFn(KeyedProcessFunction):  # type: ignore[misc]
-    """Keyed by experiment: its totals in ValueState; the count lists an input touched are
-    replaced by value (idempotent: a replay after a restore writes the same numbers)."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
+class ExperimentCountsFn(_Held):
+    """Keyed by experiment: its totals in ValueState (each count list started from the store the
+    first time it is touched); the lists an input changed are held until a checkpoint covers them,
+    then replaced by value (a replay after a restore writes the same numbers)."""
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
         self.totals = runtime_context.get_state(ValueStateDescriptor("totals", PICKLED))
         self.writer = CountsWriter(self.args.store)
 
     def close(self) -> None:
+        super().close()
         self.writer.close()
 
     def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
         _experiment, increments = value
-        totals = self.totals.value() or {}
-        self.writer.write(totals, increments, ctx.timer_service().current_processing_time())
-        self.totals.update(totals)
+        held = self.totals.value() or ExperimentTotals()
+        lists = self.writer.add(held, increments, ctx.timer_service().current_processing_time())
+        self.totals.update(held)
+        pending = self._pending()
+        pending.add(lists)
+        self.hold(pending, ctx)
         return iter(())
+
+    def release(self, pending: Pending) -> None:
+        self.writer.write(pending.pop_ready(self.watch))
 
 
 def _examples(encoded: bytes) -> Iterator[Any]:

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.flink.experiments import attribute, impressions_of, watches_of
+from pipelines.flink.experiments import (
+    CountsWriter,
+    ExperimentTotals,
+    attribute,
+    impressions_of,
+    watches_of,
+)
 from streamrec.events.codec import default_codec
 from streamrec.events.model import EventType, Impression, UserEvent
 from streamrec.experiments.attribution import ATTRIBUTION_WINDOW_MS, CountKey
@@ -81,6 +87,21 @@ def test_the_adapters_count_each_play_once_and_only_within_the_window() -> None:
 def test_a_record_that_is_not_an_impression_is_a_dead_letter() -> None:
     found, dead = impressions_of([(7, b"k", b"\x00junk"), (8, b"u", CODEC.encode(shown("u", 1, "blend", "a")))], "t", 2)
     assert len(found) == 1 and len(dead) == 1 and dead[0].offset == 7 and dead[0].stage == "attribute_plays"
+
+
+def test_a_job_started_afresh_starts_each_count_list_from_the_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    key: CountKey = ("x", 0, "blend", "plays", "top_picks", 1)
+    first, again = CountsWriter(url), CountsWriter(url)
+    try:
+        first.write([first.add(ExperimentTotals(), {key: 3}, 1)])
+        fresh = ExperimentTotals()  # a new job: no keyed state, the store holds what was released
+        lists = again.add(fresh, {key: 2, (*key[:5], 2): 1}, 2)
+        assert counts_from_lists(lists) == {key: 5, (*key[:5], 2): 1}
+        assert again.add(fresh, {key: 1}, 3) and fresh.totals[key] == 6  # read once, then counted here
+    finally:
+        first.close()
+        again.close()
 
 
 @pytest.mark.kafka
