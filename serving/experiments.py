@@ -3,7 +3,7 @@
 The experiments are read through :class:`serving.shared_reads.SharedReads` (ranked lists, held a
 couple of seconds), so a changed experiment reaches every feed within that time and a feed costs
 no extra store round trip while it is held. A store that fails here costs the viewer nothing but
-the experiment: the feed is ranked by the control and carries no labels.
+the experiment: the feed is ranked as outside experiments (``variants.SERVED``) and carries no labels.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ async def viewer_variant(store: CatalogReads, shared: SharedReads, user_id: str,
         async with asyncio.timeout(deadline_s):
             found = await experiments(store, shared)
     except (TimeoutError, StoreError) as e:
-        log.warning("experiments unreadable, feed ranked by the control: %s", e or "timeout")
+        log.warning("experiments unreadable, feed ranked as outside experiments: %s", e or "timeout")
         return None, None
     running = running_experiment(found, int(time.time() * 1000) if now_ms is None else now_ms)
     return (running.id, assign(running, user_id)) if running is not None else (None, None)

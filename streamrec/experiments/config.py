@@ -9,7 +9,8 @@ long as it runs. The document (JSON, what ``streamrec experiment set FILE`` read
 
 ``start``/``stop``: Unix seconds or ISO-8601 text (``stop`` null: open-ended); ``control``: the
 variant the others are compared with (default: the first); ``holdout``: the share of viewers left
-out of the experiment altogether (they get the control's ranking and are counted apart).
+out of the experiment altogether (they get the ranking served outside experiments,
+``streamrec.recommend.variants.SERVED``, and are counted apart).
 
 Assignment (:func:`assign`) is a hash of (salt, user id), so a viewer has the same variant on
 every device and in every process (serving, the pipelines, the offline replay), with nothing
