@@ -39,8 +39,18 @@ from streamrec.experiments.attribution import (
 from streamrec.experiments.storage import counts_from_lists, counts_key, counts_lists
 from streamrec.model import RankedList
 
-__all__ = ["CountsWriter", "ExperimentTotals", "attribute", "by_experiment", "by_shard", "expired", "impressions_of", "viewer_shard",
-           "watches_of"]
+__all__ = [
+    "CountsWriter",
+    "ExperimentTotals",
+    "attribute",
+    "by_experiment",
+    "by_shard",
+    "expired",
+    "impressions_of",
+    "merged_counts",
+    "viewer_shard",
+    "watches_of",
+]
 
 #: A Kafka record as the job's SQL source hands it over: (offset, key, value).
 Record = tuple[int, bytes | None, bytes | None]
@@ -128,21 +138,30 @@ def expired(viewers: Iterable[tuple[str, ViewerAttribution]], shown_until: int,
     return gone, kept
 
 
+def merged_counts(parts: Iterable[Mapping[CountKey, int]]) -> dict[CountKey, int]:
+    """Count increments added up."""
+    total: dict[CountKey, int] = {}
+    for part in parts:
+        for key, n in part.items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
 @dataclass
 class ExperimentTotals:
-    """One experiment's totals as this job counts them, and which count lists it has started
-    from the store (a list this job has not touched yet starts from its stored value)."""
+    """One experiment's totals as this job has released them, and which count lists it has
+    started from the store (a list this job has not touched yet starts from its stored value)."""
 
     totals: dict[CountKey, int] = field(default_factory=dict)
     loaded: set[ListKey] = field(default_factory=set)
 
 
 class CountsWriter(StoreUser):
-    """Adds increments to an experiment's totals (each list started from the store the first time
-    it is touched) and gives the lists they changed, to be written by value once a checkpoint
-    covers them (``pipelines.flink.core``: the store never holds an effect of an event after the
+    """Adds released increments (those a completed checkpoint covers, ``pipelines.flink.core``) to
+    an experiment's totals, each list started from the store the first time it is touched, and
+    writes the lists they changed by value: the store never holds an effect of an event after the
     last completed checkpoint, so a job started afresh from the group's offsets may read its
-    starting values from the store)."""
+    starting values from the store."""
 
     def add(self, held: ExperimentTotals, increments: Mapping[CountKey, int], now_ms: int) -> list[RankedList]:
         touched = {(k[0], k[1], k[2], k[3]) for k in increments}

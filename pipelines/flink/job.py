@@ -77,6 +77,7 @@ from pipelines.flink.experiments import (
     by_shard,
     expired,
     impressions_of,
+    merged_counts,
     watches_of,
 )
 from streamrec.config import (
@@ -417,9 +418,10 @@ class AttributionFn(KeyedProcessFunction):  # type: ignore[misc]
 
 
 class ExperimentCountsFn(_Held):
-    """Keyed by experiment: its totals in ValueState (each count list started from the store the
-    first time it is touched); the lists an input changed are held until a checkpoint covers them,
-    then replaced by value (a replay after a restore writes the same numbers)."""
+    """Keyed by experiment: the increments held until a checkpoint covers them, then added to the
+    released totals (ValueState; each count list started from the store the first time it is
+    touched) and the lists they changed replaced by value (a replay after a restore writes the
+    same numbers). Held as increments, not lists: a slow checkpoint holds many of them."""
 
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
@@ -432,16 +434,17 @@ class ExperimentCountsFn(_Held):
 
     def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
         _experiment, increments = value
-        held = self.totals.value() or ExperimentTotals()
-        lists = self.writer.add(held, increments, ctx.timer_service().current_processing_time())
-        self.totals.update(held)
         pending = self._pending()
-        pending.add(lists)
+        pending.add(increments)
         self.hold(pending, ctx)
         return iter(())
 
     def release(self, pending: Pending) -> None:
-        self.writer.write(pending.pop_ready(self.watch))
+        ready = pending.pop_ready(self.watch)
+        if ready:
+            released = self.totals.value() or ExperimentTotals()
+            self.writer.write([self.writer.add(released, merged_counts(ready), int(time.time() * 1000))])
+            self.totals.update(released)
 
 
 def _examples(encoded: bytes) -> Iterator[Any]:
