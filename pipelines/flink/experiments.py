@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pipelines.flink.core import StoreUser, dead_letter
+from pipelines.flink.core import Pending, StoreUser, dead_letter
 from streamrec.events.codec import EventCodec, default_codec
 from streamrec.events.errors import EventError
 from streamrec.events.model import DeadLetter, Impression, UserEvent
@@ -46,6 +46,7 @@ __all__ = [
     "by_experiment",
     "by_shard",
     "expired",
+    "hold_increments",
     "impressions_of",
     "merged_counts",
     "viewer_shard",
@@ -145,6 +146,21 @@ def merged_counts(parts: Iterable[Mapping[CountKey, int]]) -> dict[CountKey, int
         for key, n in part.items():
             total[key] = total.get(key, 0) + n
     return total
+
+
+HELD_GROUPS = 8  # held increment groups at most (a slow checkpoint must not make the state grow)
+
+
+def hold_increments(pending: Pending, increments: Mapping[CountKey, int], limit: int = HELD_GROUPS) -> None:
+    """Hold ``increments`` until a checkpoint covers them, in at most ``limit`` groups: when full,
+    the newest group is merged into the new one, which takes the new time. Merging an earlier
+    write into a later one only delays it (never releases anything early), and the older groups
+    keep their times, so they are released by the next covering checkpoint; then new groups start
+    again and the merged one stops moving."""
+    if len(pending.groups) >= limit:
+        _, newest = pending.groups.pop()
+        increments = merged_counts([newest, increments])
+    pending.add(dict(increments))
 
 
 @dataclass

@@ -76,6 +76,7 @@ from pipelines.flink.experiments import (
     by_experiment,
     by_shard,
     expired,
+    hold_increments,
     impressions_of,
     merged_counts,
     watches_of,
@@ -438,7 +439,7 @@ class ExperimentCountsFn(_Held):
         # loaded machine), which made this the job's slowest operator; a timer tries twice a second.
         _experiment, increments = value
         pending = self._pending()
-        pending.add(increments)
+        hold_increments(pending, increments)
         self.pending_state.update(pending)
         self._release_later(ctx)
         return iter(())

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.flink.core import Pending
 from pipelines.flink.experiments import (
     CountsWriter,
     ExperimentTotals,
     attribute,
+    hold_increments,
     impressions_of,
+    merged_counts,
     watches_of,
 )
 from streamrec.events.codec import default_codec
@@ -102,6 +105,37 @@ def test_a_job_started_afresh_starts_each_count_list_from_the_store(tmp_path: Pa
     finally:
         first.close()
         again.close()
+
+
+class Watch_:
+    """A stand-in for the JobManager's answer: a checkpoint triggered at ``triggered`` completed."""
+
+    def __init__(self) -> None:
+        self.triggered = -1
+
+    def poll(self) -> None:
+        pass
+
+    def covers(self, made_at: int) -> bool:
+        return made_at < self.triggered
+
+
+def test_held_increments_stay_bounded_and_are_never_released_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0]
+    monkeypatch.setattr("pipelines.flink.core.time.time", lambda: clock[0] / 1000)
+    key: CountKey = ("x", 0, "blend", "plays", "top_picks", 0)
+    pending, watch, released = Pending(), Watch_(), 0
+    for t in range(1, 200):  # one input every ms; a checkpoint triggers every 50 ms
+        clock[0] = t
+        hold_increments(pending, {key: 1}, limit=4)
+        assert len(pending.groups) <= 4
+        if t % 50 == 0:
+            watch.triggered = t
+            ready = pending.pop_ready(watch)  # type: ignore[arg-type]
+            released += sum(merged_counts(ready).values())
+            assert released <= t - 1  # nothing made at or after the trigger
+            assert released >= t - 50  # and nothing starves: at most one period behind
+    assert released + sum(merged_counts(p for _, p in pending.groups).values()) == 199
 
 
 @pytest.mark.kafka
