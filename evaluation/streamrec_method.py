@@ -112,8 +112,6 @@ class StreamrecMethod:
         the model has not seen these events when it ranked them)."""
         candidates = self.served.pop(state.user_id, None)
         now = events[0].timestamp
-        if not state.history:  # the pipeline's rule too: a viewer with no history teaches nothing
-            return
         if candidates is None:
             candidates = candidate_features(state, self._inputs(state), now, self.ranking_config)
         watched = [e.video_id for e in events if e.video_id]

@@ -82,7 +82,7 @@ def refresh(store: Store, user: UserState, region: str | None, k: int) -> Refres
     else:
         picks = top_picks(user, inputs, k=k, config=config)
     examples: list[Example] = []
-    if watched and before.history:
+    if watched:
         _, inputs_before = without_own_watches(user, inputs, watched)
         candidates = candidate_features(before, inputs_before, now_ms, config)
         examples = examples_for(candidates, watched, model)

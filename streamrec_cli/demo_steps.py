@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 
 SAMPLE_USER = "1"  # MovieLens and MovieTweetings both have a user 1
 CATALOG_WAIT_S = 300.0
-#: The experiment the demo runs: the hand-tuned blend against "fresh" (more weight on trending),
+#: The experiment the demo runs: the hand-tuned blend against the learned ranker (docs/ranking.md),
 #: half the viewers each, from the first run of this demo folder (docs/experiments.md).
-DEMO_EXPERIMENT_ID = "fresh-vs-blend"
+DEMO_EXPERIMENT_ID = "learned-vs-blend"
 FEED_VISIT_SHARE = 0.25  # replayed sessions whose viewer opens the home page first
 
 
@@ -56,7 +56,7 @@ def ensure_demo_experiment(store_url: str) -> str:
         if not any(e.id == DEMO_EXPERIMENT_ID for e in get_experiments(store)):
             put_experiment(store, parse_experiment({
                 "id": DEMO_EXPERIMENT_ID, "salt": DEMO_EXPERIMENT_ID, "start": time.time(), "control": "blend",
-                "variants": [{"name": "blend", "share": 0.5}, {"name": "fresh", "share": 0.5}]}))
+                "variants": [{"name": "blend", "share": 0.5}, {"name": "learned", "share": 0.5}]}))
     finally:
         store.close()
     return DEMO_EXPERIMENT_ID

@@ -13,7 +13,7 @@ both run:
   them would feed the model its own past (a feedback loop).
 - **Model**: ``score = w . x``, served through the blend's monotone ``match_score`` map. The
   first version's weights are the blend's (0 for the features it lacks), so learning starts from
-  the hand-tuned weighting. A viewer with no history gets the blend's answer.
+  the hand-tuned weighting.
 - **Examples** (:func:`examples_for`): a watched title that the candidates of the viewer's state
   *before* the watch contained, beside the candidates the model ranked highest that were not
   watched (what the row would have shown) and each feature's own best (so a weighting the model
@@ -49,7 +49,6 @@ from streamrec.recommend.ranking import (
     excluded_titles,
     rank_raw,
     source_scores,
-    top_picks,
     user_genres,
 )
 
@@ -79,6 +78,7 @@ class LearningConfig:
     step: float = 0.1  # the additive move tried on each weight (features are in [0, 1])
     max_weight: float = 5.0  # every weight stays in [-max_weight, max_weight]
     min_gain: float = 1e-4  # a move is kept only if the window's NDCG@10 rises by more than this
+    confidence_z: float = 2.0  # ... and by more than this many standard errors (paired, per watch)
 
     def __post_init__(self) -> None:
         if min(self.buffer, self.every, self.min_examples, self.negatives) < 1:
@@ -174,33 +174,43 @@ class WindowMetric:
         self.segment = np.repeat(np.arange(len(examples)), sizes)
 
     def __call__(self, w: np.ndarray) -> float:
+        return float(self.gains(w).mean())
+
+    def gains(self, w: np.ndarray) -> np.ndarray:
+        """Each example's NDCG@10 under ``w``."""
         s = self.x @ w
         positive = s[self.starts]
         # rank = candidates scoring at least as high as the watch (ties count against it)
         above = np.add.reduceat((s >= positive[self.segment]).astype(np.int32), self.starts) - 1
-        gains = np.where(above < 10, 1.0 / np.log2(above + 2.0), 0.0)
-        return float(gains.mean())
+        return np.where(above < 10, 1.0 / np.log2(above + 2.0), 0.0)
 
 
 def coordinate_ascent(w: np.ndarray, metric: WindowMetric, config: LearningConfig = LearningConfig()) -> np.ndarray:
     """One pass over the features (in order): for each weight try 0, half, double and
-    ``+-step``; keep the value with the best window NDCG@10 if it beats the current one by more
-    than ``min_gain`` (the current value wins ties). Deterministic."""
+    ``+-step``; keep the value with the best window NDCG@10 if its gain over the current weights
+    is *significant*: the mean per-example improvement exceeds ``min_gain`` and ``confidence_z``
+    standard errors of it (a paired comparison on the same watches), so the weights do not walk
+    on the window's noise. The current value wins ties. Deterministic."""
     w = w.copy()
-    best = metric(w)
+    current_gains = metric.gains(w)
+    n = len(current_gains)
     for j in range(len(w)):
         current = w[j]
         tries = {0.0, current * 0.5, current * 2.0, current + config.step, current - config.step}
-        chosen = current
+        chosen, chosen_gains, best = current, current_gains, 0.0
         for value in sorted(tries):
             value = float(np.clip(value, -config.max_weight, config.max_weight))
             if value == current:
                 continue
             w[j] = value
-            score = metric(w)
-            if score > best + config.min_gain:
-                best, chosen = score, value
+            gains = metric.gains(w)
+            diff = gains - current_gains
+            mean = float(diff.mean())
+            error = float(diff.std()) / math.sqrt(n) if n > 1 else 0.0
+            if mean > max(config.min_gain, config.confidence_z * error) and mean > best:
+                best, chosen, chosen_gains = mean, value, gains
         w[j] = chosen
+        current_gains = chosen_gains
     return w
 
 
@@ -377,10 +387,6 @@ def learned_top_picks(user: UserState, inputs: RankingInputs, model: RankerModel
     ``candidates``: features already computed for this request."""
     if k < 0:
         raise ValueError(f"k: must be >= 0, got {k}")
-    if not user.history:
-        # The model learns from viewers with a history; one with none gets the blend's answer
-        # (trending and stated preferences), which the model's features cannot improve on.
-        return top_picks(user, inputs, k, config)
     if candidates is None:
         candidates = candidate_features(user, inputs, now_ms, config)
     return rank_raw(user, inputs, learned_raw(candidates, model), k, config)

@@ -79,6 +79,17 @@ def test_coordinate_ascent_moves_the_weight_that_puts_the_watch_first():
     assert metric(moved) == 1.0
 
 
+def test_coordinate_ascent_does_not_move_on_what_one_watch_in_a_hundred_says():
+    """A move that helps 1 watch of 100 (and changes nothing for the others) is within the
+    window's noise (mean 0.01, 1 standard error 0.01 < 2): the weights stay. 10 of 100 is not."""
+    fixed = example(row(cowatch=1.0), row(cowatch=0.5))  # first whatever the weights
+    lucky = example(row(popularity=1.0), *[row(cowatch=0.01)] * 12)  # first only if popularity counts
+    start = initial_weights()
+    np.testing.assert_array_equal(coordinate_ascent(start, WindowMetric([lucky] + [fixed] * 99)), start)
+    moved = coordinate_ascent(start, WindowMetric([lucky] * 10 + [fixed] * 90))
+    assert moved[FEATURES.index("popularity")] > 0
+
+
 def test_coordinate_ascent_keeps_the_current_weight_on_ties_and_respects_the_cap():
     metric = WindowMetric([example(row(cowatch=1.0), row(cowatch=0.5))])
     start = initial_weights()
@@ -156,11 +167,15 @@ def test_features_leave_out_watched_titles_and_are_in_unit_range():
     assert b is not None and b[COWATCH] > 0 and b[TRENDING] > 0 and b[FEATURES.index("genre_match")] == 1.0
 
 
-def test_a_viewer_without_history_gets_the_blends_answer():
+def test_a_viewer_without_history_is_ranked_by_the_model_too():
+    """Trending is all a new viewer's candidates have; the model orders them (here: popularity
+    over trending rank, which the blend alone would follow)."""
     user = UserState("new")
-    inputs = RankingInputs(trending=[ScoredItem("d", 3.0), ScoredItem("b", 2.0)], items=CATALOG)
-    model = RankerModel(-initial_weights())
-    assert learned_top_picks(user, inputs, model, 5) == top_picks(user, inputs, 5)
+    inputs = RankingInputs(trending=[ScoredItem("d", 3.0), ScoredItem("b", 2.0)], items=CATALOG,
+                           item_counts={"b": 50, "d": 2})
+    assert [p.video_id for p in top_picks(user, inputs, 5)] == ["d", "b"]
+    popular = RankerModel(row(popularity=1.0))
+    assert [p.video_id for p in learned_top_picks(user, inputs, popular, 5)] == ["b", "d"]
 
 
 def test_the_watches_own_increments_are_taken_back_out():
