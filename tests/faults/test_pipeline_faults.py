@@ -231,7 +231,9 @@ def test_hostile_records_go_to_the_dlq_and_the_job_goes_on(
     oracle = Oracle(valid)
     began = time.monotonic()
     jobs.append(start_job(bootstrap, url, topics, log))
-    wait_for(lambda: _topic_size(bootstrap, topics["dlq"]) >= len(hostile), 240, "10,000 dead letters", jobs[-1], log,
+    # 25 s on a quiet machine; past 240 s twice at load 7-12 (two cores shared with benches and
+    # other suites), for this code and the code before it. The check is that all arrive, not when.
+    wait_for(lambda: _topic_size(bootstrap, topics["dlq"]) >= len(hostile), 480, "10,000 dead letters", jobs[-1], log,
              every_s=1.0)
     measured["all_dead_lettered_s"] = round(time.monotonic() - began, 1)
     store: Store | None = None
