@@ -7,8 +7,10 @@ as the feed has it."""
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 
+from streamrec.events.model import CatalogItem
 from streamrec.experiments.storage import RunningExperiments
 from streamrec.model import ScoredItem, UserState, trending_key
 from streamrec.recommend.learned import (
@@ -29,11 +31,24 @@ from streamrec.recommend.ranking import (
 )
 from streamrec.recommend.variants import ranking_config
 from streamrec.store.base import Store
+from streamrec.store.cache import ReadThrough
 
 TRENDING_WINDOW = "1h"  # the trending list the refresh offers as a source
 NEIGHBOURS = 50  # co-watch neighbours read per seed title
 #: The experiments, read at most every 10 s per process (a refresh is per user, they change rarely).
 EXPERIMENTS = RunningExperiments(ttl_s=10.0)
+#: Titles' metadata, read at most every 60 s per process: decoding ~400 catalog entries was half
+#: of a refresh's cost (profiled in the Flink demo: 5 of 11 ms), and a title's metadata rarely changes.
+#: One cache per store object (a worker has one; tests open many).
+ITEMS: weakref.WeakKeyDictionary[Store, ReadThrough[CatalogItem | None]] = weakref.WeakKeyDictionary()
+
+
+def cached_items(store: Store, ids: list[str]) -> dict[str, CatalogItem]:
+    cache = ITEMS.get(store)
+    if cache is None:
+        cache = ITEMS[store] = ReadThrough(ttl_s=60.0, max_entries=200_000)
+    held = cache.get(ids, store.get_items, lambda _: None)
+    return {v: item for v, item in held.items() if item is not None}
 
 
 def refresh_top_picks(store: Store, user: UserState, region: str | None, k: int) -> list[ScoredItem]:
@@ -72,10 +87,13 @@ def refresh(store: Store, user: UserState, region: str | None, k: int) -> Refres
     inputs = RankingInputs(neighbours=store.get_neighbours(seeds, max(NEIGHBOURS, config.neighbours_per_seed)),
                            trending=next(iter(lists.values())).items if lists else (), region=region)
     ids = list(dict.fromkeys(candidate_titles(user, inputs, config) + candidate_titles(before, inputs, config)))
-    found = store.get_items_with_vectors(ids)
-    inputs = inputs.with_items(items={v: item for v, (item, _) in found.items() if item is not None},
-                               item_vectors={v: vec for v, (_, vec) in found.items() if vec is not None},
-                               item_counts=store.get_item_counts(ids + seeds))
+    if config.weights.get("vector", 0.0) > 0:
+        found = store.get_items_with_vectors(ids)
+        items = {v: item for v, (item, _) in found.items() if item is not None}
+        vectors = {v: vec for v, (_, vec) in found.items() if vec is not None}
+    else:  # no vector source: read no vectors; titles' metadata from the worker's short-lived cache
+        items, vectors = cached_items(store, ids), {}
+    inputs = inputs.with_items(items=items, item_vectors=vectors, item_counts=store.get_item_counts(ids + seeds))
     now_ms = user.updated_at or None
     if config.learned:
         picks = learned_top_picks(user, inputs, model, k, now_ms, config)
