@@ -37,7 +37,7 @@ def test_the_demos_experiment_counts_impressions_and_credited_plays(demo_stack: 
         if time.monotonic() > deadline:
             pytest.fail(f"no credited plays in both arms 60 s after the replay: {json.dumps(answer)[:2000]}")
         time.sleep(1.0)
-    assert set(arms) == {"blend", "fresh"} and answer["running"]
+    assert set(arms) == {"blend", "learned"} and answer["running"]  # the hand-tuned blend vs the learned ranker
     assert answer["sample_ratio"]["p_value"] is not None
     for arm in arms.values():
         assert arm["plays"] <= arm["impressions"]
