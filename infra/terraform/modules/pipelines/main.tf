@@ -44,6 +44,21 @@ locals {
 
   flink_ksa = "streamrec-flink"
 
+  # Flink configuration both FlinkDeployments share (the Beam job on Flink 1.x, the PyFlink job on
+  # 2.3); each adds its checkpoint keys, whose names differ between the two Flink versions.
+  flink_configuration = {
+    "taskmanager.numberOfTaskSlots" = tostring(var.flink_task_slots)
+    "state.backend.type"            = "rocksdb"
+    "state.backend.incremental"     = "true"
+    "execution.checkpointing.mode"  = "EXACTLY_ONCE"
+    "high-availability.type"        = "kubernetes"
+    "high-availability.storageDir"  = "gs://${local.bucket}/ha"
+    "restart-strategy.type"         = "exponential-delay"
+    # Scraped by Managed Prometheus (observability module) for the lag and DLQ alerts.
+    "metrics.reporter.prom.factory.class" = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+    "metrics.reporter.prom.port"          = "9249"
+  }
+
   # The PyFlink job's arguments (pipelines/flink/job.py parse_args): the same Kafka, store and group
   # as every runner, its checkpoints in the bucket, RocksDB state, and the JobManager's REST service
   # (the job's held writes wait for its completed checkpoints).
@@ -234,21 +249,11 @@ resource "kubernetes_manifest" "flink_deployment" {
       flinkVersion   = var.flink_version
       serviceAccount = local.flink_ksa
 
-      flinkConfiguration = {
-        "taskmanager.numberOfTaskSlots"    = tostring(var.flink_task_slots)
-        "state.backend.type"               = "rocksdb"
-        "state.backend.incremental"        = "true"
+      flinkConfiguration = merge(local.flink_configuration, {
         "state.checkpoints.dir"            = "gs://${local.bucket}/checkpoints"
         "state.savepoints.dir"             = "gs://${local.bucket}/savepoints"
         "execution.checkpointing.interval" = "${var.checkpoint_interval_ms}ms"
-        "execution.checkpointing.mode"     = "EXACTLY_ONCE"
-        "high-availability.type"           = "kubernetes"
-        "high-availability.storageDir"     = "gs://${local.bucket}/ha"
-        "restart-strategy.type"            = "exponential-delay"
-        # Scraped by Managed Prometheus (observability module) for the lag and DLQ alerts.
-        "metrics.reporter.prom.factory.class" = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
-        "metrics.reporter.prom.port"          = "9249"
-      }
+      })
 
       # gs:// checkpoints need Flink's GCS filesystem plugin, shipped in opt/ of the image.
       podTemplate = {
@@ -337,18 +342,11 @@ resource "kubernetes_manifest" "pyflink_deployment" {
       flinkVersion   = var.pyflink_version
       serviceAccount = local.flink_ksa
 
-      flinkConfiguration = {
-        "taskmanager.numberOfTaskSlots"         = tostring(var.flink_task_slots)
-        "state.backend.type"                    = "rocksdb"
-        "state.backend.incremental"             = "true"
+      flinkConfiguration = merge(local.flink_configuration, {
         "execution.checkpointing.dir"           = "gs://${local.bucket}/checkpoints"
         "execution.checkpointing.savepoint-dir" = "gs://${local.bucket}/savepoints"
         "execution.checkpointing.interval"      = "${var.pyflink_checkpoint_interval_ms}ms"
-        "execution.checkpointing.mode"          = "EXACTLY_ONCE"
         "execution.checkpointing.num-retained"  = "3"
-        "high-availability.type"                = "kubernetes"
-        "high-availability.storageDir"          = "gs://${local.bucket}/ha"
-        "restart-strategy.type"                 = "exponential-delay"
         # The job's held writes poll the REST API for completed checkpoints: no 3 s statistics cache.
         "web.refresh-interval"                     = "50"
         "rest.cache.checkpoint-statistics.timeout" = "50 ms"
@@ -356,9 +354,7 @@ resource "kubernetes_manifest" "pyflink_deployment" {
         "python.executable"                        = "python3"
         "python.fn-execution.bundle.size"          = "10"
         "python.fn-execution.bundle.time"          = "20"
-        "metrics.reporter.prom.factory.class"      = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
-        "metrics.reporter.prom.port"               = "9249"
-      }
+      })
 
       podTemplate = {
         spec = {
