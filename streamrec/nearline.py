@@ -20,7 +20,7 @@ from streamrec.recommend.learned import (
     examples_for,
     learned_top_picks,
     model_from_list,
-    without_own_watches,
+    without_own_increments,
     without_watches,
 )
 from streamrec.recommend.ranking import (
@@ -101,7 +101,7 @@ def refresh(store: Store, user: UserState, region: str | None, k: int) -> Refres
         picks = top_picks(user, inputs, k=k, config=config)
     examples: list[Example] = []
     if watched:
-        _, inputs_before = without_own_watches(user, inputs, watched)
+        inputs_before = without_own_increments(before, inputs, watched)
         candidates = candidate_features(before, inputs_before, now_ms, config)
         examples = examples_for(candidates, watched, model)
     return Refresh(picks, examples)

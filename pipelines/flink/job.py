@@ -96,6 +96,9 @@ CONSUMER_GROUP = "streamrec-flink"
 FLUSH_EVERY_MS = 50  # how often held writes look at the group's committed offsets
 RELEASE_EVERY_MS = 500  # how often held experiment counts look for a covering checkpoint
 PICKLED = Types.PICKLED_BYTE_ARRAY()
+#: UserState's output carries the increments/watches batches (pickles, which start with 0x80) and,
+#: from its refreshes, the ranker's examples behind this byte.
+EXAMPLES_MARK = b"E"
 
 
 def _records(row: Any) -> list[tuple[int, bytes | None, bytes | None]]:
@@ -218,7 +221,7 @@ class UserStateFn(_Held):
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
         examples = self.refresh_due(ctx)
         if examples:  # the learned ranker's (RankerFn), beside the increments and watches
-            yield pickle.dumps(({}, {}, [], examples), protocol=pickle.HIGHEST_PROTOCOL)
+            yield EXAMPLES_MARK + pickle.dumps(examples, protocol=pickle.HIGHEST_PROTOCOL)
         yield from super().on_timer(timestamp, ctx)
 
     def refresh_due(self, ctx: Any) -> list[Example]:
@@ -471,14 +474,15 @@ class ExperimentCountsFn(_Held):
 
 
 def _examples(encoded: bytes) -> Iterator[Any]:
-    batch = pickle.loads(encoded)
-    if len(batch) > 3:
-        yield 0, batch[3]
+    if encoded.startswith(EXAMPLES_MARK):  # told apart by one byte: the batches are not unpickled here
+        yield 0, pickle.loads(encoded[1:])
 
 
 def _split_items(shards: int) -> Any:
     def split(encoded: bytes) -> Iterator[Any]:
-        pairs, counts = pickle.loads(encoded)[:2]
+        if encoded.startswith(EXAMPLES_MARK):
+            return
+        pairs, counts, _ = pickle.loads(encoded)
         for shard, (shard_pairs, shard_counts) in split_increments(pairs, counts, shards).items():
             yield shard, "increments", shard_pairs, shard_counts
     return split
@@ -500,6 +504,8 @@ def _catalog_lists(items: Any) -> Iterator[Any]:
 
 
 def _split_watches(encoded: bytes) -> Iterator[Any]:
+    if encoded.startswith(EXAMPLES_MARK):
+        return
     watches = pickle.loads(encoded)[2]
     for region, region_watches in route_watches(watches).items():
         yield region, "watches", region_watches

@@ -106,9 +106,6 @@ class RankerModel:
     version: int = 0
     examples: int = 0
 
-    def copy(self) -> RankerModel:
-        return RankerModel(self.weights.copy(), self.version, self.examples)
-
     def contributions(self, x: np.ndarray) -> dict[str, float]:
         """Each feature's part of the score of one candidate (the ``explain`` of the feed)."""
         return {name: round(float(wi * xi), 6) for name, wi, xi in zip(FEATURES, self.weights, x, strict=True) if xi}
@@ -120,12 +117,6 @@ class Candidates:
 
     ids: list[str]
     matrix: np.ndarray
-
-    def row(self, video_id: str) -> np.ndarray | None:
-        try:
-            return self.matrix[self.ids.index(video_id)]
-        except ValueError:
-            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,14 +238,18 @@ class RankerTrainer:
         return True
 
 
+_FEATURE_CONFIGS: dict[tuple[int, bool], tuple[RankingConfig, RankingConfig]] = {}
+
+
 def _feature_config(config: RankingConfig, with_vectors: bool) -> RankingConfig:
-    weights = {s: 1.0 for s in SOURCE_FEATURES}
-    weights["vector"] = 1.0 if with_vectors else 0.0
-    return RankingConfig(
-        seeds=config.seeds, neighbours_per_seed=config.neighbours_per_seed,
-        recency_half_life=config.recency_half_life, alpha=config.alpha, beta=config.beta,
-        weights=weights, source_limit=config.source_limit,
-    )
+    """``config`` with every feature source on: built once per (config, vectors), not per request
+    (the configs are the few variants; the original is kept so its id is never reused)."""
+    held = _FEATURE_CONFIGS.get((id(config), with_vectors))
+    if held is None or held[0] is not config:
+        weights = {s: 1.0 for s in SOURCE_FEATURES}
+        weights["vector"] = 1.0 if with_vectors else 0.0
+        held = _FEATURE_CONFIGS[(id(config), with_vectors)] = (config, dataclasses.replace(config, weights=weights))
+    return held[1]
 
 
 def candidate_features(user: UserState, inputs: RankingInputs, now_ms: int | None = None,
@@ -315,12 +310,12 @@ def without_watches(user: UserState, watched: Sequence[str]) -> UserState:
                                seen=[v for v in user.seen if v not in gone])
 
 
-def without_own_watches(user: UserState, inputs: RankingInputs, watched: Sequence[str]) -> tuple[UserState, RankingInputs]:
-    """The user and store reads as they were *before* ``watched`` (for learning after the fact,
-    as the pipeline's nearline step does): :func:`without_watches`, and the co-watch and item
-    counts those watches added (seed -> watched pairs, one watch each) taken back out."""
+def without_own_increments(before: UserState, inputs: RankingInputs, watched: Sequence[str]) -> RankingInputs:
+    """The store reads as they were before ``watched`` (for learning after the fact, as the
+    pipeline's nearline step does): the co-watch and item counts those watches added (seed ->
+    watched pairs of ``before``'s history, one watch each) taken back out. ``before``:
+    :func:`without_watches` of the user."""
     gone = set(watched)
-    before = without_watches(user, watched)
     seeds = {h.video_id for h in before.history}
     neighbours = {
         seed: [(v, c - 1 if v in gone else c) for v, c in row if not (v in gone and c <= 1)]
@@ -328,7 +323,7 @@ def without_own_watches(user: UserState, inputs: RankingInputs, watched: Sequenc
         for seed, row in inputs.neighbours.items()
     }
     counts = {v: (c - 1 if v in gone else c) for v, c in inputs.item_counts.items()}
-    return before, inputs.with_items(neighbours=neighbours, item_counts=counts)
+    return inputs.with_items(neighbours=neighbours, item_counts=counts)
 
 
 #: What an engine keeps of the model in its keyed state: (weights, version, examples).

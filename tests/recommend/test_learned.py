@@ -29,7 +29,8 @@ from streamrec.recommend.learned import (
     learned_top_picks,
     model_from_list,
     model_to_list,
-    without_own_watches,
+    without_own_increments,
+    without_watches,
 )
 from streamrec.store import open_store
 
@@ -163,8 +164,8 @@ def test_features_leave_out_watched_titles_and_are_in_unit_range():
     assert "a" not in candidates.ids and {"b", "c", "d"} <= set(candidates.ids)
     assert candidates.matrix.shape == (len(candidates.ids), len(FEATURES))
     assert candidates.matrix.min() >= 0.0 and candidates.matrix.max() <= 1.0
-    b = candidates.row("b")
-    assert b is not None and b[COWATCH] > 0 and b[TRENDING] > 0 and b[FEATURES.index("genre_match")] == 1.0
+    b = candidates.matrix[candidates.ids.index("b")]
+    assert b[COWATCH] > 0 and b[TRENDING] > 0 and b[FEATURES.index("genre_match")] == 1.0
 
 
 def test_a_viewer_without_history_is_ranked_by_the_model_too():
@@ -182,7 +183,8 @@ def test_the_watches_own_increments_are_taken_back_out():
     user = UserState("u", history=[HistoryEntry("b", 2000), HistoryEntry("a", 1000), HistoryEntry("f", 500)])
     inputs = RankingInputs(neighbours={"a": [("b", 1), ("c", 4)], "f": [("b", 3)], "b": [("a", 1)]},
                            item_counts={"b": 1, "a": 3})
-    before, undone = without_own_watches(user, inputs, ["b"])
+    before = without_watches(user, ["b"])
+    undone = without_own_increments(before, inputs, ["b"])
     assert [h.video_id for h in before.history] == ["a", "f"]
     assert undone.neighbours["a"] == [("c", 4)]  # a -> b came from this watch only: gone
     assert undone.neighbours["f"] == [("b", 2)]  # f -> b: the others' two remain
