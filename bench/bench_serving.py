@@ -69,13 +69,27 @@ def bench_events(ratings: list, sessions_per_user: int) -> list:  # type: ignore
     return events
 
 
+def as_if_just_played(ratings: list, now_s: int) -> list:  # type: ignore[type-arg]
+    """Each viewer's ratings moved in time so that viewer's newest one is ``now_s``: the state of
+    viewers active minutes ago, as the pipelines leave it (newest watches and nearline top picks
+    minutes old, not years). The gaps between one viewer's ratings, which the co-watch rules look
+    at, are kept. Such viewers get the nearline picks served as they are
+    (``serving.feed.nearline_picks_served``); the ``ranked`` phases measure the other viewers."""
+    import dataclasses
+
+    newest: dict[str, int] = {}
+    for r in ratings:
+        newest[r.user_id] = max(newest.get(r.user_id, r.timestamp), r.timestamp)
+    return [dataclasses.replace(r, timestamp=r.timestamp + now_s - newest[r.user_id]) for r in ratings]
+
+
 def seed(db: Path, dataset: Path, max_ratings: int | None) -> dict[str, object]:
     from bench.serving_seed import seed_store
     from streamrec.ratings import load_catalog, load_ratings, with_added_at
     from streamrec.store import open_store
 
     began = time.perf_counter()
-    ratings = load_ratings(dataset)[:max_ratings]
+    ratings = as_if_just_played(load_ratings(dataset)[:max_ratings], int(time.time()))
     catalog = list(with_added_at(load_catalog(dataset), ratings))
     store = open_store(f"sqlite:///{db}")
     try:

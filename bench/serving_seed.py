@@ -11,7 +11,8 @@ the store contract. Used by the serving tests (small hand-made worlds) and ``ben
    globally (``top_n`` of watch counts), each genre's popular titles per region and globally
    (``top_per_genre``), and new releases per region (a ``ReleasePool`` per list, on the clock of
    the newest event, as ``pipelines.new_releases`` keeps it). Catalog items need ``added_at``
-   to be new releases (``streamrec.ratings.with_added_at`` gives a rating log's).
+   to be new releases (``streamrec.ratings.with_added_at`` gives a rating log's);
+5. each user's top picks by the pipelines' nearline refresh (``streamrec.nearline.refresh``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from streamrec.model import (
     new_releases_key,
     trending_key,
 )
+from streamrec.nearline import refresh
 from streamrec.recommend.releases import (
     DAY_MS,
     DEFAULT_LIST_SIZE,
@@ -39,6 +41,8 @@ from streamrec.recommend.releases import (
 from streamrec.store.base import Store
 
 GLOBAL = "global"
+TOP_PICKS_K = 50  # the pipelines' --top_picks_k
+SETTLE_MS = 5_000  # ... and --settle_s
 
 
 def seed_store(store: Store, catalog: Iterable[CatalogItem], events: Iterable[UserEvent], *,
@@ -75,9 +79,6 @@ def seed_store(store: Store, catalog: Iterable[CatalogItem], events: Iterable[Us
     for user_id, user_events in by_user.items():
         state = recommend.apply_events(UserState(user_id), user_events, item_vectors=vectors).state
         states.append(state)
-    if top_picks:
-        states = [_with_top_picks(store, s, items) for s in states]
-    store.put_users(states)
 
     now_ms = time.time_ns() // 1_000_000
     lists: list[RankedList] = []
@@ -90,6 +91,10 @@ def seed_store(store: Store, catalog: Iterable[CatalogItem], events: Iterable[Us
     clock_ms = max((e.timestamp for user_events in by_user.values() for e in user_events), default=now_ms)
     lists += _new_releases(items.values(), watched_by_region, clock_ms, now_ms)
     store.put_lists(lists)
+    if top_picks:  # after the lists: the refresh reads the region's trending
+        last_region = {u: next((e.region for e in reversed(es) if e.region), None) for u, es in by_user.items()}
+        states = [_with_top_picks(store, s, last_region[s.user_id]) for s in states]
+    store.put_users(states)
     return {"items": len(items), "users": len(states), "cowatch_pairs": len(cowatch), "lists": len(lists)}
 
 
@@ -106,14 +111,10 @@ def _new_releases(items: Iterable[CatalogItem], watched_by_region: dict[str, dic
     return [RankedList(new_releases_key(region), pool.ranked(DEFAULT_LIST_SIZE), now_ms) for region, pool in pools.items()]
 
 
-def _with_top_picks(store: Store, user: UserState, items: dict[str, CatalogItem]) -> UserState:
-    """The nearline refresh the pipeline does after a burst: the same ``top_picks`` the feed calls."""
-    seeds = recommend.seed_titles(user)
-    inputs = recommend.RankingInputs(neighbours=store.get_neighbours(seeds, 50) if seeds else {})
-    ids = recommend.candidate_titles(user, inputs)
-    inputs = inputs.with_items(items={v: items[v] for v in ids if v in items},
-                               item_counts=store.get_item_counts(list(dict.fromkeys(ids + seeds))),
-                               item_vectors=store.get_item_vectors(ids))
-    user.top_picks = recommend.top_picks(user, inputs, k=50)
-    user.top_picks_at = user.updated_at
+def _with_top_picks(store: Store, user: UserState, region: str | None) -> UserState:
+    """The pipelines' nearline refresh after the user's last burst (``streamrec.nearline.refresh``,
+    the served ranking with the store's model), stamped as the pipelines stamp it: due ``settle_s``
+    after the user's newest event."""
+    user.top_picks = refresh(store, user, region, TOP_PICKS_K).picks
+    user.top_picks_at = user.updated_at + SETTLE_MS
     return user

@@ -48,6 +48,9 @@ CONTENT_POOL = 100  # titles per genre list offered to content similarity
 #: Below this match score a pick is not worth a place on the page (scores mean the same for every
 #: user, so one threshold fits all); a top-picks row with nothing above it is left out.
 MIN_MATCH_SCORE = 0.05
+#: How old (wall clock, from the refresh's due time) the nearline top picks may be and still be
+#: served as they are: the trending window they were ranked with.
+PICKS_MAX_AGE_S = 3600.0
 
 
 class FeedStore(Protocol):
@@ -98,6 +101,35 @@ class FeedInputs:
     ranking: recommend.RankingInputs = field(default_factory=recommend.RankingInputs)
     config: recommend.RankingConfig = recommend.DEFAULT_CONFIG  # the viewer's variant's ranking
     model: RankerModel | None = None  # the learned ranker's newest version (read when it ranks)
+    #: The top picks are ranked for this request; False: the nearline refresh's ``user.top_picks``
+    #: are served as they are (:func:`nearline_picks_served`), and the ranking's reads were skipped.
+    rank_live: bool = True
+
+
+def nearline_picks_current(user: UserState, now_ms: int, max_age_ms: int) -> bool:
+    """Whether the nearline refresh's picks (``user.top_picks``) still rank what the feed would:
+    there are some, no title was watched since the refresh was due (``top_picks_at``: a watch is in
+    the next feed at once, ranked for the request), and they are at most ``max_age_ms`` old.
+
+    What this lets through: a like, a rating of an unwatched title or new stated genres changes
+    the picks with the refresh (5 s after the last change, at most 60 s after the first: the
+    pipelines' ``settle_s``/``max_delay_s``), not at once; a dislike is filtered out at once."""
+    if not user.top_picks or now_ms - user.top_picks_at > max_age_ms:
+        return False
+    since = user.top_picks_at
+    return all(h.ts <= since for h in user.history)
+
+
+def nearline_picks_served(user: UserState, query: FeedQuery, now_ms: int, max_age_ms: int) -> bool:
+    """Whether this request serves the nearline picks instead of ranking: they are current, enough
+    of them are not watched since, and the request needs nothing only the ranking gives (``explain``,
+    a kids' maturity cap: capped titles would be dropped after ranking instead of replaced)."""
+    if "top_picks" not in query.rows:
+        return True  # no top-picks row: nothing to rank
+    if query.explain or query.max_maturity is not None or not nearline_picks_current(user, now_ms, max_age_ms):
+        return False
+    hidden = set(user.seen).union(user.disliked, user.in_progress)
+    return sum(1 for s in user.top_picks if s.video_id not in hidden and s.score >= MIN_MATCH_SCORE) >= query.limit
 
 
 def list_keys(region: str, window: str) -> list[str]:
@@ -129,13 +161,18 @@ def releases_for(lists: Mapping[str, RankedList], region: str, n: int = RANKED_L
 
 async def read_feed_inputs(
     store: FeedStore, shared: SharedReads, user: UserState, query: FeedQuery, window: str,
-    config: recommend.RankingConfig = recommend.DEFAULT_CONFIG,
+    config: recommend.RankingConfig = recommend.DEFAULT_CONFIG, *, rank_live: bool = True,
 ) -> FeedInputs:
-    """Rounds 2 and 3 of the module docstring (round 1, the user, is the caller's)."""
-    seeds = recommend.seed_titles(user, config)
+    """Rounds 2 and 3 of the module docstring (round 1, the user, is the caller's).
+
+    ``rank_live=False`` (the nearline picks are served as they are, :func:`nearline_picks_served`):
+    only what the other rows need is read: the neighbours and counts of the "because you watched"
+    seed and the picks' catalog entries; no other seeds, candidates, vectors or model."""
+    byw = because_seed(user)
+    seeds = recommend.seed_titles(user, config) if rank_live else byw
     recent = [h.video_id for h in user.history[:20]]
     first_keys = list_keys(query.region, window) + genre_keys(user.preferred_genres, query.region)
-    if config.learned:
+    if config.learned and rank_live:
         first_keys.append(MODEL_KEY)
     neighbours, lists, recent_items = await asyncio.gather(
         store.get_neighbours(seeds, config.neighbours_per_seed) if seeds else _empty(),
@@ -143,13 +180,14 @@ async def read_feed_inputs(
         shared.items(store, recent + list(user.in_progress)),
     )
     genres = recommend.user_genres(user, recent_items, GENRE_ROWS)
-    seed_item = recent_items.get(user.history[0].video_id) if user.history else None
-    more_keys = genre_keys(genres, query.region) + [genre_key(g) for g in (seed_item.genres if seed_item else ())]
+    seed_item = recent_items.get(byw[0]) if byw else None
+    seed_genres = seed_item.genres if seed_item else ()
+    more_keys = genre_keys(genres, query.region) + [genre_key(g) for g in seed_genres]
     lists |= await shared.lists(store, [k for k in dict.fromkeys(more_keys) if k not in lists])
 
     trending = regional(lists, trending_key(window, query.region), trending_key(window, GLOBAL))
     releases = releases_for(lists, query.region)
-    genre_lists = {g: found.items for g in set(genres) | set(seed_item.genres if seed_item else ())
+    genre_lists = {g: found.items for g in set(genres) | set(seed_genres)
                    if (found := regional(lists, genre_key(g, query.region), genre_key(g))) is not None}
     ranking = recommend.RankingInputs(
         neighbours=neighbours,
@@ -160,14 +198,19 @@ async def read_feed_inputs(
         max_maturity=query.max_maturity,
         items=recent_items,
     )
-    candidates = recommend.candidate_titles(user, ranking, config)
     shown = [s.video_id for ranked in (trending.items if trending else (), releases) for s in ranked[: query.limit * 2]]
     for g in genres:
         shown += [s.video_id for s in genre_lists.get(g, ())[: query.limit * 2]]
-    for g in seed_item.genres if seed_item else ():  # "because you watched" falls back on these
+    for g in seed_genres:  # "because you watched" falls back on these
         shown += [s.video_id for s in genre_lists.get(g, ())[:CONTENT_POOL]]
-    to_read = list(dict.fromkeys([*candidates, *shown, *user.in_progress]))
-    counted = list(dict.fromkeys([*seeds, *candidates]))
+    if rank_live:
+        candidates = recommend.candidate_titles(user, ranking, config)
+        counted = list(dict.fromkeys([*seeds, *candidates]))
+    else:
+        candidates = []
+        counted = [*byw, *(n for n, _ in neighbours.get(byw[0], ()))] if byw else []
+        shown += [s.video_id for s in user.top_picks]
+    to_read = list(dict.fromkeys([*candidates, *counted, *shown, *user.in_progress]))
     metadata, vectors, counts = await asyncio.gather(
         shared.items(store, to_read),
         store.get_item_vectors(candidates) if candidates else _empty(),
@@ -175,8 +218,14 @@ async def read_feed_inputs(
     )
     items = recent_items | metadata
     ranking = ranking.with_items(items=items, item_counts=counts, item_vectors=vectors)
-    model = model_from_list(lists.get(MODEL_KEY)) if config.learned else None
-    return FeedInputs(user=user, lists=lists, ranking=ranking, config=config, model=model)
+    model = model_from_list(lists.get(MODEL_KEY)) if config.learned and rank_live else None
+    return FeedInputs(user=user, lists=lists, ranking=ranking, config=config, model=model, rank_live=rank_live)
+
+
+def because_seed(user: UserState) -> list[str]:
+    """The "because you watched" seed (the newest title watched and not disliked), as a list."""
+    disliked = set(user.disliked)
+    return next(([h.video_id] for h in user.history if h.video_id not in disliked), [])
 
 
 async def _empty() -> dict[Any, Any]:
@@ -264,7 +313,9 @@ def top_picks(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
         return None
     config, model = inputs.config, inputs.model
     candidates = None
-    if model is not None:
+    if not inputs.rank_live:  # the nearline refresh's ranking, current (nearline_picks_served)
+        picks = user.top_picks
+    elif model is not None:
         candidates = learned.candidate_features(user, inputs.ranking, user.updated_at or None, config)
         picks = learned.learned_top_picks(user, inputs.ranking, model, b.query.limit, config=config,
                                           candidates=candidates)
@@ -272,7 +323,7 @@ def top_picks(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
         picks = recommend.top_picks(user, inputs.ranking, k=b.query.limit, config=config)
     explain = explanations(user, inputs, candidates) if b.query.explain else {}
     items = [b.view(s.video_id, match_score=round(s.score, 4), **explain.get(s.video_id, {})) for s in picks
-             if s.score >= MIN_MATCH_SCORE and b.allowed(s.video_id)]
+             if s.score >= MIN_MATCH_SCORE and b.allowed(s.video_id)][: b.query.limit]
     return {"type": "top_picks", "title": "Top Picks for You", "items": items}
 
 
@@ -297,7 +348,7 @@ def explanations(user: UserState, inputs: FeedInputs, candidates: learned.Candid
 
 
 def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
-    seed = next((h.video_id for h in b.user.history if h.video_id not in b.user.disliked), None)
+    seed = next(iter(because_seed(b.user)), None)
     if seed is None or seed not in b.items:
         return None
     r = inputs.ranking

@@ -23,6 +23,7 @@ from serving.feed import (
     FeedQuery,
     compose_feed,
     experiment_labels,
+    nearline_picks_served,
     read_feed_inputs,
     reshape,
     shown_titles,
@@ -98,8 +99,10 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
                     return degraded(app, query, "overload")
                 assembling = True
                 user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
+                rank_live = not nearline_picks_served(user, query, int(config.clock() * 1000),
+                                                      int(config.picks_max_age_s * 1000))
                 inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window,
-                                                query.ranking)
+                                                query.ranking, rank_live=rank_live)
         except TimeoutError:
             return degraded(app, query, "deadline")
         except StoreError as e:
@@ -119,6 +122,7 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
     cache.put(key, (query.user_id, query.region),
               CachedFeed(user.version, time.monotonic(), body, feed, shown_titles(feed, inputs.ranking.items),
                          frozenset(user.disliked)))
+    metrics.feed_top_picks.labels("live" if inputs.rank_live else "nearline").inc()
     for row in feed["rows"]:
         metrics.feed_row_items.labels(row["type"]).observe(len(row["items"]))
     return FeedAnswer(body, feed, False, result)

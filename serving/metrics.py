@@ -33,6 +33,13 @@ class ServingMetrics:
         self.feed_cache = Counter(
             "streamrec_feed_cache_total", "Feed cache lookups by result (hit, miss, stale)", ["result"], registry=r
         )
+        self.feed_top_picks = Counter(
+            "streamrec_feed_top_picks_total",
+            "Assembled feeds by where their top picks came from (nearline: the refresh's, served as they are; "
+            "live: ranked for the request)",
+            ["source"],
+            registry=r,
+        )
         self.degraded = Counter(
             "streamrec_feed_degraded_total",
             "Feeds answered degraded, by source (cache, trending) and cause",

@@ -35,6 +35,9 @@ class ServingConfig:
     # Feed responses, invalidated at once by the user's state version; the TTL bounds how stale
     # the parts that are not the user's own (trending, others' co-watch) may get.
     cache_ttl_s: float = 30.0
+    # The nearline refresh's top picks are served as they are while no title was watched since
+    # and they are at most this old (serving.feed.nearline_picks_served); else ranked per request.
+    picks_max_age_s: float = 3600.0
     cache_max_entries: int = 50_000
     catalog_ttl_s: float = 60.0  # catalog entries held in memory (a catalog change shows within it)
     lists_ttl_s: float = 2.0  # ranked lists held in memory (they change once per trending window)
@@ -64,6 +67,7 @@ class ServingConfig:
             "store_deadline_s": self.store_deadline_s,
             "kafka_ack_timeout_s": self.kafka_ack_timeout_s,
             "cache_ttl_s": self.cache_ttl_s,
+            "picks_max_age_s": self.picks_max_age_s,
             "catalog_ttl_s": self.catalog_ttl_s,
             "lists_ttl_s": self.lists_ttl_s,
             "similar_ttl_s": self.similar_ttl_s,

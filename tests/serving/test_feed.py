@@ -13,6 +13,7 @@ import pytest
 from serving.keys import STORE
 from streamrec import recommend
 from streamrec.events.model import EventType, UserEvent
+from streamrec.model import ScoredItem
 from streamrec.recommend import learned
 from streamrec.store import open_store
 from tests.fixtures.serving import CATALOG, service_token, token
@@ -315,3 +316,67 @@ async def test_explain_shows_the_ranker_its_model_version_and_each_features_part
         assert set(explain["contributions"]) <= set(learned.FEATURES)
         raw = sum(explain["contributions"].values())
         assert pick["match_score"] == pytest.approx(1 - math.exp(-max(raw, 0) / 0.3), abs=1e-3)
+
+
+def _with_stored_picks(store_url: str, picks: list[str], score: float, picks_at_ms: int) -> None:
+    """u1's state with nearline top picks as the pipelines' refresh writes them."""
+    store = open_store(store_url)
+    try:
+        user = store.get_user("u1")
+        assert user is not None
+        user.top_picks = [ScoredItem(v, score) for v in picks]
+        user.top_picks_at = picks_at_ms
+        store.put_users([user])
+    finally:
+        store.close()
+
+
+async def test_current_nearline_picks_are_served_as_they_are_and_a_watch_since_ranks_them_live(feed_world, serve):
+    """The refresh's picks, when no title was watched since it was due, are the row (order and
+    scores as stored; here a marker score the ranking never gives); one watch after it and the
+    row is ranked for the request, without the title just watched."""
+    stored = ["m12", "m9", "m5", "m6", "m7"]  # unwatched by u1, in an order of our own
+    store = open_store(feed_world.store_url)
+    try:
+        user = store.get_user("u1")
+        assert user is not None
+        refreshed_at = user.updated_at + 5_000
+    finally:
+        store.close()
+    _with_stored_picks(feed_world.store_url, stored, 0.4321, refreshed_at)
+    query = "?limit=3&rows=top_picks"
+    async with serve(feed_world.store_url) as client:
+        served = rows_by_type(await get_feed(client, query=query))["top_picks"]["items"]
+        assert [p["video_id"] for p in served] == stored[:3]
+        assert {p["match_score"] for p in served} == {0.4321}
+        explained = rows_by_type(await get_feed(client, query=query + "&explain=true"))["top_picks"]["items"]
+        assert all(p["match_score"] != 0.4321 for p in explained)  # explain: always ranked
+        store = open_store(feed_world.store_url)
+        try:
+            user = store.get_user("u1")
+            assert user is not None
+            event = UserEvent(str(uuid.uuid4()), EventType.COMPLETE, "u1", refreshed_at + 1000, region="US",
+                              video_id="m12", position_sec=5400.0, duration_sec=5400.0)
+            store.put_users([recommend.apply_event(user, event).state])
+        finally:
+            store.close()
+        ranked = rows_by_type(await get_feed(client, query=query))["top_picks"]["items"]
+        metrics = await (await client.get("/metrics")).text()
+    assert ranked and "m12" not in [p["video_id"] for p in ranked]
+    assert all(p["match_score"] != 0.4321 for p in ranked)
+    assert 'streamrec_feed_top_picks_total{source="nearline"} 1.0' in metrics
+    assert 'streamrec_feed_top_picks_total{source="live"} 2.0' in metrics
+
+
+async def test_old_nearline_picks_are_ranked_again(feed_world, serve):
+    store = open_store(feed_world.store_url)
+    try:
+        user = store.get_user("u1")
+        assert user is not None
+        refreshed_at = user.updated_at + 5_000  # after every watch, but minutes ago
+    finally:
+        store.close()
+    _with_stored_picks(feed_world.store_url, ["m12", "m9", "m5"], 0.4321, refreshed_at)
+    async with serve(feed_world.store_url, picks_max_age_s=60.0) as client:
+        served = rows_by_type(await get_feed(client, query="?limit=3&rows=top_picks"))["top_picks"]["items"]
+    assert served and all(p["match_score"] != 0.4321 for p in served)
