@@ -369,10 +369,10 @@ def _check_ids(record: object) -> None:
         fields, region = (("video_id", record.video_id),), None
     else:
         return
-    for name, value in fields:
-        if value is not None and not _passes(value, is_id, _PASSED):
+    for name, value in fields:  # the set lookup inline: almost every id has passed before
+        if value is not None and value not in _PASSED and not _passes(value, is_id, _PASSED):
             raise EventDecodeError(name, f"{ID_RULE}, got {value[:40]!r}")
-    if region is not None and not _passes(region, is_region, _PASSED_REGIONS):
+    if region is not None and region not in _PASSED_REGIONS and not _passes(region, is_region, _PASSED_REGIONS):
         raise EventDecodeError("region", f"{REGION_RULE}, got {region[:40]!r}")
 
 
