@@ -156,3 +156,33 @@ def test_a_store_made_before_issue_13_is_migrated_and_answers_the_same(tmp_path:
         assert not schema & {"cowatch_rank", "cowatch_size", "cowatch_added", "cowatch_removed"}
     finally:
         store.close()
+
+
+def test_the_trim_sees_rows_another_connection_added(tmp_path: Path) -> None:
+    # add_cowatch remembers at most how many rows each item has, until another connection commits.
+    path = tmp_path / "two.db"
+    first, second = SqliteStore(path), SqliteStore(path)
+    try:
+        first.add_cowatch({("x", f"a{n:03d}"): 2 for n in range(K - 1)})  # K - 1 rows, remembered
+        second.add_cowatch({("x", f"b{n}"): 3 for n in range(3)})  # K + 2 rows: trimmed to K by second
+        first.add_cowatch({("x", "c"): 9})  # K + 1 rows: first must count them, not trust K - 1 + 1
+        kept = first.get_neighbours(["x"], 10 * K)["x"]
+        assert len(kept) == K and kept[0] == ("c", 9)
+        # ties at the cut: the larger id stays (second cut a000 and a001, first a002)
+        assert ("a002", 2) not in kept and ("a003", 2) in kept
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_trim_after_a_rolled_back_outer_transaction(store: SqliteStore) -> None:
+    store.add_cowatch({("x", f"a{n:03d}"): 1 for n in range(K - 3)})
+    with pytest.raises(RuntimeError), store._write():  # an outer transaction (apply_user_updates')
+        store.add_cowatch({("x", f"b{n}"): 1 for n in range(3)})  # K rows inside it, then undone
+        raise RuntimeError("the rest of the outer write failed")
+    store.add_cowatch({("x", f"c{n}"): 5 for n in range(4)})  # K + 1 rows: one trimmed
+    model = Model()
+    model.add({("x", f"a{n:03d}"): 1 for n in range(K - 3)})
+    model.add({("x", f"c{n}"): 5 for n in range(4)})
+    assert store.get_neighbours(["x"], 10 * K) == model.neighbours(["x"], 10 * K)
+    assert len(model.rows["x"]) == K
