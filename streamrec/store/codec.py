@@ -3,7 +3,7 @@
 A user state is one blob: a 1-byte format tag, a u32 vector length (``0xFFFFFFFF``: none), the
 user vector as float32 little-endian bytes (no base64), then the body. The body is MessagePack
 with the lists laid out as columns (history ids, times and weights, ...), so a read unpacks a few
-arrays in C and builds the entries from them in C loops (:func:`_build`); bodies over
+arrays in C and builds the entries from them in C loops (:func:`_packed_user`); bodies over
 ``COMPRESS_OVER_BYTES`` are Zstandard-compressed (level 1: a typical profile's 7.4 KB body to
 ~3.3 KB, as small as the zlib+JSON record was, decompressed ~3x faster than zlib; a profile at the
 bounds to ~14.4 KB). Decoding a typical profile costs a fraction of the compact JSON it replaced
@@ -15,16 +15,15 @@ bumped atomically by the backend.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 import numpy as np
@@ -54,7 +53,7 @@ def _zstd_compress(body: bytes) -> bytes:
     return compressor.compress(body)  # type: ignore[no-any-return]
 
 
-def _zstd_decompress(body: bytes) -> bytes:
+def _zstd_decompress(body: bytes | memoryview) -> bytes:
     decompressor = getattr(_zstd, "decompressor", None)
     if decompressor is None:
         decompressor = _zstd.decompressor = zstandard.ZstdDecompressor()
@@ -82,30 +81,24 @@ def decode_vector(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=_F32).astype(np.float32)
 
 
-_T = TypeVar("_T")
-
-
-def _setters(cls: type) -> list[Callable[[Any, Any], None]]:
-    return [getattr(cls, f.name).__set__ for f in dataclasses.fields(cls)]
-
-
-_HISTORY_SETTERS = _setters(HistoryEntry)
-_PROGRESS_SETTERS = _setters(Progress)
-_SCORED_SETTERS = _setters(ScoredItem)
+# Entries are built by C loops over the columns (:func:`decode_user`): ``object.__new__`` mapped
+# over the count, then each field's slot descriptor ``__set__`` mapped over its column. A frozen
+# dataclass's ``__init__`` sets each field through ``object.__setattr__`` in Python: half a read's
+# time went there. The entry types have no ``__post_init__``: nothing is skipped.
 _NEW = object.__new__
+# Runs a map() to its end, keeping nothing (a maxlen-0 deque's extend touches no state: thread safe).
+_consume: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend
 
 
-def _build(cls: type[_T], setters: list[Callable[[Any, Any], None]], *columns: list[Any]) -> list[_T]:
-    """``[cls(*row) for row in zip(*columns)]`` for the frozen slotted entry types, built in C
-    loops (a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``: half
-    a read's time went there). The types have no ``__post_init__``: nothing is skipped."""
-    n = len(columns[0])
-    if any(len(column) != n for column in columns):
-        raise ValueError(f"{cls.__name__}: columns of different lengths in a state blob")
-    entries = list(map(_NEW, repeat(cls, n)))
-    for setter, column in zip(setters, columns, strict=True):
-        deque(map(setter, entries, column), 0)
-    return entries
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    return getattr(cls, name).__set__  # type: ignore[no-any-return]
+
+
+_set_h_video, _set_h_ts, _set_h_weight = (_setter(HistoryEntry, f) for f in ("video_id", "ts", "weight"))
+_set_p_video, _set_p_position, _set_p_duration, _set_p_updated = (
+    _setter(Progress, f) for f in ("video_id", "position_sec", "duration_sec", "updated_at"))
+_set_s_video, _set_s_score = _setter(ScoredItem, "video_id"), _setter(ScoredItem, "score")
+# A field added to an entry type needs its column and its loop here (a test checks the fields).
 
 
 _video_id, _ts, _weight = attrgetter("video_id"), attrgetter("ts"), attrgetter("weight")
@@ -139,26 +132,45 @@ def decode_user(user_id: str, blob: bytes, version: int) -> UserState:
     offset = _HEADER.size
     vector = None
     if length != _NO_VECTOR:
-        end = offset + 4 * length
-        vector = np.frombuffer(blob[offset:end], dtype=_F32).astype(np.float32)
-        offset = end
-    body = blob[offset:]
+        if len(blob) < offset + 4 * length:
+            raise ValueError(f"user {user_id!r}: state blob of {len(blob)} bytes is truncated")
+        vector = np.frombuffer(blob, _F32, length, offset).astype(np.float32)
+        offset += 4 * length
+    body: bytes | memoryview = memoryview(blob)[offset:]  # no copy of the body
     if tag == _PACKED_ZSTD:
         body = _zstd_decompress(body)
     elif tag == _PACKED_ZLIB or tag == _ZLIB:
         body = zlib.decompress(body)
-    if tag == _PACKED or tag == _PACKED_ZSTD or tag == _PACKED_ZLIB:
-        (hv, ht, hw, pv, pp, pd, pt, seen, disliked, my_list, tv, ts, top_picks_at, genres, event_ids,
-         updated_at) = msgpack.unpackb(body)
-        progress = _build(Progress, _PROGRESS_SETTERS, pv, pp, pd, pt)
-        return UserState(
-            user_id=user_id, history=_build(HistoryEntry, _HISTORY_SETTERS, hv, ht, hw),
-            in_progress=dict(zip(pv, progress)), seen=seen, disliked=disliked, my_list=my_list, vector=vector,
-            top_picks=_build(ScoredItem, _SCORED_SETTERS, tv, ts), top_picks_at=top_picks_at,
-            preferred_genres=genres, recent_event_ids=event_ids, updated_at=updated_at, version=version)
-    if tag != _PLAIN and tag != _ZLIB:
-        raise ValueError(f"user {user_id!r}: unknown state format tag {tag}")
-    return _decode_json_user(user_id, body, vector, version)
+    if tag != _PACKED and tag != _PACKED_ZSTD and tag != _PACKED_ZLIB:
+        if tag != _PLAIN and tag != _ZLIB:
+            raise ValueError(f"user {user_id!r}: unknown state format tag {tag}")
+        return _decode_json_user(user_id, bytes(body), vector, version)
+    return _packed_user(user_id, msgpack.unpackb(body), vector, version)
+
+
+def _packed_user(user_id: str, columns: list[Any], vector: np.ndarray | None, version: int) -> UserState:
+    """The state from a MessagePack body's columns (unpacked), entries built in C loops."""
+    (hv, ht, hw, pv, pp, pd, pt, seen, disliked, my_list, tv, ts, top_picks_at, genres, event_ids,
+     updated_at) = columns
+    n, m, k = len(hv), len(pv), len(tv)
+    if len(ht) != n or len(hw) != n or len(pp) != m or len(pd) != m or len(pt) != m or len(ts) != k:
+        raise ValueError(f"user {user_id!r}: columns of different lengths in a state blob")
+    history: list[HistoryEntry] = list(map(_NEW, repeat(HistoryEntry, n)))
+    _consume(map(_set_h_video, history, hv))
+    _consume(map(_set_h_ts, history, ht))
+    _consume(map(_set_h_weight, history, hw))
+    progress: list[Progress] = list(map(_NEW, repeat(Progress, m)))
+    _consume(map(_set_p_video, progress, pv))
+    _consume(map(_set_p_position, progress, pp))
+    _consume(map(_set_p_duration, progress, pd))
+    _consume(map(_set_p_updated, progress, pt))
+    picks: list[ScoredItem] = list(map(_NEW, repeat(ScoredItem, k)))
+    _consume(map(_set_s_video, picks, tv))
+    _consume(map(_set_s_score, picks, ts))
+    return UserState(
+        user_id=user_id, history=history, in_progress=dict(zip(pv, progress)), seen=seen, disliked=disliked,
+        my_list=my_list, vector=vector, top_picks=picks, top_picks_at=top_picks_at, preferred_genres=genres,
+        recent_event_ids=event_ids, updated_at=updated_at, version=version)
 
 
 def _decode_json_user(user_id: str, body: bytes, vector: np.ndarray | None, version: int) -> UserState:
