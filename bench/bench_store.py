@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import os
 import sqlite3
@@ -29,9 +30,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 import numpy as np
 from peers.store_peers import timed_calls as latencies
 
@@ -196,6 +200,52 @@ def bench_store(store: Store, rng: np.random.Generator, batches: list[dict[tuple
     return result
 
 
+def decode_profile(users: Mapping[str, UserState], n: int = 500, rounds: int = 7) -> dict[str, float]:
+    """Where a typical record's decode goes (issue 13): each stage of ``codec.decode_user`` timed
+    alone over the same ``n`` records (µs per record, best of ``rounds``), and a batch of 50
+    decoded with the garbage collector on and off (ms p50: the collector's share of a batch)."""
+    states = [s.bounded() for u, s in users.items() if not u.startswith("full")][:n]
+    blobs = [codec.encode_user(s) for s in states]
+    tails = [memoryview(b)[5 + (0 if s.vector is None else 4 * len(s.vector)):] for b, s in zip(blobs, states, strict=True)]
+    packed = [t for b, t in zip(blobs, tails, strict=True) if b[0] == 5]  # the typical profile: Zstandard
+    bodies = [codec._zstd_decompress(t) if b[0] == 5 else bytes(t) for b, t in zip(blobs, tails, strict=True)]
+    columns = [msgpack.unpackb(b) for b in bodies]
+    history, progress, picks = (sum(len(c[i]) for c in columns) / len(columns) for i in (0, 3, 10))
+
+    def best(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
+        runs = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for item in items:
+                fn(item)
+            runs.append((time.perf_counter() - start) / len(items))
+        return round(1e6 * min(runs), 2)
+
+    def allocate(c: list[Any]) -> None:  # the entries' objects alone, as the decoder makes them
+        for cls, count in ((HistoryEntry, len(c[0])), (Progress, len(c[3])), (ScoredItem, len(c[10]))):
+            list(map(object.__new__, repeat(cls, count)))
+
+    out = {"records": len(blobs), "entries_per_record": round(history + progress + picks, 1),
+           "strings_per_record": round(sum(len(c[i]) for c in columns for i in (0, 3, 7, 8, 9, 10, 13, 14)) / len(columns), 1),
+           "decode_us": best(lambda b: codec.decode_user("u", b, 1), blobs),
+           "zstd_us": best(codec._zstd_decompress, packed) if packed else 0.0,
+           "unpack_us": best(msgpack.unpackb, bodies),
+           "entries_and_state_us": best(lambda c: codec._packed_user("u", c, None, 1), columns),
+           "entries_alloc_us": best(allocate, columns)}
+    batch = blobs[:50]
+    on: list[float] = []
+    off: list[float] = []
+    for _ in range(200):  # interleaved, so a burst of another process's load hits both alike
+        on += latencies(lambda _: [codec.decode_user("u", b, 1) for b in batch], range(1))
+        gc.disable()
+        try:
+            off += latencies(lambda _: [codec.decode_user("u", b, 1) for b in batch], range(1))
+        finally:
+            gc.enable()
+    out["batch_of_50_gc_on_p50_ms"], out["batch_of_50_gc_off_p50_ms"] = percentile_ms(on, 50), percentile_ms(off, 50)
+    return out
+
+
 def payload_bytes(rng: np.random.Generator) -> dict[str, int]:
     """Record payloads at the bounds, independent of the backend (what the codec produces)."""
     full = codec.encode_user(make_user("full", rng, full=True).bounded())
@@ -308,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {"ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                  "scale": args.scale,
                                  "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                                             "sqlite": sqlite3.sqlite_version}, "bytes": payload_bytes(rng)}
+                                             "sqlite": sqlite3.sqlite_version}, "bytes": payload_bytes(rng),
+                                 "decode_profile": decode_profile(users)}
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         folder = Path(tmp)
         blobs = {u: codec.encode_user(s.bounded()) for u, s in users.items()}

@@ -120,7 +120,8 @@ def store_section(data: Mapping[str, Any]) -> list[str]:
         lines.append(f"- Redis {server['version']}: `redis-server` on loopback, AOF `appendfsync "
                      f"{server['appendfsync']}`, one pipeline (one round trip) per call, hiredis parser; "
                      f"{fmt(server['used_memory_bytes'] / 1e6, 1)} MB used for {fmt(server['keys'])} keys at the end.")
-    lines += ["", "### Reading", "", *store_reading(stores, data.get("bytes", {}).get("user_state_typical_bytes")), ""]
+    lines += ["", "### Reading", "", *store_reading(stores, data.get("bytes", {}).get("user_state_typical_bytes"),
+                                                    data.get("decode_profile")), ""]
     return lines
 
 
@@ -132,7 +133,8 @@ def _ratio(stores: Mapping[str, Any], store: str, default: float) -> float:
     return float(stores[store]["cowatch_increment"].get("ratio_to_dict", default))
 
 
-def store_reading(stores: Mapping[str, Any], typical_bytes: int | None = None) -> list[str]:
+def store_reading(stores: Mapping[str, Any], typical_bytes: int | None = None,
+                  profile: Mapping[str, Any] | None = None) -> list[str]:
     if "sqlite" not in stores or "redis" not in stores or "skipped" in stores["redis"]:
         return ["Redis did not run, so there is no peer to compare with."]
     out = []
@@ -169,10 +171,13 @@ def store_reading(stores: Mapping[str, Any], typical_bytes: int | None = None) -
         out.append(f"- Issue 13's targets for SQLite: a typical user record read ≤ 50 µs p50 (here "
                    f"{1000 * one['p50_ms']:.0f} µs, the dict ceiling's decode alone {1000 * d1.get('p50_ms', 0):.0f} µs) "
                    f"and a batch of 50 ≤ 2 ms (here {fmt(fifty['p50_ms'], 2)} ms, the ceiling "
-                   f"{fmt(d50.get('p50_ms', 0), 2)} ms). What is left is the decode: unpacking creates a string "
-                   "per id (~400 in a typical profile) and an object per history entry, progress and top "
-                   "pick (~170), each tracked by the garbage collector, which a batch of 50 also pays for; "
-                   "the SQLite read itself is a few µs (raw primary-key read in `ceilings`).")
+                   f"{fmt(d50.get('p50_ms', 0), 2)} ms). What is left is the decode"
+                   + (":" if profile else ": unpacking creates a string per id (~400 in a typical profile) and "
+                      "an object per history entry, progress and top pick (~170), each tracked by the garbage "
+                      "collector, which a batch of 50 also pays for; the SQLite read itself is a few µs (raw "
+                      "primary-key read in `ceilings`)."))
+        if profile:
+            out.extend(decode_profile_text(profile))
     cw = [(s, _ops(stores, s, "cowatch_increment")) for s in ("sqlite", "redis", "aerospike")]
     cw = [(s, v) for s, v in cw if v]
     if cw:
@@ -187,6 +192,35 @@ def store_reading(stores: Mapping[str, Any], typical_bytes: int | None = None) -
                "machine's file. Aerospike, the production store, did not run here unless a column "
                "says so.")
     return out
+
+
+def decode_profile_text(p: Mapping[str, Any]) -> list[str]:
+    """The profile of a typical record's decode (``decode_profile`` in bench/results/store.json)."""
+    entries, alloc = p["entries_and_state_us"], p["entries_alloc_us"]
+    per_object = 1000 * entries / p["entries_per_record"]
+    gc_share = 1 - p["batch_of_50_gc_off_p50_ms"] / p["batch_of_50_gc_on_p50_ms"]
+    return [
+        (f"  - Profile of one typical record's decode ({p['records']} records, each stage timed alone, best "
+        f"of 7): {fmt(p['decode_us'], 1)} µs = Zstandard {fmt(p['zstd_us'], 1)} µs + "
+        f"MessagePack unpack {fmt(p['unpack_us'], 1)} µs (the columns: {fmt(p['strings_per_record'])} strings, "
+        f"the rest numbers) + building the {fmt(p['entries_per_record'])} history, progress and top-pick "
+        f"entries and the state {fmt(entries, 1)} µs ({fmt(per_object)} ns per entry, of which "
+        f"`object.__new__` alone is {fmt(1000 * alloc / p['entries_per_record'])} ns; the rest sets each "
+        "field through its slot descriptor, in C loops over the columns). The entries are frozen "
+        "dataclasses the rest of the code depends on; built this way they cost what CPython's "
+        "allocation and slot stores cost, and nothing in Python builds them for less: msgspec 0.22 "
+        "decoding straight into the same dataclasses (its C decoder; dataclasses only from maps) measured "
+        "~165 ns per history entry against ~175 for unpack plus these loops, on a 12 % larger record, "
+        "so it is not used. Zstandard's fast level (-1) would save ~3 µs of a typical read but makes a "
+        "record at the bounds ~20 KB, over the capacity model's 17,345 B (docs/capacity.md)."),
+        (f"  - A batch of 50 decoded alone: {fmt(p['batch_of_50_gc_on_p50_ms'], 2)} ms p50, "
+        f"{fmt(p['batch_of_50_gc_off_p50_ms'], 2)} ms with the garbage collector off (a measurement only): "
+        f"the collector's passes over the ~{fmt(p['entries_per_record'] + 10)} tracked objects each profile "
+        f"makes are {100 * gc_share:.0f} % of a batch. Dataclass instances cannot be left untracked, so this "
+        "share goes only with fewer objects per profile (e.g. entries as tuples, a model change). The "
+        "SQLite side of a read is small: one prepared statement for a single user and the file "
+        "memory-mapped for reads (`SqliteStore.READ_MMAP_BYTES`)."),
+    ]
 
 
 # -- pipeline -----------------------------------------------------------------------------------------
