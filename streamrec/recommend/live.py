@@ -220,8 +220,9 @@ class LiveUser:
             if s.my_list is not my_list:
                 self._bound("my_list")
         s.vector = vector
-        return UserUpdate(state=s, applied=True, cowatch=cowatch, item_counts=counts, watched=watched,
-                          refresh_top_picks=taste_changed)
+        # Positional, in UserUpdate's field order (state, applied, cowatch, item_counts, watched,
+        # refresh_top_picks): once per event, keywords cost ~0.2 µs more.
+        return UserUpdate(s, True, cowatch, counts, watched, taste_changed)
 
     # -- the in-place forms of the reference's list updates, each followed by its bound check --
     def _add_event_id(self, event_id: str) -> None:
