@@ -32,6 +32,7 @@ setup(
         "confluent-kafka>=2.6,<3",
         "fastavro>=1.9,<2",
         "msgpack>=1.0,<2",  # the store's user records (streamrec.store.codec)
+        "msgspec>=0.18,<1",  # serving: feed bodies encoded to JSON in C
         "zstandard>=0.18,<1",  # ... compressed (Beam requires it too)
         "aerospike>=15,<20",
         "aiohttp>=3.10,<4",

@@ -154,9 +154,23 @@ def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) 
 
 def releases_for(lists: Mapping[str, RankedList], region: str, n: int = RANKED_LIST_LIMIT) -> list[ScoredItem]:
     """New releases for a region: its own titles merged with those available everywhere (the
-    pipeline keeps a region's list to the titles restricted to it)."""
-    found = [lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)]) if k in lists]
-    return recommend.merge_releases(found, n)
+    pipeline keeps a region's list to the titles restricted to it). Merged once per pair of list
+    objects (``SharedReads`` hands every feed the same ones for a while), so every feed of the
+    region gets the same merged list object and :func:`list_views` can reuse its views."""
+    found: list[Sequence[ScoredItem]] = [
+        lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)]) if k in lists]
+    key = (region, n, *map(id, found))
+    kept = _RELEASES.get(key)
+    if kept is not None and all(a is b for a, b in zip(kept[0], found, strict=True)):
+        return kept[1]
+    merged = recommend.merge_releases(found, n)
+    if len(_RELEASES) >= _LIST_VIEWS_MAX:
+        _RELEASES.clear()
+    _RELEASES[key] = (found, merged)
+    return merged
+
+
+_RELEASES: dict[tuple[Any, ...], tuple[list[Sequence[ScoredItem]], list[ScoredItem]]] = {}
 
 
 async def read_feed_inputs(
@@ -213,7 +227,10 @@ async def read_feed_inputs(
     to_read = list(dict.fromkeys([*candidates, *counted, *shown, *user.in_progress]))
     metadata, vectors, counts = await asyncio.gather(
         shared.items(store, to_read),
-        store.get_item_vectors(candidates) if candidates else _empty(),
+        # Vectors only when a source scores with them (as the nearline refresh and the evaluation
+        # decide): reading ~550 of them was a third of a ranked feed, for nothing, with the vector
+        # weight at 0.
+        store.get_item_vectors(candidates) if candidates and config.weights.get("vector", 0.0) > 0 else _empty(),
         store.get_item_counts(counted) if counted else _empty(),
     )
     items = recent_items | metadata
@@ -247,9 +264,26 @@ def shown_titles(feed: Mapping[str, Any], items: Mapping[str, CatalogItem]) -> d
 
 
 def item_view(item: CatalogItem | None, video_id: str, thumbnail_template: str, ids_only: bool) -> dict[str, Any]:
-    """One title as the page shows it (catalog metadata and a thumbnail URL)."""
+    """One title as the page shows it (catalog metadata and a thumbnail URL): a new dict, made
+    from the one kept for this catalog entry (:data:`_VIEWS`)."""
     if ids_only:
         return {"video_id": video_id}
+    kept = _VIEWS.get(video_id)
+    if kept is None or kept[0] is not item or kept[1] != thumbnail_template:
+        if len(_VIEWS) >= _VIEWS_MAX:
+            _VIEWS.clear()
+        kept = _VIEWS[video_id] = (item, thumbnail_template, _new_view(item, video_id, thumbnail_template))
+    return dict(kept[2])
+
+
+#: video_id -> (catalog entry, thumbnail template, its view): a title's view is made once per
+#: catalog entry object (``SharedReads`` keeps one per title until its TTL) instead of once per
+#: row per feed (~150 per page). Event-loop only; bounded like the catalog cache.
+_VIEWS: dict[str, tuple[CatalogItem | None, str, dict[str, Any]]] = {}
+_VIEWS_MAX = 200_000
+
+
+def _new_view(item: CatalogItem | None, video_id: str, thumbnail_template: str) -> dict[str, Any]:
     view: dict[str, Any] = {"video_id": video_id,
                             "thumbnail": (item.thumbnail if item and item.thumbnail else
                                           thumbnail_template.format(video_id=video_id))}
@@ -283,7 +317,44 @@ class RowBuilder:
         return view
 
     def listed(self, ranked: Sequence[ScoredItem]) -> list[dict[str, Any]]:
-        return listed(ranked, self.allowed, self.view, self.query.limit)
+        """The views of the first ``limit`` titles of a ranked list (trending, new releases, a
+        genre) that this viewer may see and has not watched, from :func:`list_views`."""
+        watched, limit = self.watched, self.query.limit
+        views = []
+        for video_id, view in list_views(ranked, self.items, self.query, self.thumbnail_template):
+            if video_id not in watched:
+                views.append(view)
+                if len(views) >= limit:
+                    break
+        return views
+
+
+#: (id of a ranked list, limit, region, maturity cap, thumbnail template, ids only) -> (that list,
+#: its titles that pass the title filter, with their views). A ranked list object is the same for
+#: every feed while ``SharedReads`` holds it (``lists_ttl_s``), and so is whether a title passes the
+#: region and maturity filters and how it looks: worked out once per list instead of once per
+#: feed (~200 filter checks and ~100 views a page). Views here are shared by every feed: never
+#: changed after they are made. The list is kept in the value, so its id is not reused meanwhile.
+_LIST_VIEWS: dict[tuple[Any, ...], tuple[Sequence[ScoredItem], list[tuple[str, dict[str, Any]]]]] = {}
+_LIST_VIEWS_MAX = 10_000
+
+
+def list_views(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], query: FeedQuery,
+               thumbnail_template: str) -> list[tuple[str, dict[str, Any]]]:
+    """(video_id, view) of the titles among a list's first ``2 * limit`` (what every feed reads
+    the catalog entries of) that the query's title filter lets through (catalog-known, region,
+    maturity cap; not the viewer's own exclusions), in list order."""
+    key = (id(ranked), query.limit, query.region_filter, query.max_maturity, thumbnail_template, query.ids_only)
+    kept = _LIST_VIEWS.get(key)
+    if kept is not None and kept[0] is ranked:
+        return kept[1]
+    allowed = title_filter(query)
+    views = [(s.video_id, item_view(items.get(s.video_id), s.video_id, thumbnail_template, query.ids_only))
+             for s in ranked[: 2 * query.limit] if allowed.allows(s.video_id, items)]
+    if len(_LIST_VIEWS) >= _LIST_VIEWS_MAX:
+        _LIST_VIEWS.clear()
+    _LIST_VIEWS[key] = (ranked, views)
+    return views
 
 
 def listed(ranked: Iterable[ScoredItem], allowed: Callable[[str], bool], view: Callable[[str], dict[str, Any]],
@@ -322,8 +393,8 @@ def top_picks(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
     else:
         picks = recommend.top_picks(user, inputs.ranking, k=b.query.limit, config=config)
     explain = explanations(user, inputs, candidates) if b.query.explain else {}
-    items = [b.view(s.video_id, match_score=round(s.score, 4), **explain.get(s.video_id, {})) for s in picks
-             if s.score >= MIN_MATCH_SCORE and b.allowed(s.video_id)][: b.query.limit]
+    shown = [s for s in picks if s.score >= MIN_MATCH_SCORE and b.allowed(s.video_id)][: b.query.limit]
+    items = [b.view(s.video_id, match_score=round(s.score, 4), **explain.get(s.video_id, {})) for s in shown]
     return {"type": "top_picks", "title": "Top Picks for You", "items": items}
 
 
@@ -358,7 +429,7 @@ def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | N
         # Twice the row: room for the watched titles filtered below without ranking the whole pool.
         content_candidates=list(dict.fromkeys(pool)), k=2 * b.query.limit,
         region=b.query.region_filter, max_maturity=b.query.max_maturity)
-    items = [b.view(s.video_id) for s in similar if b.allowed(s.video_id)][: b.query.limit]
+    items = [b.view(v) for v in [s.video_id for s in similar if b.allowed(s.video_id)][: b.query.limit]]
     return {"type": "because_you_watched", "title": f"Because You Watched {b.items[seed].title}",
             "seed_video_id": seed, "items": items}
 

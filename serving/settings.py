@@ -110,6 +110,7 @@ class ServingConfig:
             port=int(env.get("STREAMREC_SERVING_PORT", "8080")),
             store_deadline_s=float(env.get("STREAMREC_SERVING_STORE_DEADLINE_MS", "50")) / 1000,
             cache_ttl_s=float(env.get("STREAMREC_SERVING_CACHE_TTL_S", "30")),
+            picks_max_age_s=float(env.get("STREAMREC_SERVING_PICKS_MAX_AGE_S", "3600")),
             thumbnail_template=env.get("STREAMREC_THUMBNAIL_TEMPLATE", "/posters/{video_id}.svg"),
             impressions=env.get("STREAMREC_SERVING_IMPRESSIONS", "1") not in ("0", "false", "no"),
         )

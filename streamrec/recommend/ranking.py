@@ -46,7 +46,7 @@ import numpy as np
 from streamrec.events.model import CatalogItem
 from streamrec.model import ScoredItem, UserState
 from streamrec.recommend.filters import title_allowed
-from streamrec.recommend.similarity import content_similarity
+from streamrec.recommend.similarity import content_scorer
 from streamrec.recommend.vectors import vector_scores
 
 SOURCES = ("cowatch", "vector", "top_picks", "trending", "content", "preferences")
@@ -179,7 +179,8 @@ def source_scores(user: UserState, inputs: RankingInputs,
     pool = _list_pool(user, inputs, config)
     last = inputs.items.get(user.history[0].video_id) if user.history else None
     if weights.get("content", 0.0) > 0 and last is not None:
-        out["content"] = {v: content_similarity(last, inputs.items[v]) for v in pool if v in inputs.items}
+        content = content_scorer(last)
+        out["content"] = {v: content(inputs.items[v]) for v in pool if v in inputs.items}
     if weights.get("preferences", 0.0) > 0 and user.preferred_genres:
         wanted = set(user.preferred_genres)
         out["preferences"] = {v: len(wanted & set(inputs.items[v].genres)) / len(wanted)

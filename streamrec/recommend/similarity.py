@@ -14,7 +14,7 @@ still be recommended. Both are in [0, 1].
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from streamrec.events.model import CatalogItem
 from streamrec.model import ScoredItem
@@ -25,8 +25,8 @@ from streamrec.recommend.filters import (
     title_allowed,
 )
 
-__all__ = ["MATURITY_ORDER", "available_in", "content_similarity", "cowatch_similarity", "maturity_allowed",
-           "similar_titles"]
+__all__ = ["MATURITY_ORDER", "available_in", "content_scorer", "content_similarity", "cowatch_similarity",
+           "maturity_allowed", "similar_titles"]
 
 #: Weights of the content-similarity parts; they sum to 1 so the result is in [0, 1].
 CONTENT_WEIGHTS = {"genres": 0.6, "year": 0.2, "type": 0.1, "language": 0.1}
@@ -57,6 +57,44 @@ def content_similarity(a: CatalogItem, b: CatalogItem) -> float:
     if a.language is not None and a.language == b.language:
         score += CONTENT_WEIGHTS["language"]
     return score
+
+
+def content_scorer(a: CatalogItem) -> Callable[[CatalogItem], float]:
+    """``content_similarity(a, b)`` for many ``b``: ``a``'s parts worked out once and each genre
+    tuple's set made once per process, the same arithmetic (so the same floats). The feed scores
+    ~400 candidates against one title per ranking; this is ~2x cheaper per candidate."""
+    genres_a = _genre_set(a.genres)
+    size_a = len(genres_a)
+    year_a, type_a, language_a = a.release_year, a.content_type, a.language
+    w_genres, w_year, w_type, w_language = (CONTENT_WEIGHTS[k] for k in ("genres", "year", "type", "language"))
+    exp = math.exp
+
+    def score(b: CatalogItem) -> float:
+        genres_b = _GENRE_SETS.get(b.genres) or _genre_set(b.genres)
+        common = len(genres_a & genres_b)
+        union = size_a + len(genres_b) - common
+        value = w_genres * (common / union if union else 0.0)
+        if year_a is not None and b.release_year is not None:
+            value += w_year * exp(-abs(year_a - b.release_year) / YEAR_SCALE)
+        if type_a == b.content_type:
+            value += w_type
+        if language_a is not None and language_a == b.language:
+            value += w_language
+        return value
+
+    return score
+
+
+_GENRE_SETS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _genre_set(genres: tuple[str, ...]) -> frozenset[str]:
+    held = _GENRE_SETS.get(genres)
+    if held is None:
+        if len(_GENRE_SETS) > 100_000:  # genre combinations are few; this only bounds abuse
+            _GENRE_SETS.clear()
+        held = _GENRE_SETS[genres] = frozenset(genres)
+    return held
 
 
 def similar_titles(
@@ -97,10 +135,11 @@ def similar_titles(
             scores[neighbour] = 1.0 + 0.999 * cowatch_similarity(count, own, item_counts.get(neighbour, 0))
     if seed is not None and len(scores) < k:
         pool = list(content_candidates) + [n for n, c in neighbours if c < min_cowatch]
+        content = content_scorer(seed)
         for candidate in pool:
             if candidate in scores or not allowed(candidate) or candidate not in items:
                 continue
-            scores[candidate] = 0.999 * content_similarity(seed, items[candidate])
+            scores[candidate] = 0.999 * content(items[candidate])
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     # Report similarities in [0, 1] whichever part they came from.
     return [ScoredItem(v, s - 1.0 if s >= 1.0 else s) for v, s in ranked]

@@ -54,6 +54,11 @@ class UserChange:
 class Store(abc.ABC):
     """The state contract. Implementations must be safe to use from several threads."""
 
+    #: Whether a read may wait on something outside the process (a network, a lock). False only
+    #: for a backend whose reads are bounded in-process work (the embedded SQLite store):
+    #: :class:`~streamrec.store.aio.AsyncStore` then runs them on the event loop.
+    reads_block: bool = True
+
     # -- users ---------------------------------------------------------------------------
     @abc.abstractmethod
     def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:

@@ -146,6 +146,10 @@ def _mapped_errors(path: str) -> Iterator[None]:
 class SqliteStore(Store):
     """See the module docstring. ``path`` is a file path (its folder is created if missing)."""
 
+    #: Reads are B-tree lookups in this process's memory-mapped file, and in WAL mode a writer
+    #: never blocks them: ``AsyncStore`` runs them on the event loop (no thread hop).
+    reads_block = False
+
     def __init__(self, path: str | os.PathLike[str], *, user_ttl_seconds: int = USER_TTL_SECONDS,
                  busy_timeout_ms: int = 5000, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         if user_ttl_seconds <= 0:

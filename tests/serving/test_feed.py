@@ -380,3 +380,18 @@ async def test_old_nearline_picks_are_ranked_again(feed_world, serve):
     async with serve(feed_world.store_url, picks_max_age_s=60.0) as client:
         served = rows_by_type(await get_feed(client, query="?limit=3&rows=top_picks"))["top_picks"]["items"]
     assert served and all(p["match_score"] != 0.4321 for p in served)
+
+
+async def test_list_rows_shared_between_feeds_keep_each_viewers_own_filters(feed_world, serve):
+    """The list rows' filtered views are made once per list and shared by every feed: a kids
+    token after an adult one still sees nothing above its rating, and each viewer's own watched
+    titles leave only its own rows."""
+    async with serve(feed_world.store_url) as client:
+        adult = await get_feed(client, query="?region=US")
+        kids = await get_feed(client, query="?region=US", headers=token("u1", max_maturity="PG"))
+        other = await get_feed(client, user="u2", query="?region=US", headers=token("u2"))
+    assert all(TITLES[v].maturity_rating in {"G", "PG"} for row in kids["rows"] for v in ids(row))
+    lists = ("trending_now", "new_releases", "genre")
+    u1_listed = {v for row in adult["rows"] if row["type"] in lists for v in ids(row)}
+    assert u1_listed and not u1_listed & {"m1", "m2"}  # u1 finished both
+    assert {"m1", "m2"} <= set(ids(rows_by_type(other)["trending_now"]))  # u2 watched nothing

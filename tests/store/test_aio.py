@@ -83,3 +83,34 @@ def test_bad_pool_settings_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timeout"):
         AsyncStore(store, timeout=0)
     store.close()
+
+
+async def test_sqlite_reads_run_on_the_loop_and_still_meet_a_deadline(tmp_path: Path) -> None:
+    """The embedded store's reads need no thread (``reads_block`` False): they run on the event
+    loop's own thread; a request's deadline still ends a request that read past it."""
+    import threading
+
+    store = SqliteStore(tmp_path / "s.db")
+    store.put_users([UserState("u", seen=["a"])])
+    threads: list[int] = []
+    read = store.get_user_versions
+
+    def tracked(user_ids):  # type: ignore[no-untyped-def]
+        threads.append(threading.get_ident())
+        return read(user_ids)
+
+    store.get_user_versions = tracked  # type: ignore[method-assign]
+    astore = AsyncStore(store)
+    try:
+        assert await astore.get_user_versions(["u"]) == {"u": 1}
+        assert threads == [threading.get_ident()]
+        assert (await astore.get_users(["u"]))["u"].seen == ["a"]
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1e-9):
+                await astore.get_users(["u"])
+        # With a per-call timeout the pool is used (the loop cannot time out a call it runs).
+        pooled = AsyncStore(store, timeout=5.0)
+        await pooled.get_user_versions(["u"])
+        assert threads[-1] != threading.get_ident()
+    finally:
+        await astore.close()
