@@ -539,6 +539,11 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
         "watched\" (co-watch neighbours of one title and content similarity over its genres' lists), the "
         "user record's decode (~45 µs), the viewer's own filtering of ~7 rows. In a ranked feed, the "
         "learned ranker's features over ~400 candidates and the diversity re-rank remain, in Python."),
+        ("- Under overload the full answers/s are not the CPU figure's inverse: at 1,000/s an assembled "
+         "feed needs more than the one core, and under wrk's 32 connections the admission control "
+         "(at most 4 feeds assembled at once, `max_feed_assemblies`) turns the rest away at once with a "
+         "degraded answer (the last feed built for the viewer, else trending), which is what keeps the "
+         "admitted ones inside their deadline; the degraded share is in the table."),
         ("- When the nearline picks are served: no title watched since the refresh was due and at most "
         "`picks_max_age_s` (1 h) old, no `explain`, no maturity cap (serving.feed.nearline_picks_served). "
         "A watch is ranked into the next feed at once; a like or new stated genres reach the picks with "
