@@ -159,18 +159,18 @@ def releases_for(lists: Mapping[str, RankedList], region: str, n: int = RANKED_L
     region gets the same merged list object and :func:`list_views` can reuse its views."""
     found: list[Sequence[ScoredItem]] = [
         lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)]) if k in lists]
-    key = (region, n, *map(id, found))
-    kept = _RELEASES.get(key)
-    if kept is not None and all(a is b for a, b in zip(kept[0], found, strict=True)):
+    kept = _RELEASES.get((region, n))
+    if kept is not None and len(kept[0]) == len(found) and all(a is b for a, b in zip(kept[0], found, strict=True)):
         return kept[1]
     merged = recommend.merge_releases(found, n)
     if len(_RELEASES) >= _LIST_VIEWS_MAX:
         _RELEASES.clear()
-    _RELEASES[key] = (found, merged)
+    _RELEASES[(region, n)] = (found, merged)  # replaces the merge of older list objects
     return merged
 
 
-_RELEASES: dict[tuple[Any, ...], tuple[list[Sequence[ScoredItem]], list[ScoredItem]]] = {}
+#: (region, n) -> (the lists merged, the merge): one slot per region, replaced when its lists are.
+_RELEASES: dict[tuple[str, int], tuple[list[Sequence[ScoredItem]], list[ScoredItem]]] = {}
 
 
 async def read_feed_inputs(
@@ -316,12 +316,12 @@ class RowBuilder:
         view.update(extra)
         return view
 
-    def listed(self, ranked: Sequence[ScoredItem]) -> list[dict[str, Any]]:
-        """The views of the first ``limit`` titles of a ranked list (trending, new releases, a
-        genre) that this viewer may see and has not watched, from :func:`list_views`."""
+    def listed(self, name: str, ranked: Sequence[ScoredItem]) -> list[dict[str, Any]]:
+        """The views of the first ``limit`` titles of the ranked list ``name`` (trending, new
+        releases, a genre) that this viewer may see and has not watched, from :func:`list_views`."""
         watched, limit = self.watched, self.query.limit
         views = []
-        for video_id, view in list_views(ranked, self.items, self.query, self.thumbnail_template):
+        for video_id, view in list_views(name, ranked, self.items, self.query, self.thumbnail_template):
             if video_id not in watched:
                 views.append(view)
                 if len(views) >= limit:
@@ -329,22 +329,23 @@ class RowBuilder:
         return views
 
 
-#: (id of a ranked list, limit, region, maturity cap, thumbnail template, ids only) -> (that list,
+#: (list name, limit, region, maturity cap, thumbnail template, ids only) -> (the list object,
 #: its titles that pass the title filter, with their views). A ranked list object is the same for
 #: every feed while ``SharedReads`` holds it (``lists_ttl_s``), and so is whether a title passes the
-#: region and maturity filters and how it looks: worked out once per list instead of once per
-#: feed (~200 filter checks and ~100 views a page). Views here are shared by every feed: never
-#: changed after they are made. The list is kept in the value, so its id is not reused meanwhile.
+#: region and maturity filters and how it looks: worked out once per list object instead of once
+#: per feed (~200 filter checks and ~100 views a page). One slot per list name and request shape,
+#: replaced when a newer object of the list comes (so it stays as small as the lists and shapes in
+#: use). Views here are shared by every feed: never changed after they are made.
 _LIST_VIEWS: dict[tuple[Any, ...], tuple[Sequence[ScoredItem], list[tuple[str, dict[str, Any]]]]] = {}
 _LIST_VIEWS_MAX = 10_000
 
 
-def list_views(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], query: FeedQuery,
+def list_views(name: str, ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], query: FeedQuery,
                thumbnail_template: str) -> list[tuple[str, dict[str, Any]]]:
     """(video_id, view) of the titles among a list's first ``2 * limit`` (what every feed reads
     the catalog entries of) that the query's title filter lets through (catalog-known, region,
     maturity cap; not the viewer's own exclusions), in list order."""
-    key = (id(ranked), query.limit, query.region_filter, query.max_maturity, thumbnail_template, query.ids_only)
+    key = (name, query.limit, query.region_filter, query.max_maturity, thumbnail_template, query.ids_only)
     kept = _LIST_VIEWS.get(key)
     if kept is not None and kept[0] is ranked:
         return kept[1]
@@ -436,7 +437,7 @@ def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | N
 
 def trending_now(b: RowBuilder, lists: Mapping[str, RankedList], window: str) -> dict[str, Any] | None:
     ranked = regional(lists, trending_key(window, b.query.region), trending_key(window, GLOBAL))
-    return None if ranked is None else trending_row(b.query.region, b.listed(ranked.items))
+    return None if ranked is None else trending_row(b.query.region, b.listed(ranked.key, ranked.items))
 
 
 def trending_row(region: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -449,7 +450,8 @@ def new_releases(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
     ranked = inputs.ranking.new_releases  # the region's and the global list, merged once per request
     if not ranked:
         return None
-    return {"type": "new_releases", "title": "New Releases", "items": b.listed(ranked)}
+    return {"type": "new_releases", "title": "New Releases",
+            "items": b.listed(f"releases:{b.query.region}", ranked)}
 
 
 def genre_rows(b: RowBuilder, inputs: FeedInputs) -> list[dict[str, Any]]:
@@ -459,7 +461,8 @@ def genre_rows(b: RowBuilder, inputs: FeedInputs) -> list[dict[str, Any]]:
         ranked = inputs.ranking.genre_lists.get(genre)
         if ranked:
             title = f"Because You Like {genre}" if genre in b.user.preferred_genres else f"Popular in {genre}"
-            rows.append({"type": "genre", "genre": genre, "title": title, "items": b.listed(ranked)})
+            rows.append({"type": "genre", "genre": genre, "title": title,
+                         "items": b.listed(f"genre:{genre}:{b.query.region}", ranked)})
     return rows
 
 

@@ -395,3 +395,19 @@ async def test_list_rows_shared_between_feeds_keep_each_viewers_own_filters(feed
     u1_listed = {v for row in adult["rows"] if row["type"] in lists for v in ids(row)}
     assert u1_listed and not u1_listed & {"m1", "m2"}  # u1 finished both
     assert {"m1", "m2"} <= set(ids(rows_by_type(other)["trending_now"]))  # u2 watched nothing
+
+
+def test_list_views_keep_one_slot_per_list_and_follow_its_newest_object() -> None:
+    """Each refresh of a ranked list is a new object: its slot is replaced, not added to, so the
+    shared views stay as many as the lists in use, and always those of the newest object."""
+    from serving import feed as feed_module
+    from serving.feed import FeedQuery, list_views
+
+    feed_module._LIST_VIEWS.clear()
+    query = FeedQuery("u1", "US", limit=2)
+    for n in range(50):
+        ranked = [ScoredItem(v, 1.0) for v in (["m1", "m2", "m3"] if n % 2 else ["m3", "m9", "m1"])]
+        views = list_views("trending:1h:US", ranked, TITLES, query, "/posters/{video_id}.svg")
+        assert [v for v, _ in views] == [s.video_id for s in ranked[:4] if s.video_id in TITLES]
+    list_views("genre:Drama:US", [ScoredItem("m8", 1.0)], TITLES, query, "/posters/{video_id}.svg")
+    assert len(feed_module._LIST_VIEWS) == 2
