@@ -104,6 +104,9 @@ class FeedInputs:
     #: The top picks are ranked for this request; False: the nearline refresh's ``user.top_picks``
     #: are served as they are (:func:`nearline_picks_served`), and the ranking's reads were skipped.
     rank_live: bool = True
+    #: The "because you watched" ranking of the viewer's seed (:func:`similar_to`), when read or
+    #: made with the inputs; None: made from ``ranking`` when the row is composed.
+    similar: list[ScoredItem] | None = None
 
 
 def nearline_picks_current(user: UserState, now_ms: int, max_age_ms: int) -> bool:
@@ -183,7 +186,10 @@ async def read_feed_inputs(
     only what the other rows need is read: the neighbours and counts of the "because you watched"
     seed and the picks' catalog entries; no other seeds, candidates, vectors or model."""
     byw = because_seed(user)
-    seeds = recommend.seed_titles(user, config) if rank_live else byw
+    similar_key = (byw[0], 2 * query.limit, query.region_filter, query.max_maturity,
+                   config.neighbours_per_seed) if byw else None
+    similar = shared.similar(similar_key) if similar_key else None  # "because you watched", kept
+    seeds = recommend.seed_titles(user, config) if rank_live else byw if similar is None else []
     recent = [h.video_id for h in user.history[:20]]
     first_keys = list_keys(query.region, window) + genre_keys(user.preferred_genres, query.region)
     if config.learned and rank_live:
@@ -195,7 +201,7 @@ async def read_feed_inputs(
     )
     genres = recommend.user_genres(user, recent_items, GENRE_ROWS)
     seed_item = recent_items.get(byw[0]) if byw else None
-    seed_genres = seed_item.genres if seed_item else ()
+    seed_genres = seed_item.genres if seed_item and similar is None else ()  # its content pool
     more_keys = genre_keys(genres, query.region) + [genre_key(g) for g in seed_genres]
     lists |= await shared.lists(store, [k for k in dict.fromkeys(more_keys) if k not in lists])
 
@@ -222,8 +228,9 @@ async def read_feed_inputs(
         counted = list(dict.fromkeys([*seeds, *candidates]))
     else:
         candidates = []
-        counted = [*byw, *(n for n, _ in neighbours.get(byw[0], ()))] if byw else []
+        counted = [*byw, *(n for n, _ in neighbours.get(byw[0], ()))] if byw and similar is None else []
         shown += [s.video_id for s in user.top_picks]
+    shown += [*byw, *(s.video_id for s in similar or ())]
     to_read = list(dict.fromkeys([*candidates, *counted, *shown, *user.in_progress]))
     metadata, vectors, counts = await asyncio.gather(
         shared.items(store, to_read),
@@ -236,7 +243,23 @@ async def read_feed_inputs(
     items = recent_items | metadata
     ranking = ranking.with_items(items=items, item_counts=counts, item_vectors=vectors)
     model = model_from_list(lists.get(MODEL_KEY)) if config.learned and rank_live else None
-    return FeedInputs(user=user, lists=lists, ranking=ranking, config=config, model=model, rank_live=rank_live)
+    if similar is None and similar_key is not None and byw[0] in items:
+        similar = similar_to(byw[0], ranking, query)
+        shared.keep_similar(similar_key, similar)
+    return FeedInputs(user=user, lists=lists, ranking=ranking, config=config, model=model, rank_live=rank_live,
+                      similar=similar)
+
+
+def similar_to(seed: str, r: recommend.RankingInputs, query: FeedQuery) -> list[ScoredItem]:
+    """The "because you watched" ranking for ``seed``: its co-watch neighbours, then content
+    similarity over its genres' lists; twice the row, room for the titles each viewer has seen.
+    The same for every viewer of a region and maturity cap (``SharedReads`` keeps it a while)."""
+    seed_item = r.items[seed]
+    pool = [s.video_id for g in seed_item.genres for s in r.genre_lists.get(g, ())[:CONTENT_POOL]]
+    return recommend.similar_titles(
+        seed, neighbours=r.neighbours.get(seed, ()), item_counts=r.item_counts, items=r.items,
+        content_candidates=list(dict.fromkeys(pool)), k=2 * query.limit,
+        region=query.region_filter, max_maturity=query.max_maturity)
 
 
 def because_seed(user: UserState) -> list[str]:
@@ -423,13 +446,7 @@ def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | N
     seed = next(iter(because_seed(b.user)), None)
     if seed is None or seed not in b.items:
         return None
-    r = inputs.ranking
-    pool = [s.video_id for g in b.items[seed].genres for s in r.genre_lists.get(g, ())[:CONTENT_POOL]]
-    similar = recommend.similar_titles(
-        seed, neighbours=r.neighbours.get(seed, ()), item_counts=r.item_counts, items=b.items,
-        # Twice the row: room for the watched titles filtered below without ranking the whole pool.
-        content_candidates=list(dict.fromkeys(pool)), k=2 * b.query.limit,
-        region=b.query.region_filter, max_maturity=b.query.max_maturity)
+    similar = inputs.similar if inputs.similar is not None else similar_to(seed, inputs.ranking, b.query)
     items = [b.view(v) for v in [s.video_id for s in similar if b.allowed(s.video_id)][: b.query.limit]]
     return {"type": "because_you_watched", "title": f"Because You Watched {b.items[seed].title}",
             "seed_video_id": seed, "items": items}

@@ -6,7 +6,10 @@ feed reads the metadata of hundreds of candidate titles. So:
 
 - catalog entries are kept ``items_ttl_s`` (a title's new region list or rating reaches feeds
   within that time), titles the store does not know are remembered as unknown just as long;
-- ranked lists (trending, new releases, genre rows) are kept ``lists_ttl_s``.
+- ranked lists (trending, new releases, genre rows) are kept ``lists_ttl_s``;
+- a title's "because you watched" ranking (its co-watch neighbours, then content similarity
+  over its genres' lists) is kept ``similar_ttl_s``, like the "more like this" answers: many
+  viewers' newest title is the same popular one.
 
 Item vectors and everything per user are always read from the store.
 """
@@ -19,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from streamrec.events.model import CatalogItem
-from streamrec.model import RankedList
+from streamrec.model import RankedList, ScoredItem
 
 
 class CatalogReads(Protocol):
@@ -28,16 +31,34 @@ class CatalogReads(Protocol):
 
 
 class SharedReads:
-    """Read-through caches of catalog entries and ranked lists (event-loop only, not thread-safe)."""
+    """Read-through caches of catalog entries and ranked lists, and "because you watched"
+    rankings (event-loop only, not thread-safe)."""
 
-    def __init__(self, items_ttl_s: float = 60.0, lists_ttl_s: float = 2.0, max_items: int = 200_000) -> None:
-        if items_ttl_s <= 0 or lists_ttl_s <= 0 or max_items <= 0:
-            raise ValueError("items_ttl_s, lists_ttl_s, max_items: must be positive")
+    def __init__(self, items_ttl_s: float = 60.0, lists_ttl_s: float = 2.0, max_items: int = 200_000,
+                 similar_ttl_s: float = 30.0) -> None:
+        if items_ttl_s <= 0 or lists_ttl_s <= 0 or max_items <= 0 or similar_ttl_s <= 0:
+            raise ValueError("items_ttl_s, lists_ttl_s, max_items, similar_ttl_s: must be positive")
         self.items_ttl_s = items_ttl_s
         self.lists_ttl_s = lists_ttl_s
+        self.similar_ttl_s = similar_ttl_s
         self.max_items = max_items
         self._items: OrderedDict[str, tuple[float, CatalogItem | None]] = OrderedDict()
         self._lists: dict[str, tuple[float, RankedList | None]] = {}
+        self._similar: OrderedDict[tuple[object, ...], tuple[float, list[ScoredItem]]] = OrderedDict()
+
+    def similar(self, key: tuple[object, ...]) -> list[ScoredItem] | None:
+        """A "more like this" ranking kept by :meth:`keep_similar` at most ``similar_ttl_s`` ago
+        (the same for every viewer: each viewer's own filter is applied after)."""
+        entry = self._similar.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.similar_ttl_s:
+            return None
+        return entry[1]
+
+    def keep_similar(self, key: tuple[object, ...], ranked: list[ScoredItem]) -> None:
+        self._similar[key] = (time.monotonic(), ranked)
+        self._similar.move_to_end(key)
+        while len(self._similar) > self.max_items // 10:
+            self._similar.popitem(last=False)
 
     async def items(self, store: CatalogReads, video_ids: Iterable[str]) -> dict[str, CatalogItem]:
         """Catalog entries of ``video_ids`` (unknown titles absent); one store read for the misses."""

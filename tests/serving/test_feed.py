@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from serving.keys import STORE
+from serving.keys import SHARED, STORE
 from streamrec import recommend
 from streamrec.events.model import EventType, UserEvent
 from streamrec.model import ScoredItem
@@ -411,3 +411,31 @@ def test_list_views_keep_one_slot_per_list_and_follow_its_newest_object() -> Non
         assert [v for v, _ in views] == [s.video_id for s in ranked[:4] if s.video_id in TITLES]
     list_views("genre:Drama:US", [ScoredItem("m8", 1.0)], TITLES, query, "/posters/{video_id}.svg")
     assert len(feed_module._LIST_VIEWS) == 2
+
+
+async def test_because_you_watched_is_ranked_once_per_seed_and_filtered_per_viewer(feed_world, serve):
+    """u1 and o8 both watched m8 last: the second viewer's row comes from the ranking kept for the
+    first (a co-watch change in between shows only after ``similar_ttl_s``, as "more like this"),
+    without the titles the second viewer has seen."""
+    async with serve(feed_world.store_url, similar_ttl_s=600.0) as client:
+        first = rows_by_type(await get_feed(client, query="?region=US"))["because_you_watched"]
+        assert first["seed_video_id"] == "m8"
+        kept = [ranked for _, ranked in client.app[SHARED]._similar.values()]
+        assert len(kept) == 1
+        kept_ids = [s.video_id for s in kept[0]]
+        newcomer = next(v for v in sorted(TITLES) if v not in kept_ids and v not in ("m8", "m10")
+                        and TITLES[v].maturity_rating in ("G", "PG", "PG-13", "R") and not TITLES[v].regions)
+        store = open_store(feed_world.store_url)
+        try:
+            store.add_cowatch({("m8", newcomer): 50, (newcomer, "m8"): 50})
+        finally:
+            store.close()
+        o8 = rows_by_type(await get_feed(client, user="o8", query="?region=US", headers=token("o8")))
+        byw = o8["because_you_watched"]
+    assert byw["seed_video_id"] == "m8"
+    assert newcomer not in ids(byw)  # the kept ranking
+    assert not set(ids(byw)) & {"m10", "m8"}  # o8's own watched titles
+    assert ids(byw) == [v for v in kept_ids if v not in ("m10", "m8")][: len(ids(byw))]
+    async with serve(feed_world.store_url) as client:  # a fresh service: ranked again
+        fresh = rows_by_type(await get_feed(client, user="o8", query="?region=US", headers=token("o8")))
+    assert ids(fresh["because_you_watched"])[0] == newcomer

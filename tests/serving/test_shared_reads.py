@@ -42,3 +42,15 @@ async def test_lists_are_held_for_their_ttl(feed_world):
         assert [s.video_id for s in after["trending:1h:global"].items] == ["m3"]
     finally:
         await store.close()
+
+
+async def test_similar_rankings_are_held_for_their_ttl_and_bounded() -> None:
+    shared = SharedReads(similar_ttl_s=0.2, max_items=30)  # at most 3 rankings kept
+    ranked = [ScoredItem("m2", 0.5)]
+    shared.keep_similar(("m1", 20), ranked)
+    assert shared.similar(("m1", 20)) is ranked and shared.similar(("m1", 10)) is None
+    await asyncio.sleep(0.25)
+    assert shared.similar(("m1", 20)) is None  # past the TTL
+    for n in range(5):
+        shared.keep_similar((f"m{n}", 20), ranked)
+    assert [shared.similar((f"m{n}", 20)) is not None for n in range(5)] == [False, False, True, True, True]
