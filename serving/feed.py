@@ -51,6 +51,9 @@ MIN_MATCH_SCORE = 0.05
 #: How old (wall clock, from the refresh's due time) the nearline top picks may be and still be
 #: served as they are: the trending window they were ranked with.
 PICKS_MAX_AGE_S = 3600.0
+#: A "because you watched" ranking is shared only once made this long after the viewer's watch of
+#: its seed: by then the pipelines have written that watch's co-watch counts (lag ~1 s in the demo).
+SIMILAR_SETTLE_MS = 10_000
 
 
 class FeedStore(Protocol):
@@ -188,7 +191,10 @@ async def read_feed_inputs(
     byw = because_seed(user)
     similar_key = (byw[0], 2 * query.limit, query.region_filter, query.max_maturity,
                    config.neighbours_per_seed) if byw else None
-    similar = shared.similar(similar_key) if similar_key else None  # "because you watched", kept
+    # "Because you watched", kept for every viewer of the seed; not one made before this viewer's
+    # watch of it had time to reach the store (its co-watch counts), so a watch shows at once.
+    seed_watched = next((h.ts for h in user.history if byw and h.video_id == byw[0]), 0)
+    similar = shared.similar(similar_key, seed_watched + SIMILAR_SETTLE_MS) if similar_key else None
     seeds = recommend.seed_titles(user, config) if rank_live else byw if similar is None else []
     recent = [h.video_id for h in user.history[:20]]
     first_keys = list_keys(query.region, window) + genre_keys(user.preferred_genres, query.region)

@@ -44,18 +44,20 @@ class SharedReads:
         self.max_items = max_items
         self._items: OrderedDict[str, tuple[float, CatalogItem | None]] = OrderedDict()
         self._lists: dict[str, tuple[float, RankedList | None]] = {}
-        self._similar: OrderedDict[tuple[object, ...], tuple[float, list[ScoredItem]]] = OrderedDict()
+        self._similar: OrderedDict[tuple[object, ...], tuple[float, int, list[ScoredItem]]] = OrderedDict()
 
-    def similar(self, key: tuple[object, ...]) -> list[ScoredItem] | None:
+    def similar(self, key: tuple[object, ...], made_after_ms: int = 0) -> list[ScoredItem] | None:
         """A "more like this" ranking kept by :meth:`keep_similar` at most ``similar_ttl_s`` ago
-        (the same for every viewer: each viewer's own filter is applied after)."""
+        and made after ``made_after_ms`` (epoch ms: a ranking made before the pipelines wrote a
+        watch of the title is not the answer for that viewer); the same for every viewer, each
+        viewer's own filter is applied after."""
         entry = self._similar.get(key)
-        if entry is None or time.monotonic() - entry[0] > self.similar_ttl_s:
+        if entry is None or time.monotonic() - entry[0] > self.similar_ttl_s or entry[1] < made_after_ms:
             return None
-        return entry[1]
+        return entry[2]
 
     def keep_similar(self, key: tuple[object, ...], ranked: list[ScoredItem]) -> None:
-        self._similar[key] = (time.monotonic(), ranked)
+        self._similar[key] = (time.monotonic(), int(time.time() * 1000), ranked)
         self._similar.move_to_end(key)
         while len(self._similar) > self.max_items // 10:
             self._similar.popitem(last=False)

@@ -420,7 +420,7 @@ async def test_because_you_watched_is_ranked_once_per_seed_and_filtered_per_view
     async with serve(feed_world.store_url, similar_ttl_s=600.0) as client:
         first = rows_by_type(await get_feed(client, query="?region=US"))["because_you_watched"]
         assert first["seed_video_id"] == "m8"
-        kept = [ranked for _, ranked in client.app[SHARED]._similar.values()]
+        kept = [ranked for _, _, ranked in client.app[SHARED]._similar.values()]
         assert len(kept) == 1
         kept_ids = [s.video_id for s in kept[0]]
         newcomer = next(v for v in sorted(TITLES) if v not in kept_ids and v not in ("m8", "m10")
@@ -432,6 +432,20 @@ async def test_because_you_watched_is_ranked_once_per_seed_and_filtered_per_view
             store.close()
         o8 = rows_by_type(await get_feed(client, user="o8", query="?region=US", headers=token("o8")))
         byw = o8["because_you_watched"]
+        # o5 watches m8 now: a ranking kept from before its watch could reach the store is not
+        # its answer (SIMILAR_SETTLE_MS): ranked again, with the new co-watch counts.
+        store = open_store(feed_world.store_url)
+        try:
+            o5 = store.get_user("o5")
+            assert o5 is not None
+            event = UserEvent(str(uuid.uuid4()), EventType.COMPLETE, "o5", int(time.time() * 1000), region="US",
+                              video_id="m8", position_sec=5400.0, duration_sec=5400.0)
+            store.put_users([recommend.apply_event(o5, event).state])
+        finally:
+            store.close()
+        just_watched = rows_by_type(await get_feed(client, user="o5", query="?region=US", headers=token("o5")))
+    assert just_watched["because_you_watched"]["seed_video_id"] == "m8"
+    assert ids(just_watched["because_you_watched"])[0] == newcomer
     assert byw["seed_video_id"] == "m8"
     assert newcomer not in ids(byw)  # the kept ranking
     assert not set(ids(byw)) & {"m10", "m8"}  # o8's own watched titles

@@ -49,6 +49,9 @@ async def test_similar_rankings_are_held_for_their_ttl_and_bounded() -> None:
     ranked = [ScoredItem("m2", 0.5)]
     shared.keep_similar(("m1", 20), ranked)
     assert shared.similar(("m1", 20)) is ranked and shared.similar(("m1", 10)) is None
+    import time
+
+    assert shared.similar(("m1", 20), made_after_ms=int(time.time() * 1000) + 5_000) is None  # made too early
     await asyncio.sleep(0.25)
     assert shared.similar(("m1", 20)) is None  # past the TTL
     for n in range(5):
