@@ -112,9 +112,12 @@ def test_a_killed_taskmanager_loses_nothing_and_counts_nothing_twice(kafka_broke
             took = time.monotonic() - began
             # Users and counts are written by different operators, each when a checkpoint covers
             # its writes: one can land a checkpoint after the other (seen under load: every count
-            # in, one user's last write not yet), so wait for both before comparing.
+            # in, one user's last write not yet); and a title's count, co-watch and vector are three
+            # store calls (seen in CI: counts in, the last vectors not yet). Wait for all of them.
             users_in = all(got["users"].get(u, {}).get("event_ids") == ids for u, ids in want_ids.items())
-            if got["counts"] == expected["counts"] and users_in or took > 120:
+            settled = (got["counts"] == expected["counts"] and got["cowatch"] == expected["cowatch"]
+                       and same_vectors(got["vectors"], expected["vectors"]))
+            if settled and users_in or took > 120:
                 break
             time.sleep(0.25)
         diff = {v: (got["counts"].get(v), n) for v, n in expected["counts"].items() if got["counts"].get(v) != n}
