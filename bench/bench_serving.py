@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -47,8 +48,17 @@ JWT_KEY = "bench-key-" + "b" * 40
 # The cached phase keeps every feed for the whole run: what a cache hit costs is measured apart
 # from how often real traffic hits (that depends on the traffic; the uncached phase is the other end).
 CACHE_TTL_S = 600.0
-SIMILAR_TTL_S = 30.0  # the service's default (ServingConfig.similar_ttl_s)
-PICKS_MAX_AGE_S = 3600.0  # the service's default (serving.settings.ServingConfig.picks_max_age_s)
+
+
+def _service_default(name: str) -> float:
+    """A ``ServingConfig`` default, as the bench's service runs with it."""
+    from serving.settings import ServingConfig
+
+    return float(next(f.default for f in dataclasses.fields(ServingConfig) if f.name == name))  # type: ignore[arg-type]
+
+
+SIMILAR_TTL_S = _service_default("similar_ttl_s")
+PICKS_MAX_AGE_S = _service_default("picks_max_age_s")
 
 
 def bench_events(ratings: list, sessions_per_user: int) -> list:  # type: ignore[type-arg]
@@ -77,8 +87,6 @@ def as_if_just_played(ratings: list, now_s: int) -> list:  # type: ignore[type-a
     minutes old, not years). The gaps between one viewer's ratings, which the co-watch rules look
     at, are kept. Such viewers get the nearline picks served as they are
     (``serving.feed.nearline_picks_served``); the ``ranked`` phases measure the other viewers."""
-    import dataclasses
-
     newest: dict[str, int] = {}
     for r in ratings:
         newest[r.user_id] = max(newest.get(r.user_id, r.timestamp), r.timestamp)

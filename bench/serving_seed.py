@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from pipelines.flink.core import refreshed
 from streamrec import recommend
 from streamrec.events.model import CatalogItem, UserEvent
 from streamrec.model import (
@@ -42,7 +43,7 @@ from streamrec.store.base import Store
 
 GLOBAL = "global"
 TOP_PICKS_K = 50  # the pipelines' --top_picks_k
-SETTLE_MS = 5_000  # ... and --settle_s
+SETTLE_MS, MAX_DELAY_MS = 5_000, 60_000  # ... --settle_s and --max_delay_s
 
 
 def seed_store(store: Store, catalog: Iterable[CatalogItem], events: Iterable[UserEvent], *,
@@ -113,8 +114,7 @@ def _new_releases(items: Iterable[CatalogItem], watched_by_region: dict[str, dic
 
 def _with_top_picks(store: Store, user: UserState, region: str | None) -> UserState:
     """The pipelines' nearline refresh after the user's last burst (``streamrec.nearline.refresh``,
-    the served ranking with the store's model), stamped as the pipelines stamp it: due ``settle_s``
-    after the user's newest event."""
-    user.top_picks = refresh(store, user, region, TOP_PICKS_K).picks
-    user.top_picks_at = user.updated_at + SETTLE_MS
-    return user
+    the served ranking with the store's model), stamped as the pipelines stamp it
+    (``pipelines.flink.core.refreshed``: due ``settle_s`` after the burst's newest event)."""
+    picks = refresh(store, user, region, TOP_PICKS_K).picks
+    return refreshed(user, picks, user.updated_at, SETTLE_MS, MAX_DELAY_MS)

@@ -25,11 +25,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from serving.answers import ROW_TYPES
-from serving.shared_reads import SharedReads
+from serving.shared_reads import Derived, SharedReads
 from streamrec import recommend
 from streamrec.events.model import CatalogItem
 from streamrec.model import (
     RANKED_LIST_LIMIT,
+    HistoryEntry,
     RankedList,
     ScoredItem,
     UserState,
@@ -37,8 +38,10 @@ from streamrec.model import (
     new_releases_key,
     trending_key,
 )
+from streamrec.nearline import watched_since_refresh
 from streamrec.recommend import learned
 from streamrec.recommend.learned import MODEL_KEY, RankerModel, model_from_list
+from streamrec.recommend.ranking import excluded_titles
 from streamrec.recommend.variants import ranking_config
 
 GLOBAL = "global"
@@ -122,8 +125,7 @@ def nearline_picks_current(user: UserState, now_ms: int, max_age_ms: int) -> boo
     pipelines' ``settle_s``/``max_delay_s``), not at once; a dislike is filtered out at once."""
     if not user.top_picks or now_ms - user.top_picks_at > max_age_ms:
         return False
-    since = user.top_picks_at
-    return all(h.ts <= since for h in user.history)
+    return not watched_since_refresh(user)
 
 
 def nearline_picks_served(user: UserState, query: FeedQuery, now_ms: int, max_age_ms: int) -> bool:
@@ -134,7 +136,7 @@ def nearline_picks_served(user: UserState, query: FeedQuery, now_ms: int, max_ag
         return True  # no top-picks row: nothing to rank
     if query.explain or query.max_maturity is not None or not nearline_picks_current(user, now_ms, max_age_ms):
         return False
-    hidden = set(user.seen).union(user.disliked, user.in_progress)
+    hidden = excluded_titles(user)
     return sum(1 for s in user.top_picks if s.video_id not in hidden and s.score >= MIN_MATCH_SCORE) >= query.limit
 
 
@@ -163,20 +165,13 @@ def releases_for(lists: Mapping[str, RankedList], region: str, n: int = RANKED_L
     pipeline keeps a region's list to the titles restricted to it). Merged once per pair of list
     objects (``SharedReads`` hands every feed the same ones for a while), so every feed of the
     region gets the same merged list object and :func:`list_views` can reuse its views."""
-    found: list[Sequence[ScoredItem]] = [
-        lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)]) if k in lists]
-    kept = _RELEASES.get((region, n))
-    if kept is not None and len(kept[0]) == len(found) and all(a is b for a, b in zip(kept[0], found, strict=True)):
-        return kept[1]
-    merged = recommend.merge_releases(found, n)
-    if len(_RELEASES) >= _LIST_VIEWS_MAX:
-        _RELEASES.clear()
-    _RELEASES[(region, n)] = (found, merged)  # replaces the merge of older list objects
-    return merged
+    found = tuple(lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)])
+                  if k in lists)
+    return _RELEASES.get((region, n), found, recommend.merge_releases, found, n)
 
 
-#: (region, n) -> (the lists merged, the merge): one slot per region, replaced when its lists are.
-_RELEASES: dict[tuple[str, int], tuple[list[Sequence[ScoredItem]], list[ScoredItem]]] = {}
+#: (region, n) -> the merge of that region's lists, one slot per region, replaced when its lists are.
+_RELEASES: Derived[list[ScoredItem]] = Derived(10_000)
 
 
 async def read_feed_inputs(
@@ -188,13 +183,16 @@ async def read_feed_inputs(
     ``rank_live=False`` (the nearline picks are served as they are, :func:`nearline_picks_served`):
     only what the other rows need is read: the neighbours and counts of the "because you watched"
     seed and the picks' catalog entries; no other seeds, candidates, vectors or model."""
-    byw = because_seed(user)
-    similar_key = (byw[0], 2 * query.limit, query.region_filter, query.max_maturity,
-                   config.neighbours_per_seed) if byw else None
-    # "Because you watched", kept for every viewer of the seed; not one made before this viewer's
-    # watch of it had time to reach the store (its co-watch counts), so a watch shows at once.
-    seed_watched = next((h.ts for h in user.history if byw and h.video_id == byw[0]), 0)
-    similar = shared.similar(similar_key, seed_watched + SIMILAR_SETTLE_MS) if similar_key else None
+    seed_entry = because_seed(user)
+    byw = [seed_entry.video_id] if seed_entry else []
+    similar_key: tuple[object, ...] | None = None
+    similar = None
+    if seed_entry:
+        # "Because you watched", kept for every viewer of the seed; not one made before this viewer's
+        # watch of it had time to reach the store (its co-watch counts), so a watch shows at once.
+        similar_key = (seed_entry.video_id, 2 * query.limit, query.region_filter, query.max_maturity,
+                       config.neighbours_per_seed)
+        similar = shared.similar(similar_key, seed_entry.ts + SIMILAR_SETTLE_MS)
     seeds = recommend.seed_titles(user, config) if rank_live else byw if similar is None else []
     recent = [h.video_id for h in user.history[:20]]
     first_keys = list_keys(query.region, window) + genre_keys(user.preferred_genres, query.region)
@@ -227,8 +225,7 @@ async def read_feed_inputs(
     shown = [s.video_id for ranked in (trending.items if trending else (), releases) for s in ranked[: query.limit * 2]]
     for g in genres:
         shown += [s.video_id for s in genre_lists.get(g, ())[: query.limit * 2]]
-    for g in seed_genres:  # "because you watched" falls back on these
-        shown += [s.video_id for s in genre_lists.get(g, ())[:CONTENT_POOL]]
+    shown += content_pool(genre_lists.get(g, ()) for g in seed_genres)  # "because you watched" falls back on these
     if rank_live:
         candidates = recommend.candidate_titles(user, ranking, config)
         counted = list(dict.fromkeys([*seeds, *candidates]))
@@ -260,18 +257,22 @@ def similar_to(seed: str, r: recommend.RankingInputs, query: FeedQuery) -> list[
     """The "because you watched" ranking for ``seed``: its co-watch neighbours, then content
     similarity over its genres' lists; twice the row, room for the titles each viewer has seen.
     The same for every viewer of a region and maturity cap (``SharedReads`` keeps it a while)."""
-    seed_item = r.items[seed]
-    pool = [s.video_id for g in seed_item.genres for s in r.genre_lists.get(g, ())[:CONTENT_POOL]]
+    pool = content_pool(r.genre_lists.get(g, ()) for g in r.items[seed].genres)
     return recommend.similar_titles(
         seed, neighbours=r.neighbours.get(seed, ()), item_counts=r.item_counts, items=r.items,
-        content_candidates=list(dict.fromkeys(pool)), k=2 * query.limit,
-        region=query.region_filter, max_maturity=query.max_maturity)
+        content_candidates=pool, k=2 * query.limit, region=query.region_filter, max_maturity=query.max_maturity)
 
 
-def because_seed(user: UserState) -> list[str]:
-    """The "because you watched" seed (the newest title watched and not disliked), as a list."""
+def content_pool(genre_lists: Iterable[Sequence[ScoredItem]]) -> list[str]:
+    """The titles "more like this" ranks by content similarity: the first ``CONTENT_POOL`` of
+    each of the seed's genre lists, once each (the feed's "because you watched" and the title page)."""
+    return list(dict.fromkeys(s.video_id for ranked in genre_lists for s in ranked[:CONTENT_POOL]))
+
+
+def because_seed(user: UserState) -> HistoryEntry | None:
+    """The "because you watched" seed: the newest history entry not disliked."""
     disliked = set(user.disliked)
-    return next(([h.video_id] for h in user.history if h.video_id not in disliked), [])
+    return next((h for h in user.history if h.video_id not in disliked), None)
 
 
 async def _empty() -> dict[Any, Any]:
@@ -297,19 +298,13 @@ def item_view(item: CatalogItem | None, video_id: str, thumbnail_template: str, 
     from the one kept for this catalog entry (:data:`_VIEWS`)."""
     if ids_only:
         return {"video_id": video_id}
-    kept = _VIEWS.get(video_id)
-    if kept is None or kept[0] is not item or kept[1] != thumbnail_template:
-        if len(_VIEWS) >= _VIEWS_MAX:
-            _VIEWS.clear()
-        kept = _VIEWS[video_id] = (item, thumbnail_template, _new_view(item, video_id, thumbnail_template))
-    return dict(kept[2])
+    return dict(_VIEWS.get((video_id, thumbnail_template), (item,), _new_view, item, video_id, thumbnail_template))
 
 
-#: video_id -> (catalog entry, thumbnail template, its view): a title's view is made once per
-#: catalog entry object (``SharedReads`` keeps one per title until its TTL) instead of once per
-#: row per feed (~150 per page). Event-loop only; bounded like the catalog cache.
-_VIEWS: dict[str, tuple[CatalogItem | None, str, dict[str, Any]]] = {}
-_VIEWS_MAX = 200_000
+#: (video_id, thumbnail template) -> the view of its catalog entry: made once per catalog entry
+#: object (``SharedReads`` keeps one per title until its TTL) instead of once per row per feed
+#: (~150 per page). Bounded like the catalog cache.
+_VIEWS: Derived[dict[str, Any]] = Derived(200_000)
 
 
 def _new_view(item: CatalogItem | None, video_id: str, thumbnail_template: str) -> dict[str, Any]:
@@ -358,15 +353,13 @@ class RowBuilder:
         return views
 
 
-#: (list name, limit, region, maturity cap, thumbnail template, ids only) -> (the list object,
-#: its titles that pass the title filter, with their views). A ranked list object is the same for
-#: every feed while ``SharedReads`` holds it (``lists_ttl_s``), and so is whether a title passes the
-#: region and maturity filters and how it looks: worked out once per list object instead of once
-#: per feed (~200 filter checks and ~100 views a page). One slot per list name and request shape,
-#: replaced when a newer object of the list comes (so it stays as small as the lists and shapes in
-#: use). Views here are shared by every feed: never changed after they are made.
-_LIST_VIEWS: dict[tuple[Any, ...], tuple[Sequence[ScoredItem], list[tuple[str, dict[str, Any]]]]] = {}
-_LIST_VIEWS_MAX = 10_000
+#: (list name, limit, region, maturity cap, thumbnail template, ids only) -> the list's titles that
+#: pass the title filter, with their views. A ranked list object is the same for every feed while
+#: ``SharedReads`` holds it (``lists_ttl_s``), and so is whether a title passes the region and
+#: maturity filters and how it looks: worked out once per list object instead of once per feed
+#: (~200 filter checks and ~100 views a page). One slot per list name and request shape. Views
+#: here are shared by every feed: never changed after they are made.
+_LIST_VIEWS: Derived[list[tuple[str, dict[str, Any]]]] = Derived(10_000)
 
 
 def list_views(name: str, ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], query: FeedQuery,
@@ -374,17 +367,13 @@ def list_views(name: str, ranked: Sequence[ScoredItem], items: Mapping[str, Cata
     """(video_id, view) of the titles among a list's first ``2 * limit`` (what every feed reads
     the catalog entries of) that the query's title filter lets through (catalog-known, region,
     maturity cap; not the viewer's own exclusions), in list order."""
+    def make() -> list[tuple[str, dict[str, Any]]]:
+        allowed = title_filter(query)
+        return [(s.video_id, item_view(items.get(s.video_id), s.video_id, thumbnail_template, query.ids_only))
+                for s in ranked[: 2 * query.limit] if allowed.allows(s.video_id, items)]
+
     key = (name, query.limit, query.region_filter, query.max_maturity, thumbnail_template, query.ids_only)
-    kept = _LIST_VIEWS.get(key)
-    if kept is not None and kept[0] is ranked:
-        return kept[1]
-    allowed = title_filter(query)
-    views = [(s.video_id, item_view(items.get(s.video_id), s.video_id, thumbnail_template, query.ids_only))
-             for s in ranked[: 2 * query.limit] if allowed.allows(s.video_id, items)]
-    if len(_LIST_VIEWS) >= _LIST_VIEWS_MAX:
-        _LIST_VIEWS.clear()
-    _LIST_VIEWS[key] = (ranked, views)
-    return views
+    return _LIST_VIEWS.get(key, (ranked,), make)
 
 
 def listed(ranked: Iterable[ScoredItem], allowed: Callable[[str], bool], view: Callable[[str], dict[str, Any]],
@@ -449,7 +438,8 @@ def explanations(user: UserState, inputs: FeedInputs, candidates: learned.Candid
 
 
 def because_you_watched(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
-    seed = next(iter(because_seed(b.user)), None)
+    entry = because_seed(b.user)
+    seed = entry.video_id if entry else None
     if seed is None or seed not in b.items:
         return None
     similar = inputs.similar if inputs.similar is not None else similar_to(seed, inputs.ranking, b.query)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from streamrec.events.model import CatalogItem
 from streamrec.model import RankedList, ScoredItem
@@ -104,6 +104,44 @@ class SharedReads:
             if entry is not None and entry[1] is not None:
                 out[k] = entry[1]
         return out
+
+
+V = TypeVar("V")
+
+
+class Derived(Generic[V]):
+    """Values worked out from shared objects (ranked lists, catalog entries), one slot per name.
+
+    ``SharedReads`` hands every feed the very same objects until their TTL, so what is worked out
+    from them (a list's filtered views, a region's merged new releases, a title's view) holds as
+    long as they are the same objects: a slot is reused while its sources are the same (or equal:
+    the same value then) and replaced when newer ones come, so there are as many slots as names in
+    use. Bounded: cleared past
+    ``max_entries``. Event-loop only; the values are shared, never changed after they are made.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries <= 0:
+            raise ValueError(f"max_entries: must be positive, got {max_entries}")
+        self.max_entries = max_entries
+        self._slots: dict[Hashable, tuple[tuple[object, ...], V]] = {}
+
+    def get(self, name: Hashable, sources: tuple[object, ...], make: Callable[..., V], *args: Any) -> V:
+        """The value kept under ``name`` if made from these very ``sources``, else ``make(*args)``."""
+        kept = self._slots.get(name)
+        if kept is not None and kept[0] == sources:  # the same objects: a pointer compare each
+            return kept[1]
+        value = make(*args)
+        if len(self._slots) >= self.max_entries:
+            self._slots.clear()
+        self._slots[name] = (sources, value)  # the sources are kept: their ids are not reused meanwhile
+        return value
+
+    def clear(self) -> None:
+        self._slots.clear()
+
+    def __len__(self) -> int:
+        return len(self._slots)
 
 
 class TimedAnswers:

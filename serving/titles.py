@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from serving.feed import (
-    CONTENT_POOL,
     GLOBAL,
     SIMILAR_NEIGHBOURS,
     FeedStore,
+    content_pool,
     item_view,
 )
 from serving.shared_reads import SharedReads
@@ -41,7 +41,7 @@ async def similar(store: FeedStore, shared: SharedReads, query: SimilarQuery, th
     if seed is None and not own:
         raise UnknownTitle(video_id)
     genre_lists = await shared.lists(store, [genre_key(g) for g in seed.genres]) if seed else {}
-    pool = list(dict.fromkeys(s.video_id for ranked in genre_lists.values() for s in ranked.items[:CONTENT_POOL]))
+    pool = content_pool(ranked.items for ranked in genre_lists.values())
     candidates = list(dict.fromkeys([n for n, _ in own] + pool))
     items, counts = await asyncio.gather(
         shared.items(store, candidates),

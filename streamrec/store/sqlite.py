@@ -184,6 +184,7 @@ class SqliteStore(Store):
             # transactions on power loss; the pipelines replay from Kafka offsets anyway.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute(f"PRAGMA mmap_size = {int(self.READ_MMAP_BYTES)}")
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._lock:
                 self._connections.append(conn)
@@ -231,30 +232,24 @@ class SqliteStore(Store):
     # statement cache) and no IN list built: ~5 µs less of a ~55 µs read (issue 13).
     _GET_USER = "SELECT version, state FROM users WHERE user_id = ? AND expires_at > ?"
     _GET_VERSION = "SELECT version FROM users WHERE user_id = ? AND expires_at > ?"
-    #: The file memory-mapped for reads, up to this many bytes: a typical profile is a leaf page
-    #: and an overflow page, read from the OS page cache without a read() call each (a primary-key
-    #: read of one: ~9 -> ~6 µs on the bench's file, far larger than SQLite's 2 MB page cache).
+    #: Each connection memory-maps the file for reads, up to this many bytes: a typical profile is
+    #: a leaf page and an overflow page, read from the OS page cache without a read() call each (a
+    #: primary-key read of one: ~9 -> ~6 µs on the bench's file, far larger than SQLite's 2 MB cache).
     READ_MMAP_BYTES = 1 << 30
 
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's connection, memory-mapped (set on its first user read)."""
-        conn = self._conn()
-        if getattr(self._local, "mapped", None) is not conn:
-            conn.execute(f"PRAGMA mmap_size = {int(self.READ_MMAP_BYTES)}")
-            self._local.mapped = conn
-        return conn
+    def _user_row(self, sql: str, uid: str) -> tuple | None:  # type: ignore[type-arg]
+        """One user's row by ``sql`` (a ``_GET_*`` statement), if live."""
+        try:  # (a try costs nothing when nothing is raised; the context manager ~0.7 µs)
+            return self._conn().execute(sql, (uid, _now_ms())).fetchone()  # type: ignore[no-any-return]
+        except sqlite3.Error:
+            with _mapped_errors(self.path):  # mapped as every other call's errors are
+                raise
 
     def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:
         if len(user_ids) == 1:
             (uid,) = user_ids
-            try:  # (a try costs nothing when nothing is raised; the context manager ~0.7 µs)
-                row = self._reader().execute(self._GET_USER, (uid, _now_ms())).fetchone()
-            except sqlite3.Error:
-                with _mapped_errors(self.path):  # mapped as every other call's errors are
-                    raise
+            row = self._user_row(self._GET_USER, uid)
             return {} if row is None else {uid: codec.decode_user(uid, row[1], row[0])}
-        with _mapped_errors(self.path):
-            self._reader()
         rows = self._select(
             "SELECT user_id, version, state FROM users WHERE user_id IN ({ids}) AND expires_at > ?",
             user_ids, _now_ms())
@@ -264,14 +259,8 @@ class SqliteStore(Store):
         # The feed cache's validity check: the version column alone, no state decoding.
         if len(user_ids) == 1:
             (uid,) = user_ids
-            try:
-                row = self._reader().execute(self._GET_VERSION, (uid, _now_ms())).fetchone()
-            except sqlite3.Error:
-                with _mapped_errors(self.path):
-                    raise
+            row = self._user_row(self._GET_VERSION, uid)
             return {} if row is None else {uid: int(row[0])}
-        with _mapped_errors(self.path):
-            self._reader()
         rows = self._select(
             "SELECT user_id, version FROM users WHERE user_id IN ({ids}) AND expires_at > ?",
             user_ids, _now_ms())

@@ -146,7 +146,7 @@ def test_sqlite_memory_mapped_reads_see_other_connections_writes(tmp_path: Path)
         writer.put_users([STATE])
         first = reader.get_user("u")
         assert first is not None
-        assert reader._reader().execute("PRAGMA mmap_size").fetchone()[0] == SqliteStore.READ_MMAP_BYTES
+        assert reader._conn().execute("PRAGMA mmap_size").fetchone()[0] == SqliteStore.READ_MMAP_BYTES
         writer.put_users([dataclasses.replace(STATE, seen=["new"])] + [UserState(f"x{i}") for i in range(300)])
         again = reader.get_user("u")
         assert again is not None and again.seen == ["new"] and again.version == first.version + 1
