@@ -113,6 +113,13 @@ class FeedInputs:
     #: The "because you watched" ranking of the viewer's seed (:func:`similar_to`), when read or
     #: made with the inputs; None: made from ``ranking`` when the row is composed.
     similar: list[ScoredItem] | None = None
+    #: Each list row's titles (:func:`row_titles`) by row name; a row missing here is worked out
+    #: from ``ranking.items`` when composed.
+    rows: dict[str, dict[str, CatalogItem]] = field(default_factory=dict)
+
+    def item_sources(self) -> tuple[Mapping[str, CatalogItem], ...]:
+        """Where the catalog entries of every title the page may show are (:func:`shown_titles`)."""
+        return self.ranking.items, *self.rows.values()
 
 
 def nearline_picks_current(user: UserState, now_ms: int, max_age_ms: int) -> bool:
@@ -222,9 +229,11 @@ async def read_feed_inputs(
         max_maturity=query.max_maturity,
         items=recent_items,
     )
-    shown = [s.video_id for ranked in (trending.items if trending else (), releases) for s in ranked[: query.limit * 2]]
-    for g in genres:
-        shown += [s.video_id for s in genre_lists.get(g, ())[: query.limit * 2]]
+    rows = list_rows(query, trending, releases, genres, genre_lists)
+    # The list rows' titles come from row_titles, shared by every feed; read only for a list object
+    # not worked out yet (once per list per lists_ttl_s).
+    shown = [s.video_id for name, ranked in rows if not _ROW_TITLES.holds(row_key(name, query), (ranked,))
+             for s in ranked[:ROW_POOL]]
     shown += content_pool(genre_lists.get(g, ()) for g in seed_genres)  # "because you watched" falls back on these
     if rank_live:
         candidates = recommend.candidate_titles(user, ranking, config)
@@ -250,7 +259,24 @@ async def read_feed_inputs(
         similar = similar_to(byw[0], ranking, query)
         shared.keep_similar(similar_key, similar)
     return FeedInputs(user=user, lists=lists, ranking=ranking, config=config, model=model, rank_live=rank_live,
-                      similar=similar)
+                      similar=similar, rows={name: row_titles(name, ranked, items, query) for name, ranked in rows})
+
+
+def list_rows(query: FeedQuery, trending: RankedList | None, releases: Sequence[ScoredItem], genres: Iterable[str],
+              genre_lists: Mapping[str, Sequence[ScoredItem]]) -> list[tuple[str, Sequence[ScoredItem]]]:
+    """(name, ranked list) of the page's list rows: trending, new releases, the genre rows."""
+    rows: list[tuple[str, Sequence[ScoredItem]]] = [(trending.key, trending.items)] if trending else []
+    if releases:
+        rows.append((releases_row(query.region), releases))
+    return rows + [(genre_row(g, query.region), genre_lists[g]) for g in genres if g in genre_lists]
+
+
+def releases_row(region: str) -> str:
+    return f"releases:{region}"
+
+
+def genre_row(genre: str, region: str) -> str:
+    return f"genre:{genre}:{region}"
 
 
 def similar_to(seed: str, r: recommend.RankingInputs, query: FeedQuery) -> list[ScoredItem]:
@@ -287,10 +313,11 @@ def title_filter(query: FeedQuery, excluded: Iterable[str] = ()) -> recommend.Ti
     return recommend.TitleFilter(query.region_filter, query.max_maturity, frozenset(excluded))
 
 
-def shown_titles(feed: Mapping[str, Any], items: Mapping[str, CatalogItem]) -> dict[str, CatalogItem]:
-    """The catalog entries of the titles on a page: what re-filtering it later needs."""
+def shown_titles(feed: Mapping[str, Any], *sources: Mapping[str, CatalogItem]) -> dict[str, CatalogItem]:
+    """The catalog entries of the titles on a page, from the first of ``sources`` that has each:
+    what re-filtering it later needs."""
     ids = (item["video_id"] for row in feed.get("rows", ()) for item in row["items"])
-    return {v: items[v] for v in ids if v in items}
+    return {v: item for v in ids if (item := next((s[v] for s in sources if v in s), None)) is not None}
 
 
 def item_view(item: CatalogItem | None, video_id: str, thumbnail_template: str, ids_only: bool) -> dict[str, Any]:
@@ -327,6 +354,7 @@ class RowBuilder:
         self.thumbnail_template = thumbnail_template
         self.watched = set(self.user.seen) | set(self.user.disliked) | set(self.user.in_progress)
         self.filter = title_filter(query, self.user.disliked)
+        self.rows = inputs.rows
 
     def allowed(self, video_id: str, *, watched_ok: bool = False) -> bool:
         """The title filter (catalog-known, region, maturity, not disliked), and not watched
@@ -342,10 +370,15 @@ class RowBuilder:
 
     def listed(self, name: str, ranked: Sequence[ScoredItem]) -> list[dict[str, Any]]:
         """The views of the first ``limit`` titles of the ranked list ``name`` (trending, new
-        releases, a genre) that this viewer may see and has not watched, from :func:`list_views`."""
+        releases, a genre) that this viewer may see and has not watched (:func:`row_titles`)."""
+        titles = self.rows.get(name)
+        if titles is None:
+            titles = row_titles(name, ranked, self.items, self.query)
+        template, ids_only = self.thumbnail_template, self.query.ids_only
+        shared_views = _ROW_VIEWS.get((name, template, ids_only), (titles,), _views_of, titles, template, ids_only)
         watched, limit = self.watched, self.query.limit
         views = []
-        for video_id, view in list_views(name, ranked, self.items, self.query, self.thumbnail_template):
+        for video_id, view in shared_views:
             if video_id not in watched:
                 views.append(view)
                 if len(views) >= limit:
@@ -353,27 +386,43 @@ class RowBuilder:
         return views
 
 
-#: (list name, limit, region, maturity cap, thumbnail template, ids only) -> the list's titles that
-#: pass the title filter, with their views. A ranked list object is the same for every feed while
+#: Titles of a ranked list a list row may show: as deep as the ranking's list sources go
+#: (``RankingConfig.source_limit``), so a viewer who has watched most of a list's top still gets a
+#: full row.
+ROW_POOL = recommend.DEFAULT_CONFIG.source_limit
+#: (list name, region, maturity cap) -> the list's first ``ROW_POOL`` titles that pass the title
+#: filter, with their catalog entries. A ranked list object is the same for every feed while
 #: ``SharedReads`` holds it (``lists_ttl_s``), and so is whether a title passes the region and
-#: maturity filters and how it looks: worked out once per list object instead of once per feed
-#: (~200 filter checks and ~100 views a page). One slot per list name and request shape. Views
-#: here are shared by every feed: never changed after they are made.
-_LIST_VIEWS: Derived[list[tuple[str, dict[str, Any]]]] = Derived(10_000)
+#: maturity filters: worked out once per list object (its titles' entries read then, once) instead
+#: of once per feed. One slot per list name, region and cap.
+_ROW_TITLES: Derived[dict[str, CatalogItem]] = Derived(10_000)
 
 
-def list_views(name: str, ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], query: FeedQuery,
-               thumbnail_template: str) -> list[tuple[str, dict[str, Any]]]:
-    """(video_id, view) of the titles among a list's first ``2 * limit`` (what every feed reads
-    the catalog entries of) that the query's title filter lets through (catalog-known, region,
-    maturity cap; not the viewer's own exclusions), in list order."""
-    def make() -> list[tuple[str, dict[str, Any]]]:
-        allowed = title_filter(query)
-        return [(s.video_id, item_view(items.get(s.video_id), s.video_id, thumbnail_template, query.ids_only))
-                for s in ranked[: 2 * query.limit] if allowed.allows(s.video_id, items)]
+def row_key(name: str, query: FeedQuery) -> tuple[str, str | None, str | None]:
+    return name, query.region_filter, query.max_maturity
 
-    key = (name, query.limit, query.region_filter, query.max_maturity, thumbnail_template, query.ids_only)
-    return _LIST_VIEWS.get(key, (ranked,), make)
+
+def row_titles(name: str, ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem],
+               query: FeedQuery) -> dict[str, CatalogItem]:
+    """video_id -> catalog entry of the titles among a list's first ``ROW_POOL`` that the query's
+    title filter lets through (catalog-known, region, maturity cap; not the viewer's own
+    exclusions), in list order; ``items`` must hold their entries when the list is new."""
+    return _ROW_TITLES.get(row_key(name, query), (ranked,), _allowed_titles, ranked, items, query)
+
+
+#: (list name, thumbnail template, ids only) -> the views of a row's titles (:func:`row_titles`),
+#: made once per titles object and shared by every feed: never changed after they are made.
+_ROW_VIEWS: Derived[list[tuple[str, dict[str, Any]]]] = Derived(10_000)
+
+
+def _views_of(titles: Mapping[str, CatalogItem], template: str, ids_only: bool) -> list[tuple[str, dict[str, Any]]]:
+    return [(video_id, item_view(item, video_id, template, ids_only)) for video_id, item in titles.items()]
+
+
+def _allowed_titles(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem],
+                    query: FeedQuery) -> dict[str, CatalogItem]:
+    allowed = title_filter(query)
+    return {s.video_id: items[s.video_id] for s in ranked[:ROW_POOL] if allowed.allows(s.video_id, items)}
 
 
 def listed(ranked: Iterable[ScoredItem], allowed: Callable[[str], bool], view: Callable[[str], dict[str, Any]],
@@ -464,7 +513,7 @@ def new_releases(b: RowBuilder, inputs: FeedInputs) -> dict[str, Any] | None:
     if not ranked:
         return None
     return {"type": "new_releases", "title": "New Releases",
-            "items": b.listed(f"releases:{b.query.region}", ranked)}
+            "items": b.listed(releases_row(b.query.region), ranked)}
 
 
 def genre_rows(b: RowBuilder, inputs: FeedInputs) -> list[dict[str, Any]]:
@@ -475,7 +524,7 @@ def genre_rows(b: RowBuilder, inputs: FeedInputs) -> list[dict[str, Any]]:
         if ranked:
             title = f"Because You Like {genre}" if genre in b.user.preferred_genres else f"Popular in {genre}"
             rows.append({"type": "genre", "genre": genre, "title": title,
-                         "items": b.listed(f"genre:{genre}:{b.query.region}", ranked)})
+                         "items": b.listed(genre_row(genre, b.query.region), ranked)})
     return rows
 
 

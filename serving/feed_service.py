@@ -124,7 +124,7 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
             assemblies.leave()
     body = dumps(feed)
     cache.put(key, (query.user_id, query.region),
-              CachedFeed(user.version, time.monotonic(), body, feed, shown_titles(feed, inputs.ranking.items),
+              CachedFeed(user.version, time.monotonic(), body, feed, shown_titles(feed, *inputs.item_sources()),
                          frozenset(user.disliked)))
     metrics.feed_top_picks.labels("live" if inputs.rank_live else "nearline").inc()
     for row in feed["rows"]:

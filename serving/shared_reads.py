@@ -137,6 +137,11 @@ class Derived(Generic[V]):
         self._slots[name] = (sources, value)  # the sources are kept: their ids are not reused meanwhile
         return value
 
+    def holds(self, name: Hashable, sources: tuple[object, ...]) -> bool:
+        """Whether :meth:`get` would return the kept value (nothing to read for it)."""
+        kept = self._slots.get(name)
+        return kept is not None and kept[0] == sources
+
     def clear(self) -> None:
         self._slots.clear()
 

@@ -397,20 +397,35 @@ async def test_list_rows_shared_between_feeds_keep_each_viewers_own_filters(feed
     assert {"m1", "m2"} <= set(ids(rows_by_type(other)["trending_now"]))  # u2 watched nothing
 
 
-def test_list_views_keep_one_slot_per_list_and_follow_its_newest_object() -> None:
+def test_list_rows_keep_one_slot_per_list_and_follow_its_newest_object() -> None:
     """Each refresh of a ranked list is a new object: its slot is replaced, not added to, so the
-    shared views stay as many as the lists in use, and always those of the newest object."""
+    shared row titles stay as many as the lists in use, and always those of the newest object."""
     from serving import feed as feed_module
-    from serving.feed import FeedQuery, list_views
+    from serving.feed import FeedQuery, row_titles
 
-    feed_module._LIST_VIEWS.clear()
+    feed_module._ROW_TITLES.clear()
     query = FeedQuery("u1", "US", limit=2)
     for n in range(50):
         ranked = [ScoredItem(v, 1.0) for v in (["m1", "m2", "m3"] if n % 2 else ["m3", "m9", "m1"])]
-        views = list_views("trending:1h:US", ranked, TITLES, query, "/posters/{video_id}.svg")
-        assert [v for v, _ in views] == [s.video_id for s in ranked[:4] if s.video_id in TITLES]
-    list_views("genre:Drama:US", [ScoredItem("m8", 1.0)], TITLES, query, "/posters/{video_id}.svg")
-    assert len(feed_module._LIST_VIEWS) == 2
+        titles = row_titles("trending:1h:US", ranked, TITLES, query)
+        assert list(titles) == [s.video_id for s in ranked[:4] if s.video_id in TITLES]
+    row_titles("genre:Drama:US", [ScoredItem("m8", 1.0)], TITLES, query)
+    assert len(feed_module._ROW_TITLES) == 2
+
+
+def test_a_list_row_fills_from_below_the_titles_the_viewer_has_watched() -> None:
+    """A viewer who has watched a list's top still gets a full row from further down it (the
+    demo's most active viewer had 6 of 20 in each genre row when rows looked only 2 x limit deep)."""
+    from serving.feed import FeedInputs, FeedQuery, compose_feed
+    from streamrec.model import RankedList, UserState, trending_key
+
+    order = ["m1", "m2", "m3", "m4", "m6", "m7", "m9"]
+    user = UserState("viewer", seen=order[:5])
+    lists = {trending_key("1h", "global"): RankedList(trending_key("1h", "global"), [ScoredItem(v, 1.0) for v in order], 0)}
+    inputs = FeedInputs(user, lists=lists, ranking=recommend.RankingInputs(items=TITLES))
+    feed = compose_feed(inputs, FeedQuery("viewer", "global", limit=2, rows=("trending_now",)), window="1h",
+                        thumbnail_template="/posters/{video_id}.svg")
+    assert ids(rows_by_type(feed)["trending_now"]) == ["m7", "m9"]
 
 
 async def test_because_you_watched_is_ranked_once_per_seed_and_filtered_per_viewer(feed_world, serve):
