@@ -38,6 +38,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from fastavro.validation import validate
 
 from streamrec.events.errors import EventDecodeError, EventValidationError, FieldError
+from streamrec.events.fast_reader import LAYOUT, layout, read_user_event
 from streamrec.events.ids import ID_RULE, REGION_RULE, is_id, is_region
 from streamrec.events.model import (
     CatalogItem,
@@ -274,6 +275,9 @@ class EventCodec:
             from_dict = binding.from_dict if binding else dict
             reader = None if current is schema else current.parsed
             self._readers[fp] = _Reader(schema, reader, from_dict)
+        # User events in today's schema: read by fast_reader when the schema is the layout it knows.
+        events = self.registry.current["streamrec.events.UserEvent"]
+        self._fast_header = MAGIC + events.fingerprint if layout(events.parsed) == LAYOUT else None
 
     def encode(self, record: Record) -> bytes:
         """The record as single-object Avro in its current schema; ``EventValidationError`` if it
@@ -325,6 +329,11 @@ class EventCodec:
         """The model record in ``data``; ``EventDecodeError`` naming the field when it cannot be read,
         or when an id breaks the one id rule (:mod:`streamrec.events.ids`): a record written by any
         producer, not only by the HTTP service, meets the rule the service applies."""
+        if self._fast_header is not None and type(data) is bytes and data.startswith(self._fast_header):
+            event = read_user_event(data, HEADER_LEN)
+            if event is not None:
+                _check_ids(event)
+                return event
         entry, datum = self._read(data)
         try:
             record = entry.from_dict(datum)
