@@ -8,6 +8,8 @@ cannot be read.
 
 from __future__ import annotations
 
+import functools
+import gzip
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,8 +18,11 @@ from typing import Any
 from streamrec.events.model import CatalogItem
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedFeed:
+    """A built feed; nothing in it changes once made, except that its gzip form is added when
+    first asked for (:meth:`gzipped`)."""
+
     version: int
     built_at: float  # monotonic seconds
     body: bytes  # the serialized response, ready to send
@@ -26,6 +31,37 @@ class CachedFeed:
     # entries of its titles and the user's disliked titles when it was built.
     titles: Mapping[str, CatalogItem] = field(default_factory=dict)
     disliked: frozenset[str] = frozenset()
+    gzip_body: bytes | None = None
+
+    def gzipped(self) -> bytes:
+        """``body`` gzip-compressed, made once per entry: a feed is ~24 KB of JSON and ~3 KB
+        gzipped, so every repeat sends an eighth of the bytes (the viewer's network, and the
+        server's socket writes: a fifth of a cache hit's CPU sent the 24 KB). ~150 µs, once."""
+        if self.gzip_body is None:
+            self.gzip_body = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self.gzip_body
+
+
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct values, on every request
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header value allows gzip (RFC 9110 12.5.3): listed as
+    ``gzip`` (or ``x-gzip``) or covered by ``*``, and not with ``q=0``."""
+    allowed: dict[str, bool] = {}
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0  # an unreadable weight allows nothing
+        allowed[coding.strip()] = quality > 0
+    for coding in ("gzip", "x-gzip", "*"):
+        if coding in allowed:
+            return allowed[coding]
+    return False
 
 
 class FeedCache:

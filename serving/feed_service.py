@@ -41,6 +41,7 @@ class FeedAnswer:
     feed: dict[str, Any]
     degraded: bool
     cache: str  # hit, miss, stale, or "none" when degraded
+    entry: CachedFeed | None = None  # the cached feed a hit answers with (its gzip form is kept there)
 
 
 DEGRADED_FALSE = b'"degraded":false'
@@ -83,29 +84,40 @@ ASSEMBLIES = web.AppKey("feed_assemblies_admission", Admission)
 
 
 async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
-    config, cache, metrics = app[CONFIG], app[FEED_CACHE], app[METRICS]
+    config, cache, metrics, store = app[CONFIG], app[FEED_CACHE], app[METRICS], app[STORE]
     app[TRENDING].track(query.region)
     key = query.cache_key()
     reads, assemblies = app[READS], app[ASSEMBLIES]
     if not reads.try_enter():
         return degraded(app, query, "overload")
     assembling = False
+
+    def look_up(versions: dict[str, int]) -> tuple[CachedFeed | None, str]:
+        entry, result = cache.get(key, versions.get(query.user_id, 0), time.monotonic())
+        metrics.feed_cache_of(result).inc()
+        return entry, result
+
     try:
         try:
-            async with asyncio.timeout(config.store_deadline_s):
-                # A hit needs the version alone (both backends read it without decoding the state).
-                versions = await app[STORE].get_user_versions([query.user_id])
-                entry, result = cache.get(key, versions.get(query.user_id, 0), time.monotonic())
-                metrics.feed_cache.labels(result).inc()
+            # A hit needs the version alone (both backends read it without decoding the state);
+            # read at once when the store's reads run on the loop (no deadline applies to them).
+            versions = store.user_versions_now([query.user_id])
+            if versions is not None:
+                entry, result = look_up(versions)
                 if entry is not None:
-                    return FeedAnswer(entry.body, entry.feed, False, result)
+                    return FeedAnswer(entry.body, entry.feed, False, result, entry)
+            async with asyncio.timeout(config.store_deadline_s):
+                if versions is None:
+                    entry, result = look_up(await store.get_user_versions([query.user_id]))
+                    if entry is not None:
+                        return FeedAnswer(entry.body, entry.feed, False, result, entry)
                 if not assemblies.try_enter():
                     return degraded(app, query, "overload")
                 assembling = True
-                user = (await app[STORE].get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
+                user = (await store.get_users([query.user_id])).get(query.user_id) or UserState(query.user_id)
                 rank_live = not nearline_picks_served(user, query, int(config.clock() * 1000),
                                                       int(config.picks_max_age_s * 1000))
-                inputs = await read_feed_inputs(app[STORE], app[SHARED], user, query, config.trending_window,
+                inputs = await read_feed_inputs(store, app[SHARED], user, query, config.trending_window,
                                                 query.ranking, rank_live=rank_live)
         except TimeoutError:
             return degraded(app, query, "deadline")
@@ -126,9 +138,9 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
     cache.put(key, (query.user_id, query.region),
               CachedFeed(user.version, time.monotonic(), body, feed, shown_titles(feed, *inputs.item_sources()),
                          frozenset(user.disliked)))
-    metrics.feed_top_picks.labels("live" if inputs.rank_live else "nearline").inc()
+    metrics.feed_top_picks_of("live" if inputs.rank_live else "nearline").inc()
     for row in feed["rows"]:
-        metrics.feed_row_items.labels(row["type"]).observe(len(row["items"]))
+        metrics.feed_row_items_of(row["type"]).observe(len(row["items"]))
     return FeedAnswer(body, feed, False, result)
 
 

@@ -58,8 +58,8 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = e.status
         raise
     finally:
-        metrics.request_latency.labels(route, request.method).observe(time.perf_counter() - started)
-        metrics.responses.labels(route, str(status)).inc()
+        metrics.request_latency_of(route, request.method).observe(time.perf_counter() - started)
+        metrics.responses_of(route, status).inc()
 
 
 @web.middleware

@@ -87,6 +87,20 @@ class SharedReads:
                 cached.popitem(last=False)
         return out
 
+    def held_lists(self, keys: Iterable[str]) -> dict[str, RankedList] | None:
+        """The ranked lists of ``keys`` as :meth:`lists` answers them, if every one is held and
+        fresh (no store read needed: a caller can skip the await and its deadline); else None."""
+        now = time.monotonic()
+        held = self._lists
+        out = {}
+        for k in keys:
+            entry = held.get(k)
+            if entry is None or now - entry[0] > self.lists_ttl_s:
+                return None
+            if entry[1] is not None:
+                out[k] = entry[1]
+        return out
+
     async def lists(self, store: CatalogReads, keys: Iterable[str]) -> dict[str, RankedList]:
         """Ranked lists by key (unknown keys absent); one store read for the misses."""
         now = time.monotonic()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
-from serving.cache import CachedFeed, FeedCache
+from serving.cache import CachedFeed, FeedCache, accepts_gzip
 
 
 def entry(version: int, built_at: float, body: bytes = b"{}") -> CachedFeed:
@@ -42,3 +44,33 @@ def test_last_is_per_user_and_region_across_request_shapes():
 def test_rejects_nonsense_bounds():
     with pytest.raises(ValueError):
         FeedCache(ttl_s=0, max_entries=10)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+        ("x-gzip", True),
+        ("*", True),
+        ("GZIP", True),
+        ("", False),
+        ("identity", False),
+        ("br, deflate", False),
+        ("gzip;q=0", False),
+        ("gzip;q=0.000", False),
+        ("*;q=0", False),
+        ("gzip;q=0, *", False),  # named codings win over the wildcard
+        ("br, *;q=0.5", True),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accepts_gzip_follows_the_header_and_its_weights(header: str, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
+
+
+def test_gzip_form_is_the_body_and_made_once() -> None:
+    cached = entry(1, 0.0, b'{"rows":[]}' * 50)
+    compressed = cached.gzipped()
+    assert gzip.decompress(compressed) == cached.body and len(compressed) < len(cached.body)
+    assert cached.gzipped() is compressed

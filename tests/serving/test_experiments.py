@@ -107,3 +107,26 @@ async def test_results_need_a_service_token_and_name_bad_input(feed_world, serve
         assert bad.status == 400 and (await bad.json())["errors"][0]["field"] == "experiment_id"
         extra = await client.get("/v1/experiments/fresh-vs-blend?x=1", headers=service_token())
         assert extra.status == 400
+
+
+async def test_the_variant_from_held_records_is_the_read_one_and_a_new_experiment_comes_within_the_ttl(feed_world):
+    from serving.experiments import held_experiments, viewer_variant
+    from serving.shared_reads import SharedReads
+    from streamrec.store.aio import AsyncStore
+
+    store = AsyncStore(open_store(feed_world.store_url))
+    shared = SharedReads(lists_ttl_s=0.3)
+    try:
+        assert held_experiments(shared) is None  # nothing read yet
+        assert await viewer_variant(store, shared, "u1", 1.0) == (None, None)
+        assert held_experiments(shared) == []  # the empty index is held: no store read per feed
+        set_experiment(feed_world.store_url)
+        assert await viewer_variant(store, shared, "u1", 1.0) == (None, None)  # within the TTL
+        await asyncio.sleep(0.35)
+        read = await viewer_variant(store, shared, "u1", 1.0)  # read again after the TTL
+        assert read == ("fresh-vs-blend", assign(parse_experiment(DOC), "u1"))
+        held = held_experiments(shared)
+        assert held is not None and [e.id for e in held] == ["fresh-vs-blend"]
+        assert await viewer_variant(store, shared, "u1", 1.0) == read  # from the held records
+    finally:
+        await store.close()

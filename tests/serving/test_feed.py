@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import math
 import time
 import uuid
@@ -170,6 +171,19 @@ async def test_cache_serves_repeats_and_a_state_change_invalidates_it(feed_world
             store.close()
         fresh = await get_feed(client)
     assert ids(rows_by_type(fresh)["continue_watching"])[0] == "m3"
+
+
+async def test_a_repeat_is_sent_gzipped_to_clients_that_take_gzip(feed_world, serve):
+    async with serve(feed_world.store_url) as client:
+        built = await client.get("/v1/users/u1/feed", headers={**token("u1"), "Accept-Encoding": "gzip"})
+        plain = await client.get("/v1/users/u1/feed", headers={**token("u1"), "Accept-Encoding": "identity"})
+        hit = await client.get("/v1/users/u1/feed", headers={**token("u1"), "Accept-Encoding": "gzip, br"},
+                               auto_decompress=False)
+        first, repeat, raw = await built.read(), await plain.read(), await hit.read()
+    assert "Content-Encoding" not in built.headers and "Content-Encoding" not in plain.headers
+    assert hit.headers["Content-Encoding"] == "gzip" and hit.headers["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(raw) == first == repeat and len(raw) < len(first) / 3
+    assert int(hit.headers["Content-Length"]) == len(raw)
 
 
 async def test_another_profile_cannot_read_the_feed(feed_world, serve):

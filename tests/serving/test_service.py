@@ -132,3 +132,22 @@ async def test_write_routes_take_no_query_parameters(feed_world, serve):
         for response, field in ((events, "debug"), (prefs, "x")):
             assert response.status == 400
             assert (await response.json())["errors"][0]["field"] == field
+
+
+def test_request_ids_are_unique_and_a_forked_process_makes_its_own() -> None:
+    import os
+
+    from serving.views import RequestIds
+
+    ids = RequestIds()
+    made = [ids() for _ in range(1000)]
+    assert len(set(made)) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in made)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its ids must not repeat the parent's
+        os.write(writer, ids().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(reader, 64).decode()
+    os.close(reader), os.close(writer)
+    assert len(from_child) == 32 and from_child[:16] != made[0][:16] and from_child not in made

@@ -44,6 +44,20 @@ async def test_lists_are_held_for_their_ttl(feed_world):
         await store.close()
 
 
+async def test_held_lists_answer_without_a_read_only_while_every_key_is_fresh(feed_world):
+    store = AsyncStore(open_store(feed_world.store_url))
+    shared = SharedReads(items_ttl_s=60, lists_ttl_s=0.3)
+    try:
+        assert shared.held_lists(["trending:1h:global"]) is None  # never read
+        read = await shared.lists(store, ["trending:1h:global", "genre:Nothing"])
+        assert shared.held_lists(["trending:1h:global", "genre:Nothing"]) == read  # unknown keys held as unknown
+        assert shared.held_lists(["trending:1h:global", "genre:Drama"]) is None  # one key not read yet
+        await asyncio.sleep(0.35)
+        assert shared.held_lists(["trending:1h:global"]) is None  # past the TTL
+    finally:
+        await store.close()
+
+
 async def test_similar_rankings_are_held_for_their_ttl_and_bounded() -> None:
     shared = SharedReads(similar_ttl_s=0.2, max_items=30)  # at most 3 rankings kept
     ranked = [ScoredItem("m2", 0.5)]

@@ -112,5 +112,8 @@ async def test_sqlite_reads_run_on_the_loop_and_still_meet_a_deadline(tmp_path: 
         pooled = AsyncStore(store, timeout=5.0)
         await pooled.get_user_versions(["u"])
         assert threads[-1] != threading.get_ident()
+        # A cached feed's version check: answered at once on the loop, or None (then awaited).
+        assert astore.user_versions_now(["u"]) == {"u": 1} and threads[-1] == threading.get_ident()
+        assert pooled.user_versions_now(["u"]) is None
     finally:
         await astore.close()
