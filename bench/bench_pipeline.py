@@ -2,6 +2,7 @@
 plain-loop ceiling.
 
     .venv/bin/python bench/bench_pipeline.py [--engine flink|beam] [--ratings 4000] [--rate 1000] [--out ...]
+    .venv/bin/python bench/bench_pipeline.py --ceiling_only    # the plain loop alone (JSON, no --out)
 
 ``--engine flink`` (the default) runs the PyFlink job (``pipelines/flink/job.py``) on a local
 standalone cluster this script starts and stops (``streamrec_cli.localflink``, ``make flink``);
@@ -163,7 +164,10 @@ def _flush(store, dirty, pairs, counts, vectors, stages) -> None:  # type: ignor
         deltas = item_vector_increments(pairs)
         for video_id, delta in deltas.items():
             vector = vectors.get(video_id)
-            vectors[video_id] = (item_basis(video_id) if vector is None else vector) + delta
+            if vector is None:
+                vectors[video_id] = item_basis(video_id) + delta
+            else:  # in place: the same float32 sum, without a new array (the store copies it)
+                vector += delta
         lap("item vector increments")
         store.put_item_vectors({v: vectors[v] for v in deltas})
         pairs.clear()
@@ -328,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--engine", choices=("flink", "beam"), default="flink")
     parser.add_argument("--checkpoint_ms", type=int, default=500, help="flink: checkpoint interval (held writes wait for one)")
+    parser.add_argument("--ceiling_only", "--ceiling-only", action="store_true",
+                        help="only the plain loop (and its stages): no broker, no engine, no --out")
     args = parser.parse_args(argv)
     # bench/peers: CPU of the job's processes (that module imports this one, hence not at the top)
     from peers.pipeline_peers import engine_cpu_seconds
@@ -345,6 +351,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     ceiling_cpu = time.process_time() - cpu0
     stages = Stages()  # the same loop again, each stage timed: where the ceiling's time goes
     ceiling(payloads, f"sqlite:///{work / 'stages.db'}", stages)
+    if args.ceiling_only:
+        only = {"ceiling_events_per_s": round(ceiling_eps, 1), "events": len(events),
+                "ceiling_cpu_s_per_1k_events": round(1000 * ceiling_cpu / len(events), 4),
+                "ceiling_stages_us_per_event": stages.us_per_event(len(events)),
+                "ran_at": ran_at, "load_average": {"start": list(load_start), "end": list(os.getloadavg())}}
+        print(json.dumps(only, indent=2))
+        return only
     expected_total = sum(counts.values())
 
     broker = LocalKafka(data_dir=work / "kafka", port=free_port(), die_with_parent=True).start()

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
+import threading
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -73,22 +75,21 @@ def item_vector_increments(cowatch: Mapping[tuple[str, str], int], dim: int = VE
     The raw vector of a new title starts at ``item_basis(video_id)``; normalise when reading.
     """
     # Per item, the sum of count * basis(neighbour) in the increments' order, computed for all
-    # items at once: one float32 product per pair, then round r adds every item's r-th product
-    # (a vectorised `+=`), so each sum is formed in the very order of the loop
-    # `delta += np.float32(count) * basis` and equals it bit for bit
-    # (tests/recommend/test_similarity_trending_vectors.py), at a fraction of its cost.
-    by_item: dict[str, list[tuple[str, int]]] = {}
-    for (item, neighbour), count in cowatch.items():
-        by_item.setdefault(item, []).append((neighbour, count))
-    if not by_item:
+    # items at once: one float32 product per pair, the products grouped by item (a stable sort
+    # keeps each item's order), then round r adds every item's r-th product (a vectorised `+=`),
+    # so each sum is formed in the very order of the loop `delta += np.float32(count) * basis`
+    # and equals it bit for bit (tests/recommend/test_similarity_trending_vectors.py), at a
+    # fraction of its cost. Items come out in the order of their first increment.
+    if dim <= 0:
+        raise ValueError(f"dim: must be > 0, got {dim}")
+    if not cowatch:
         return {}
-    item_basis(next(iter(by_item)), dim)  # checks dim
-    pairs = [pair for item_pairs in by_item.values() for pair in item_pairs]
-    counts = np.fromiter((count for _, count in pairs), dtype=np.float32, count=len(pairs))
-    # concatenate + reshape: the same matrix as np.stack, a fifth of its cost for thousands of rows
-    bases = np.concatenate([_basis(neighbour, dim) for neighbour, _ in pairs]).reshape(len(pairs), dim)
-    products = bases * counts[:, None]
-    lengths = np.fromiter(map(len, by_item.values()), dtype=np.intp, count=len(by_item))
+    items, neighbours = zip(*cowatch, strict=True)
+    numbers = {item: k for k, item in enumerate(dict.fromkeys(items))}
+    item_numbers = np.fromiter(map(numbers.__getitem__, items), dtype=np.intp, count=len(items))
+    counts = np.fromiter(cowatch.values(), dtype=np.float32, count=len(items))
+    products = (_bases(neighbours, dim) * counts[:, None])[np.argsort(item_numbers, kind="stable")]
+    lengths = np.bincount(item_numbers, minlength=len(numbers))
     starts = np.cumsum(lengths) - lengths
     # Items by decreasing length: the items still adding in round r are a prefix, `active[r]` long.
     order = np.argsort(-lengths, kind="stable")
@@ -100,7 +101,36 @@ def item_vector_increments(cowatch: Mapping[tuple[str, str], int], dim: int = VE
         sums[:m] += products[starts[:m] + r]
     by_order = np.empty_like(sums)
     by_order[order] = sums
-    return dict(zip(by_item, by_order, strict=True))
+    return dict(zip(numbers, by_order, strict=True))
+
+
+#: Per dimension, the titles' bases as rows of one matrix (row numbers by title), so a batch
+#: gathers thousands with one fancy index instead of stacking as many arrays. Emptied when it
+#: would pass the limit; a lock keeps the rows and the matrix consistent across threads.
+_BASIS_ROWS: dict[int, tuple[dict[str, int], np.ndarray]] = {}
+_BASIS_ROWS_LIMIT = 100_000
+_BASIS_ROWS_LOCK = threading.Lock()
+
+
+def _bases(video_ids: Sequence[str], dim: int) -> np.ndarray:
+    """The bases of ``video_ids`` as the rows of a new (len, dim) float32 matrix."""
+    with _BASIS_ROWS_LOCK:
+        rows, matrix = _BASIS_ROWS.get(dim) or ({}, np.empty((0, dim), dtype=np.float32))
+        at = list(map(rows.get, video_ids, itertools.repeat(-1)))
+        if -1 in at:
+            new = [v for v in dict.fromkeys(video_ids) if v not in rows]
+            if len(rows) + len(new) > _BASIS_ROWS_LIMIT:
+                rows, new = {}, list(dict.fromkeys(video_ids))
+            used = len(rows)
+            if used + len(new) > len(matrix):  # grown by doubling: rows are copied O(1) times each
+                grown = np.empty((max(2 * len(matrix), used + len(new), 1024), dim), dtype=np.float32)
+                grown[:used] = matrix[:used]
+                matrix = grown
+            matrix[used:used + len(new)] = np.concatenate([_basis(v, dim) for v in new]).reshape(len(new), dim)
+            rows.update(zip(new, range(used, used + len(new)), strict=True))
+            _BASIS_ROWS[dim] = rows, matrix
+            at = list(map(rows.__getitem__, video_ids))
+        return matrix[at]
 
 
 def fold_in(user_vector: np.ndarray | None, item_vec: np.ndarray, weight: float,

@@ -24,6 +24,7 @@ from streamrec.recommend import (
     top_n,
     vector_scores,
 )
+from streamrec.recommend import vectors as vectors_module
 
 
 def test_cowatch_similarity_is_the_cosine_of_binary_watchers() -> None:
@@ -112,19 +113,44 @@ def test_item_vector_from_neighbours_equals_the_sum_of_increments() -> None:
     assert np.allclose(item_vector("a", neighbours), raw / np.linalg.norm(raw), atol=1e-6)
 
 
+def plain_loop_increments(cowatch: dict[tuple[str, str], int]) -> dict[str, np.ndarray]:
+    """The rule item_vector_increments replaced: one float32 product and sum per pair, in order."""
+    expected: dict[str, np.ndarray] = {}
+    for (item, neighbour), count in cowatch.items():
+        delta = expected.setdefault(item, np.zeros(64, dtype=np.float32))
+        delta += np.float32(count) * item_basis(neighbour)
+    return expected
+
+
 def test_item_vector_increments_equal_the_plain_loop_bit_for_bit() -> None:
     """The batched form against the rule it replaced, one float32 product and sum per pair in order."""
     rng = random.Random(5)
     titles = [f"t{i}" for i in range(300)]
     cowatch = {(a, b): rng.randrange(1, 60) for a, b in (rng.sample(titles, 2) for _ in range(5000))}
-    expected: dict[str, np.ndarray] = {}
-    for (item, neighbour), count in cowatch.items():
-        delta = expected.setdefault(item, np.zeros(64, dtype=np.float32))
-        delta += np.float32(count) * item_basis(neighbour)
+    expected = plain_loop_increments(cowatch)
     deltas = item_vector_increments(cowatch)
     assert list(deltas) == list(expected)
     assert all(deltas[v].dtype == np.float32 and deltas[v].tobytes() == expected[v].tobytes() for v in expected)
     assert item_vector_increments({}) == {}
+
+
+def test_item_vector_increments_gather_the_right_bases_as_the_basis_rows_grow_and_empty(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch after batch over thousands of titles (the rows' matrix grows past its first 1,024
+    rows and, with a small limit, is emptied and refilled): every sum as the plain loop's."""
+    monkeypatch.setattr(vectors_module, "_BASIS_ROWS", {})
+    rng = random.Random(11)
+    titles = [f"g{i}" for i in range(3000)]
+    for batch, limit in enumerate([100_000] * 4 + [700] * 4):
+        monkeypatch.setattr(vectors_module, "_BASIS_ROWS_LIMIT", limit)
+        seen = titles[: 600 * (batch % 4 + 1)]
+        cowatch = {(a, b): rng.randrange(1, 9) for a, b in (rng.sample(seen, 2) for _ in range(1500))}
+        expected = plain_loop_increments(cowatch)
+        deltas = item_vector_increments(cowatch)
+        assert list(deltas) == list(expected), batch
+        assert all(deltas[v].tobytes() == expected[v].tobytes() for v in expected), batch
+    with pytest.raises(ValueError, match="dim"):
+        item_vector_increments({("a", "b"): 1}, dim=0)
 
 
 def test_fold_in_is_the_rule_as_written_bit_for_bit() -> None:
