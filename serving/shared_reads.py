@@ -16,6 +16,7 @@ Item vectors and everything per user are always read from the store.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -142,8 +143,8 @@ class Derived(Generic[V]):
 
     def get(self, name: Hashable, sources: tuple[object, ...], make: Callable[..., V], *args: Any) -> V:
         """The value kept under ``name`` if made from these very ``sources``, else ``make(*args)``."""
-        kept = self._slots.get(name)
-        if kept is not None and kept[0] == sources:  # the same objects: a pointer compare each
+        kept = self._kept(name, sources)
+        if kept is not None:
             return kept[1]
         value = make(*args)
         if len(self._slots) >= self.max_entries:
@@ -153,8 +154,21 @@ class Derived(Generic[V]):
 
     def holds(self, name: Hashable, sources: tuple[object, ...]) -> bool:
         """Whether :meth:`get` would return the kept value (nothing to read for it)."""
+        return self._kept(name, sources) is not None
+
+    def _kept(self, name: Hashable, sources: tuple[object, ...]) -> tuple[tuple[object, ...], V] | None:
         kept = self._slots.get(name)
-        return kept is not None and kept[0] == sources
+        if kept is None:
+            return None
+        made_from = kept[0]
+        if len(made_from) == len(sources) and all(map(operator.is_, made_from, sources)):
+            return kept  # the same objects: a pointer compare each
+        if made_from == sources:
+            # Equal but newer objects (a list read again after its TTL, unchanged): kept from now
+            # on, so the next feeds compare pointers again, not every entry of every list.
+            kept = self._slots[name] = (sources, kept[1])
+            return kept
+        return None
 
     def clear(self) -> None:
         self._slots.clear()

@@ -482,3 +482,47 @@ async def test_because_you_watched_is_ranked_once_per_seed_and_filtered_per_view
     async with serve(feed_world.store_url) as client:  # a fresh service: ranked again
         fresh = rows_by_type(await get_feed(client, user="o8", query="?region=US", headers=token("o8")))
     assert ids(fresh["because_you_watched"])[0] == newcomer
+
+
+async def test_because_you_watched_reads_the_content_pool_only_when_ranked_from_it(feed_world, monkeypatch):
+    """The seed's content pool (its genres' lists, ~300 titles in production) is read only when
+    its co-watch neighbours leave the list short; either way the ranking is the one made with
+    every catalog entry at hand."""
+    from serving import feed as feed_module
+    from serving.feed import FeedQuery, content_pool, read_feed_inputs, similar_to
+    from serving.shared_reads import SharedReads
+    from streamrec.store.aio import AsyncStore
+    from tests.fixtures.serving import OTHERS
+
+    pools = 0
+    real_pool = feed_module.content_pool
+
+    def counted_pool(genre_lists):  # type: ignore[no-untyped-def]
+        nonlocal pools
+        pools += 1
+        return real_pool(genre_lists)
+
+    monkeypatch.setattr(feed_module, "content_pool", counted_pool)
+    store = AsyncStore(open_store(feed_world.store_url))
+    sync = open_store(feed_world.store_url)
+    everything = sync.get_items(list(TITLES))
+    compared = 0
+    try:
+        for user_id in ["u1", *OTHERS]:
+            user = sync.get_user(user_id)
+            assert user is not None
+            for limit, region in ((1, "global"), (2, "US"), (10, "US"), (20, "global")):
+                query = FeedQuery(user_id, region, limit)
+                inputs = await read_feed_inputs(store, SharedReads(similar_ttl_s=1e-9), user, query, "1h",
+                                                rank_live=False)
+                seed = feed_module.because_seed(user)
+                assert seed is not None and inputs.similar is not None
+                r = inputs.ranking
+                reference = similar_to(seed.video_id, r.with_items(items=everything), query, content_pool(
+                    r.genre_lists.get(g, ()) for g in everything[seed.video_id].genres))
+                assert inputs.similar == reference, (user_id, limit, region)
+                compared += 1
+    finally:
+        sync.close()
+        await store.close()
+    assert compared == 36 and 0 < pools < compared  # both ways were taken
