@@ -107,6 +107,7 @@ class LiveUser:
         "_event_ids",
         "_history",
         "_history_chars",
+        "_history_keys",
         "_progress_chars",
         "_seen",
         "_seen_chars",
@@ -123,6 +124,8 @@ class LiveUser:
         s = self.state
         self._history = {h.video_id: h for h in s.history}
         ids, times = list(self._history), list(map(_TS, s.history))  # aligned unless ids repeat (not canonical)
+        # The history's sort keys (-ts, id) beside it, so a put bisects without a key function.
+        self._history_keys = list(map(_history_key, s.history))
         self._event_ids = set(s.recent_event_ids)
         self._seen = set(s.seen)
         self._event_id_chars = sum(map(len, s.recent_event_ids))
@@ -255,20 +258,23 @@ class LiveUser:
 
     def _put_history(self, video_id: str, ts: int, weight: float) -> None:
         """``state._put_history`` in place: one entry per title, newest first (ties by id)."""
-        history = self.state.history
+        history, keys = self.state.history, self._history_keys
         old = self._history.get(video_id)
         if old is not None:  # most often the newest entry (a session's heartbeats)
-            del history[0 if history[0] is old else bisect.bisect_left(history, _history_key(old), key=_history_key)]
+            at = 0 if history[0] is old else bisect.bisect_left(keys, _history_key(old))
+            del history[at], keys[at]
             entry = HistoryEntry(video_id, max(ts, old.ts), max(weight, old.weight))
         else:
             entry = HistoryEntry(video_id, ts, weight)
             self._history_chars += len(video_id)
-        key = (-entry.ts, video_id)
-        at = 0 if not history or key <= _history_key(history[0]) else bisect.bisect_left(history, key, key=_history_key)
+        key = _history_key(entry)
+        at = 0 if not keys or key <= keys[0] else bisect.bisect_left(keys, key)
         history.insert(at, entry)
+        keys.insert(at, key)
         self._history[video_id] = entry
         if len(history) > HISTORY_LIMIT:
             gone = history.pop()
+            keys.pop()
             del self._history[gone.video_id]
             self._history_chars -= len(gone.video_id)
         budget, per_entry = _HISTORY_CHECK

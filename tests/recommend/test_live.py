@@ -59,6 +59,9 @@ def replay_both(user_id: str, events: list[UserEvent], config: StateConfig = DEF
             assert_same_state(live.state, reference, f"{user_id} event {i} (refused)")
             continue
         assert_same_update(live.apply(event, item_vector=vec, config=config), expected, f"{user_id} event {i}")
+        # What the fast path keeps beside the state still describes it.
+        keys = list(map(live_module._history_key, live.state.history))
+        assert live._history_keys == keys, f"{user_id} event {i}: history keys differ"
         reference = expected.state
     return live
 
