@@ -56,6 +56,7 @@ from streamrec.model import (
 )
 from streamrec.store import codec
 from streamrec.store.base import Store
+from streamrec.store.sqlite import SqliteStore
 
 VECTOR_DIM = 64  # streamrec.recommend.vectors.VECTOR_DIM
 CATALOG = 20_000  # distinct titles in the co-watch run
@@ -195,15 +196,28 @@ def bench_store(store: Store, rng: np.random.Generator, batches: list[dict[tuple
         result["user_read_typical_p50_fraction_of_raw_pk_read_speed"] = ratio(
             ceilings["raw_sqlite_pk_read_p50_ms"], float(result["user_read_typical_p50_ms"]))  # type: ignore[arg-type]
     batch_ids = typical[:50]
-    lat = latencies(lambda _: store.get_users(batch_ids), batch_ids[:200])
-    result["user_read_batch_of_50_p50_ms"] = percentile_ms(lat, 50)
+    raw_conn = sqlite3.connect(store.path) if isinstance(store, SqliteStore) else None
+    raw_sql = f"SELECT user_id, version, state FROM users WHERE user_id IN ({', '.join('?' * len(batch_ids))})"
+    lat, raw = [], []
+    for _ in range(200):  # interleaved with its ceiling, so a burst of another process's load hits both alike
+        lat += latencies(lambda _: store.get_users(batch_ids), range(1))
+        if raw_conn is not None:
+            raw += latencies(lambda _: raw_conn.execute(raw_sql, batch_ids).fetchall(), range(1))
+    batch_p50 = result["user_read_batch_of_50_p50_ms"] = percentile_ms(lat, 50)
+    result["user_read_batch_of_50_p99_ms"] = percentile_ms(lat, 99)
+    if raw_conn is not None:
+        raw_conn.close()
+        # the same 50 rows fetched raw (no decoding): the batch's ceiling, measured beside it
+        raw_p50 = result["raw_sqlite_batch_of_50_read_p50_ms"] = percentile_ms(raw, 50)
+        result["user_read_batch_of_50_fraction_of_raw_read_speed"] = ratio(raw_p50, batch_p50)
     return result
 
 
 def decode_profile(users: Mapping[str, UserState], n: int = 500, rounds: int = 7) -> dict[str, float]:
     """Where a typical record's decode goes (issue 13): each stage of ``codec.decode_user`` timed
     alone over the same ``n`` records (µs per record, best of ``rounds``), and a batch of 50
-    decoded with the garbage collector on and off (ms p50: the collector's share of a batch)."""
+    decoded by ``codec.decode_users`` with the garbage collector on (the batch pauses it itself)
+    and off for the whole run (ms p50: what the collector still costs a batch)."""
     states = [s.bounded() for u, s in users.items() if not u.startswith("full")][:n]
     blobs = [codec.encode_user(s) for s in states]
     tails = [memoryview(b)[5 + (0 if s.vector is None else 4 * len(s.vector)):] for b, s in zip(blobs, states, strict=True)]
@@ -232,14 +246,14 @@ def decode_profile(users: Mapping[str, UserState], n: int = 500, rounds: int = 7
            "unpack_us": best(msgpack.unpackb, bodies),
            "entries_and_state_us": best(lambda c: codec._packed_user("u", c, None, 1), columns),
            "entries_alloc_us": best(allocate, columns)}
-    batch = blobs[:50]
+    batch = [(f"u{i}", b, 1) for i, b in enumerate(blobs[:50])]  # as a store's batch read decodes them
     on: list[float] = []
     off: list[float] = []
     for _ in range(200):  # interleaved, so a burst of another process's load hits both alike
-        on += latencies(lambda _: [codec.decode_user("u", b, 1) for b in batch], range(1))
+        on += latencies(lambda _: codec.decode_users(batch), range(1))
         gc.disable()
         try:
-            off += latencies(lambda _: [codec.decode_user("u", b, 1) for b in batch], range(1))
+            off += latencies(lambda _: codec.decode_users(batch), range(1))
         finally:
             gc.enable()
     out["batch_of_50_gc_on_p50_ms"], out["batch_of_50_gc_off_p50_ms"] = percentile_ms(on, 50), percentile_ms(off, 50)
@@ -260,8 +274,6 @@ def payload_bytes(rng: np.random.Generator) -> dict[str, int]:
 
 def sqlite_disk_bytes(folder: Path, rng: np.random.Generator) -> dict[str, int]:
     """Measured on disk: a file of only full users, and one of only full co-watch items + catalog."""
-    from streamrec.store.sqlite import SqliteStore
-
     def size(path: Path) -> int:
         conn = sqlite3.connect(path)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -366,8 +378,6 @@ def main(argv: list[str] | None = None) -> int:
         typical_ids = [u for u in users if u.startswith("typ")]
         ceilings = sqlite_ceilings(folder, batches, blobs, typical_ids[:2000])
         report["ceilings"] = ceilings
-        from streamrec.store.sqlite import SqliteStore
-
         with SqliteStore(folder / "bench.db") as store:
             report["sqlite"] = bench_store(store, np.random.default_rng(11), batches, users, ceilings)
         report["sqlite"] |= sqlite_disk_bytes(folder, rng)  # type: ignore[operator]

@@ -263,8 +263,8 @@ class AerospikeStore(Store):
     # -- users -----------------------------------------------------------------------------
     def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:
         found = self._read(SET_USER, user_ids, [BIN_STATE, BIN_VERSION], "get_users")
-        return {uid: codec.decode_user(uid, bytes(bins[BIN_STATE]), int(bins.get(BIN_VERSION) or 0))
-                for uid, bins in found.items() if bins.get(BIN_STATE) is not None}
+        return codec.decode_users((uid, bytes(bins[BIN_STATE]), int(bins.get(BIN_VERSION) or 0))
+                                  for uid, bins in found.items() if bins.get(BIN_STATE) is not None)
 
     def get_user_versions(self, user_ids: Sequence[str]) -> dict[str, int]:
         # One batch read of the version bin alone: the feed cache's validity check.

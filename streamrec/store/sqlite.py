@@ -253,7 +253,7 @@ class SqliteStore(Store):
         rows = self._select(
             "SELECT user_id, version, state FROM users WHERE user_id IN ({ids}) AND expires_at > ?",
             user_ids, _now_ms())
-        return {uid: codec.decode_user(uid, state, version) for uid, version, state in rows}
+        return codec.decode_users((uid, state, version) for uid, version, state in rows)
 
     def get_user_versions(self, user_ids: Sequence[str]) -> dict[str, int]:
         # The feed cache's validity check: the version column alone, no state decoding.
