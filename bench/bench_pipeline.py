@@ -62,6 +62,7 @@ from streamrec_cli.localkafka import LocalKafka, free_port
 
 PRISM = REPO / "var" / "prism" / "bin" / "prism"
 PARTITIONS = 3
+BUCKET_MS = 300_000  # trending: watches counted per 5 minutes (the engines' buckets; windows sum them)
 
 
 def load_events(dataset: Path, ratings: int, offset_ratings: int = 0) -> list[UserEvent]:
@@ -113,7 +114,7 @@ def ceiling(payloads: Sequence[bytes], store_url: str, stages: Stages | None = N
     counts: dict[str, int] = {}
     total_counts: dict[str, int] = {}
     vectors: dict[str, np.ndarray] = {}
-    trending: Counter[tuple[str, str, int]] = Counter()
+    buckets: dict[tuple[str, str, int], int] = {}  # watches per (region, title, 5-minute bucket)
     if stages is not None:
         stages.start()
     for i, payload in enumerate(payloads):
@@ -137,19 +138,36 @@ def ceiling(payloads: Sequence[bytes], store_url: str, stages: Stages | None = N
         for video_id, n in update.item_counts.items():
             counts[video_id] = counts.get(video_id, 0) + n
             total_counts[video_id] = total_counts.get(video_id, 0) + n
-        for video_id in update.watched:  # 12 one-hour windows and 24 one-day windows per watch
-            region, slide, hour = e.region or "", e.timestamp // 300_000, e.timestamp // 3_600_000
-            trending.update([(region, video_id, slide - k) for k in range(12)])  # counted in C
-            trending.update([(region, video_id, -(hour - k)) for k in range(24)])
+        for video_id in update.watched:  # per 5-minute bucket, as both engines count them
+            bucket = (e.region or "", video_id, e.timestamp // BUCKET_MS)
+            buckets[bucket] = buckets.get(bucket, 0) + 1
         if stages is not None:
             stages.lap("sums (co-watch, counts, trending)")
         if (i + 1) % 500 == 0:
             _flush(store, dirty, pairs, counts, vectors, stages)
     _flush(store, dirty, pairs, counts, vectors, stages)
+    window_counts(buckets)
+    if stages is not None:
+        stages.lap("trending windows")
     elapsed = time.perf_counter() - began
     gc.unfreeze()
     store.close()
     return len(payloads) / elapsed, total_counts
+
+
+def window_counts(buckets: dict[tuple[str, str, int], int]) -> dict[tuple[str, str, int], int]:
+    """Watches per (region, title, window) from the counts per 5-minute bucket: each bucket is in
+    12 one-hour windows sliding every 5 minutes (keyed by their last bucket) and 24 one-day windows
+    sliding every hour (keyed by minus their last hour). The windows of the watches' bucket are the
+    watches' windows (an hour is 12 buckets), so these are the counts 36 increments per watch made."""
+    trending: dict[tuple[str, str, int], int] = {}
+    get = trending.get
+    for (region, video_id, bucket), n in buckets.items():
+        hour = bucket // 12
+        for window in [*range(bucket - 11, bucket + 1), *range(-hour, 24 - hour)]:
+            key = (region, video_id, window)
+            trending[key] = get(key, 0) + n
+    return trending
 
 
 def _flush(store, dirty, pairs, counts, vectors, stages) -> None:  # type: ignore[no-untyped-def]
