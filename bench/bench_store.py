@@ -31,7 +31,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from itertools import repeat
+from itertools import repeat, starmap
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +237,7 @@ def decode_profile(users: Mapping[str, UserState], n: int = 500, rounds: int = 7
 
     def allocate(c: list[Any]) -> None:  # the entries' objects alone, as the decoder makes them
         for cls, count in ((HistoryEntry, len(c[0])), (Progress, len(c[3])), (ScoredItem, len(c[10]))):
-            list(map(object.__new__, repeat(cls, count)))
+            list(starmap(object.__new__, repeat((cls,), count)))
 
     out = {"records": len(blobs), "entries_per_record": round(history + progress + picks, 1),
            "strings_per_record": round(sum(len(c[i]) for c in columns for i in (0, 3, 7, 8, 9, 10, 13, 14)) / len(columns), 1),
