@@ -126,9 +126,10 @@ class StateConfig:
             raise ValueError(f"completion_ratio: must be in (0, 1], got {self.completion_ratio}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per event on the hot path, where frozen's __init__ costs twice as much
 class UserUpdate:
-    """The result of one event: the new state and what the pipeline must write besides it."""
+    """The result of one event: the new state and what the pipeline must write besides it
+    (made once, never changed)."""
 
     state: UserState
     applied: bool  # False: a duplicate event_id, nothing changed
