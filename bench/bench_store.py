@@ -4,10 +4,11 @@
 
 Per backend: batched co-watch increments/s (the pipeline's hot path, trimming included),
 batched neighbour reads (items/s), single-user state read latency p50/p99 (the feed's hot path)
-for a typical and an at-the-bounds profile, and bytes per user and per item at the bounds.
-Every figure comes with a ceiling measured in the same run on the same machine (raw sqlite3
-``executemany`` of the same rows into a bare table, a raw primary-key read with no decoding, a
-plain dict update loop) and the ratio to it. SQLite always runs (in a temporary folder);
+for a typical and an at-the-bounds profile, a batch of 50 typical profiles (p50/p99, and its
+thread CPU time p50), and bytes per user and per item at the bounds. Every figure comes with a
+ceiling measured in the same run on the same machine (raw sqlite3 ``executemany`` of the same
+rows into a bare table, a raw primary-key read with no decoding, the batch's 50 rows read raw
+between its reads, a plain dict update loop) and the ratio to it. SQLite always runs (in a temporary folder);
 Aerospike runs when ``STREAMREC_AEROSPIKE_HOSTS`` is set.
 
 ``stores`` (issue 18) puts the stores side by side for the same six operations of the store
@@ -198,13 +199,18 @@ def bench_store(store: Store, rng: np.random.Generator, batches: list[dict[tuple
     batch_ids = typical[:50]
     raw_conn = sqlite3.connect(store.path) if isinstance(store, SqliteStore) else None
     raw_sql = f"SELECT user_id, version, state FROM users WHERE user_id IN ({', '.join('?' * len(batch_ids))})"
-    lat, raw = [], []
+    lat, cpu, raw = [], [], []
     for _ in range(200):  # interleaved with its ceiling, so a burst of another process's load hits both alike
+        start = time.thread_time()
         lat += latencies(lambda _: store.get_users(batch_ids), range(1))
+        cpu.append(time.thread_time() - start)
         if raw_conn is not None:
             raw += latencies(lambda _: raw_conn.execute(raw_sql, batch_ids).fetchall(), range(1))
     batch_p50 = result["user_read_batch_of_50_p50_ms"] = percentile_ms(lat, 50)
     result["user_read_batch_of_50_p99_ms"] = percentile_ms(lat, 99)
+    # this thread's CPU time per batch: what the wall-clock p50 is on an idle machine (the shared
+    # cores' other processes stretch the wall clock, not this)
+    result["user_read_batch_of_50_cpu_p50_ms"] = percentile_ms(cpu, 50)
     if raw_conn is not None:
         raw_conn.close()
         # the same 50 rows fetched raw (no decoding): the batch's ceiling, measured beside it

@@ -7,7 +7,8 @@ arrays in C and builds the entries from them in C loops (:func:`_packed_user`); 
 ``COMPRESS_OVER_BYTES`` are Zstandard-compressed (level 1: a typical profile's 7.4 KB body to
 ~3.3 KB, as small as the zlib+JSON record was, decompressed ~3x faster than zlib; a profile at the
 bounds to ~14.4 KB). Decoding a typical profile costs a fraction of the compact JSON it replaced
-(issue 13). Blobs written before are still read: JSON bodies (tags ``_PLAIN``, ``_ZLIB``) and
+(issue 13); a backend's batch read decodes through :func:`decode_users`, which keeps the garbage
+collector off while the batch's entries are built. Blobs written before are still read: JSON bodies (tags ``_PLAIN``, ``_ZLIB``) and
 zlib-compressed MessagePack (``_PACKED_ZLIB``, written for a day). ``user_id`` and ``version``
 are not in the blob: they are the record key and a separate column/bin, so the version can be
 bumped atomically by the backend.
