@@ -52,6 +52,7 @@ def test_every_event_of_the_shared_logs_reads_as_fastavro_reads_it(dataset: str,
         data = codec.encode(event)
         fast = read_user_event(data, HEADER_LEN)
         assert fast is not None and same(fast, reference(codec, data)) and fast == event, event
+        assert hash(fast) == hash(event) and type(fast) is UserEvent
         assert type(fast.event_type) is EventType and type(fast.timestamp) is int
 
 
