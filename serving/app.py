@@ -51,7 +51,8 @@ def create_app(config: ServingConfig) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = ServingMetrics()
     app[FEED_CACHE] = FeedCache(config.cache_ttl_s, config.cache_max_entries)
-    app[SHARED] = SharedReads(config.catalog_ttl_s, config.lists_ttl_s, similar_ttl_s=config.similar_ttl_s)
+    app[SHARED] = SharedReads(config.catalog_ttl_s, config.lists_ttl_s, similar_ttl_s=config.similar_ttl_s,
+                              cowatch_ttl_s=config.cowatch_ttl_s)
     app[SIMILAR_ANSWERS] = TimedAnswers(config.similar_ttl_s)
     app[RATE_LIMITS] = RateLimits(config.events_rate_per_s, config.events_burst)
     app[POSTERS] = PosterCache()

@@ -200,13 +200,16 @@ async def read_feed_inputs(
         similar_key = (seed_entry.video_id, 2 * query.limit, query.region_filter, query.max_maturity,
                        config.neighbours_per_seed)
         similar = shared.similar(similar_key, seed_entry.ts + SIMILAR_SETTLE_MS)
+    # A seed watched moments ago: its co-watch is read afresh (not as held by SharedReads), as
+    # its ranking would be: the pipelines are writing its new pairs right now.
+    just_watched = byw if seed_entry and time.time() * 1000 - seed_entry.ts < SIMILAR_SETTLE_MS else []
     seeds = recommend.seed_titles(user, config) if rank_live else byw if similar is None else []
     recent = [h.video_id for h in user.history[:20]]
     first_keys = list_keys(query.region, window) + genre_keys(user.preferred_genres, query.region)
     if config.learned and rank_live:
         first_keys.append(MODEL_KEY)
     neighbours, lists, recent_items = await asyncio.gather(
-        store.get_neighbours(seeds, config.neighbours_per_seed) if seeds else _empty(),
+        shared.neighbours(store, seeds, config.neighbours_per_seed, fresh=just_watched) if seeds else _empty(),
         shared.lists(store, first_keys),
         shared.items(store, recent + list(user.in_progress)),
     )
@@ -249,7 +252,9 @@ async def read_feed_inputs(
         # decide): reading ~550 of them was a third of a ranked feed, for nothing, with the vector
         # weight at 0.
         store.get_item_vectors(candidates) if candidates and config.weights.get("vector", 0.0) > 0 else _empty(),
-        store.get_item_counts(counted) if counted else _empty(),
+        shared.item_counts(store, counted, fresh=[*just_watched, *(n for s in just_watched
+                                                                  for n, _ in neighbours.get(s, ()))])
+        if counted else _empty(),
     )
     items = recent_items | metadata
     ranking = ranking.with_items(items=items, item_counts=counts, item_vectors=vectors)

@@ -42,6 +42,7 @@ class ServingConfig:
     catalog_ttl_s: float = 60.0  # catalog entries held in memory (a catalog change shows within it)
     lists_ttl_s: float = 2.0  # ranked lists held in memory (they change once per trending window)
     similar_ttl_s: float = 30.0  # "more like this" answers (the same for everyone; co-watch moves slowly)
+    cowatch_ttl_s: float = 5.0  # titles' co-watch neighbours and watch counts held in memory (serving.shared_reads)
     max_body_bytes: int = 1 << 20  # POST/PUT bodies; 413 above
     max_batch_events: int = 500
     # Per non-service token: events at once, and per second after that (429 + Retry-After past it).
@@ -71,6 +72,7 @@ class ServingConfig:
             "catalog_ttl_s": self.catalog_ttl_s,
             "lists_ttl_s": self.lists_ttl_s,
             "similar_ttl_s": self.similar_ttl_s,
+            "cowatch_ttl_s": self.cowatch_ttl_s,
             "trending_refresh_s": self.trending_refresh_s,
             "max_body_bytes": self.max_body_bytes,
             "max_feed_reads": self.max_feed_reads,

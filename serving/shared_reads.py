@@ -9,7 +9,13 @@ feed reads the metadata of hundreds of candidate titles. So:
 - ranked lists (trending, new releases, genre rows) are kept ``lists_ttl_s``;
 - a title's "because you watched" ranking (its co-watch neighbours, then content similarity
   over its genres' lists) is kept ``similar_ttl_s``, like the "more like this" answers: many
-  viewers' newest title is the same popular one.
+  viewers' newest title is the same popular one;
+- titles' co-watch neighbours and watch counts are kept ``cowatch_ttl_s`` (5 s): a ranked feed
+  scores ~400 candidates by counts and reads its ~10 seeds' neighbours, mostly the same popular
+  titles as the feeds around it. The feed cache already lets others' co-watch be ``cache_ttl_s``
+  (30 s) old. A title the viewer watched less than ``serving.feed.SIMILAR_SETTLE_MS`` ago is
+  read afresh, its neighbours' counts too: its "because you watched" row is ranked from the
+  co-watch its watch has just added, as before.
 
 Item vectors and everything per user are always read from the store.
 """
@@ -19,7 +25,15 @@ from __future__ import annotations
 import operator
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import Any, Generic, Protocol, TypeVar
 
 from streamrec.events.model import CatalogItem
@@ -31,19 +45,31 @@ class CatalogReads(Protocol):
     async def get_lists(self, keys: Sequence[str]) -> dict[str, RankedList]: ...
 
 
+class CowatchReads(Protocol):
+    async def get_neighbours(self, video_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, int]]]: ...
+    async def get_item_counts(self, video_ids: Sequence[str]) -> dict[str, int]: ...
+
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
 class SharedReads:
     """Read-through caches of catalog entries and ranked lists, and "because you watched"
     rankings (event-loop only, not thread-safe)."""
 
     def __init__(self, items_ttl_s: float = 60.0, lists_ttl_s: float = 2.0, max_items: int = 200_000,
-                 similar_ttl_s: float = 30.0) -> None:
-        if items_ttl_s <= 0 or lists_ttl_s <= 0 or max_items <= 0 or similar_ttl_s <= 0:
-            raise ValueError("items_ttl_s, lists_ttl_s, max_items, similar_ttl_s: must be positive")
+                 similar_ttl_s: float = 30.0, cowatch_ttl_s: float = 5.0) -> None:
+        if min(items_ttl_s, lists_ttl_s, max_items, similar_ttl_s, cowatch_ttl_s) <= 0:
+            raise ValueError("items_ttl_s, lists_ttl_s, max_items, similar_ttl_s, cowatch_ttl_s: must be positive")
         self.items_ttl_s = items_ttl_s
         self.lists_ttl_s = lists_ttl_s
         self.similar_ttl_s = similar_ttl_s
+        self.cowatch_ttl_s = cowatch_ttl_s
         self.max_items = max_items
         self._items: OrderedDict[str, tuple[float, CatalogItem | None]] = OrderedDict()
+        self._neighbours: OrderedDict[tuple[str, int], tuple[float, list[tuple[str, int]] | None]] = OrderedDict()
+        self._counts: OrderedDict[str, tuple[float, int | None]] = OrderedDict()
         self._lists: dict[str, tuple[float, RankedList | None]] = {}
         self._similar: OrderedDict[tuple[object, ...], tuple[float, int, list[ScoredItem]]] = OrderedDict()
 
@@ -65,25 +91,51 @@ class SharedReads:
 
     async def items(self, store: CatalogReads, video_ids: Iterable[str]) -> dict[str, CatalogItem]:
         """Catalog entries of ``video_ids`` (unknown titles absent); one store read for the misses."""
+        return await self._through(self._items, self.items_ttl_s, video_ids, store.get_items)
+
+    async def neighbours(self, store: CowatchReads, video_ids: Iterable[str], k: int,
+                         fresh: Collection[str] = ()) -> dict[str, list[tuple[str, int]]]:
+        """Each title's top-``k`` co-watch neighbours (titles with none absent), held
+        ``cowatch_ttl_s``: popular titles are seeds of many viewers' feeds at once. Titles in
+        ``fresh`` are read from the store whatever is held (a title the viewer has just watched)."""
+        async def fetch(keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[tuple[str, int]]]:
+            found = await store.get_neighbours([v for v, _ in keys], k)
+            return {(v, k): ns for v, ns in found.items()}
+
+        held = await self._through(self._neighbours, self.cowatch_ttl_s, ((v, k) for v in video_ids), fetch,
+                                   {(v, k) for v in fresh})
+        return {v: ns for (v, _), ns in held.items()}
+
+    async def item_counts(self, store: CowatchReads, video_ids: Iterable[str],
+                          fresh: Collection[str] = ()) -> dict[str, int]:
+        """Titles' watch counts (titles never watched absent), held ``cowatch_ttl_s``: a ranked
+        feed scores ~400 candidates by them, mostly the same popular titles as other feeds'.
+        Titles in ``fresh`` are read from the store whatever is held."""
+        return await self._through(self._counts, self.cowatch_ttl_s, video_ids, store.get_item_counts, fresh)
+
+    async def _through(self, cached: OrderedDict[K, tuple[float, T | None]], ttl_s: float, keys: Iterable[K],
+                       fetch: Callable[[list[K]], Awaitable[Mapping[K, T]]], fresh: Collection[K] = ()) -> dict[K, T]:
+        """Read-through: the values of ``keys`` held at most ``ttl_s`` (keys the store does not
+        know are held as unknown just as long), one ``fetch`` for the rest and for ``fresh``;
+        least recently stored dropped past ``max_items``."""
         now = time.monotonic()
-        wanted = list(dict.fromkeys(video_ids))
-        cached = self._items
-        out: dict[str, CatalogItem] = {}
+        fresh = set(fresh) if fresh else ()
+        out: dict[K, T] = {}
         missing = []
-        for video_id in wanted:
-            entry = cached.get(video_id)
-            if entry is None or now - entry[0] > self.items_ttl_s:
-                missing.append(video_id)
+        for key in dict.fromkeys(keys):
+            entry = cached.get(key)
+            if entry is None or now - entry[0] > ttl_s or key in fresh:
+                missing.append(key)
             elif entry[1] is not None:
-                out[video_id] = entry[1]
+                out[key] = entry[1]
         if missing:
-            fetched = await store.get_items(missing)
-            for video_id in missing:
-                item = fetched.get(video_id)
-                cached[video_id] = (now, item)
-                cached.move_to_end(video_id)
-                if item is not None:
-                    out[video_id] = item
+            fetched = await fetch(missing)
+            for key in missing:
+                value = fetched.get(key)
+                cached[key] = (now, value)
+                cached.move_to_end(key)
+                if value is not None:
+                    out[key] = value
             while len(cached) > self.max_items:
                 cached.popitem(last=False)
         return out

@@ -44,6 +44,30 @@ async def test_lists_are_held_for_their_ttl(feed_world):
         await store.close()
 
 
+async def test_cowatch_neighbours_and_counts_are_held_for_their_ttl(feed_world):
+    store = AsyncStore(open_store(feed_world.store_url))
+    shared = SharedReads(cowatch_ttl_s=0.3)
+    try:
+        direct_n, direct_c = await store.get_neighbours(["m1", "nope"], 2), await store.get_item_counts(["m1", "nope"])
+        first_n = await shared.neighbours(store, ["m1", "nope"], 2)
+        first_c = await shared.item_counts(store, ["m1", "nope"])
+        assert first_n == direct_n and list(first_n) == ["m1"] and first_c == direct_c and list(first_c) == ["m1"]
+        assert await shared.neighbours(store, ["m1"], 3) == await store.get_neighbours(["m1"], 3)  # k is in the key
+        await store.add_cowatch({("m1", "nope"): 99, ("nope", "m1"): 99})
+        await store.add_item_counts({"m1": 5, "nope": 1})
+        assert await shared.neighbours(store, ["m1", "nope"], 2) == first_n  # within the TTL, unknown still unknown
+        assert await shared.item_counts(store, ["m1", "nope"]) == first_c
+        # A title just watched is read afresh (its neighbours' counts too), the others stay held.
+        assert (await shared.neighbours(store, ["m1", "nope"], 2, fresh=["m1"]))["m1"][0] == ("nope", 99)
+        assert await shared.item_counts(store, ["m1", "nope"], fresh=["nope"]) == {"m1": first_c["m1"], "nope": 1}
+        await asyncio.sleep(0.35)
+        after_n = await shared.neighbours(store, ["m1", "nope"], 2)
+        assert after_n["m1"][0] == ("nope", 99) and after_n["nope"] == [("m1", 99)]
+        assert await shared.item_counts(store, ["m1", "nope"]) == {"m1": first_c["m1"] + 5, "nope": 1}
+    finally:
+        await store.close()
+
+
 async def test_held_lists_answer_without_a_read_only_while_every_key_is_fresh(feed_world):
     store = AsyncStore(open_store(feed_world.store_url))
     shared = SharedReads(items_ttl_s=60, lists_ttl_s=0.3)
