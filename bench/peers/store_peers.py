@@ -81,12 +81,8 @@ class DictStore:
             self.users[state.user_id] = ((old[0] if old else 0) + 1, codec.encode_user(state.bounded()))
 
     def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:
-        out = {}
-        for uid in user_ids:
-            hit = self.users.get(uid)
-            if hit is not None:
-                out[uid] = codec.decode_user(uid, hit[1], hit[0])
-        return out
+        found = [(uid, hit) for uid in user_ids if (hit := self.users.get(uid)) is not None]
+        return codec.decode_users((uid, blob, version) for uid, (version, blob) in found)
 
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
         touched = set()
@@ -137,8 +133,8 @@ class RedisStore:
             for uid in user_ids:
                 pipe.hmget(f"u:{uid}", "s", "v")
             rows = pipe.execute()
-        return {uid: codec.decode_user(uid, blob, int(version))
-                for uid, (blob, version) in zip(user_ids, rows, strict=True) if blob is not None}
+        return codec.decode_users((uid, blob, int(version))  # as the store backends decode a batch
+                                  for uid, (blob, version) in zip(user_ids, rows, strict=True) if blob is not None)
 
     def add_cowatch(self, increments: Mapping[tuple[str, str], int]) -> None:
         pipe = self.r.pipeline(transaction=False)
