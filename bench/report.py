@@ -554,6 +554,17 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
         "used at vector weight 0 (a third of a ranked feed), then the learned ranker's features "
         "(`candidate_features`, ~0.6 ms profiled: each source's score for ~400 candidates, content similarity "
         "the largest part, now per candidate with the seed's parts worked out once)."),
+        ("- Found and mended in a second profiling pass (in process, 610 feeds, py-spy and cProfile): every "
+        "feed compared every entry of every ranked list by value once the lists had been read again "
+        "after their 2 s TTL (`Derived` kept the first list objects: ~1,700 entry compares, ~140 µs a "
+        "feed; equal newer lists are now adopted, so the compare is by pointer again); \"because you "
+        "watched\" read its seed's content pool (~300 catalog entries) for every feed though only 27 % of "
+        "the seeds have too few co-watch neighbours to need it (now read only then, the same ranking); "
+        "a ranked feed read the watch counts of ~400 candidates and the neighbours of ~10 seeds from "
+        "SQLite (an IN list of ~400 keys: ~2 ms of a 5 ms feed in process) although they are mostly "
+        "the same popular titles as the feeds around it: held 5 s now (`cowatch_ttl_s`; the feed cache "
+        "already lets others' co-watch be 30 s old; a title watched in the last 10 s is read afresh). "
+        "In process at load 5.8: nearline ~890 -> ~770 µs, ranked ~5,100 -> ~3,000 µs."),
         ("- What is left in an assembled feed with nearline picks: aiohttp's request and response handling and "
         "the middlewares (~150-250 µs; the static app's 27 µs is the floor of that), \"because you "
         "watched\" (co-watch neighbours of one title and content similarity over its genres' lists), the "
