@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from serving.shared_reads import Derived, SharedReads
+from serving.shared_reads import Derived, Held, SharedReads
 from streamrec.model import RankedList, ScoredItem
 from streamrec.store import open_store
 from streamrec.store.aio import AsyncStore
@@ -127,3 +127,28 @@ def test_derived_values_follow_their_sources_and_adopt_equal_newer_ones() -> Non
         assert derived.holds("a", (again,)) and derived.get("a", (again,), make, again) == "v1"
     assert compares == 1  # the equal newer object was adopted: pointer compares since
     assert derived.get("a", (changed,), make, changed) == "v2" and made == [1, 2]
+
+
+async def test_held_values_expire_by_read_time_are_bounded_and_hold_unknown_keys(monkeypatch) -> None:
+    from serving import shared_reads
+
+    clock = [100.0]
+    monkeypatch.setattr(shared_reads.time, "monotonic", lambda: clock[0])
+    reads: list[list[str]] = []
+    store = {"a": 1, "b": 0, "c": 3, "d": 4}
+
+    async def fetch(keys: list[str]) -> dict[str, int]:
+        reads.append(keys)
+        return {k: store[k] for k in keys if k in store}
+
+    held: Held[str, int] = Held(ttl_s=10.0, max_entries=3)
+    assert await held.through(["a", "b", "nope", "a"], fetch) == {"a": 1, "b": 0}  # 0 is a value, nope unknown
+    store.update(a=10, b=20)
+    clock[0] = 105.0
+    assert await held.through(["nope", "b", "a"], fetch) == {"b": 0, "a": 1} and len(reads) == 1  # all held
+    assert await held.through(["a", "b"], fetch, fresh=["a"]) == {"b": 0, "a": 10}  # held first, then read
+    clock[0] = 111.0  # b and nope were read 11 s ago; a only 6 s ago (its first read's queue entry is void)
+    assert await held.through(["a", "b", "nope"], fetch) == {"a": 10, "b": 20}
+    assert reads[-1] == ["b", "nope"]
+    assert await held.through(["c", "d"], fetch) == {"c": 3, "d": 4} and len(held) == 3  # a, the first read, went
+    assert await held.through(["a"], fetch) == {"a": 10} and reads[-1] == ["a"]
