@@ -32,6 +32,7 @@ from streamrec.recommend import (
     RankingInputs,
     StateConfig,
     apply_events,
+    candidate_titles,
     item_basis,
     item_vector_increments,
     seed_titles,
@@ -73,6 +74,8 @@ class StreamrecMethod:
         self.users: dict[str, UserState] = {}
         self.cowatch: dict[str, dict[str, int]] = {}  # item -> neighbour -> count
         self.ranked: dict[str, list[tuple[int, str]]] = {}  # item -> [(-count, neighbour)], ascending
+        # item -> (k, its top k as the store returns them), kept until the item's row changes
+        self.rows: dict[str, tuple[int, list[tuple[str, int]]]] = {}
         self.counts: dict[str, int] = {}
         self.raw_vectors: dict[str, np.ndarray] = {}
         self.trend_scores = DecayedCounts(TRENDING_HALF_LIFE_MS)
@@ -112,10 +115,18 @@ class StreamrecMethod:
         the model has not seen these events when it ranked them)."""
         candidates = self.served.pop(state.user_id, None)
         now = events[0].timestamp
-        if candidates is None:
-            candidates = candidate_features(state, self._inputs(state), now, self.ranking_config)
         watched = [e.video_id for e in events if e.video_id]
+        if candidates is None:
+            inputs = self._inputs(state)
+            if not self._could_learn(state, inputs, watched):
+                return
+            candidates = candidate_features(state, inputs, now, self.ranking_config)
         self.trainer.add(examples_for(candidates, watched, self.trainer.model, self.trainer.config))
+
+    def _could_learn(self, state: UserState, inputs: RankingInputs, watched: Sequence[str]) -> bool:
+        """Whether a source names a watched title (else there is no example: ``examples_for``
+        gives none), checked on the titles alone, before any feature is computed."""
+        return not set(watched).isdisjoint(candidate_titles(state, inputs, self.ranking_config))
 
     def _refresh_trending(self, now: int) -> None:
         """The pipeline's periodic trending write: decayed counts brought to ``now``, top N."""
@@ -135,6 +146,7 @@ class StreamrecMethod:
                 row = self.cowatch[item] = {}
                 self.ranked[item] = []
             ranked = self.ranked[item]
+            self.rows.pop(item, None)
             old = row.get(neighbour)
             if old is not None:
                 del ranked[bisect.bisect_left(ranked, (-old, neighbour))]
@@ -159,9 +171,14 @@ class StreamrecMethod:
     def _neighbours(self, video_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, int]]]:
         out = {}
         for video_id in video_ids:
+            held = self.rows.get(video_id)
+            if held is not None and held[0] == k:
+                out[video_id] = held[1]
+                continue
             ranked = self.ranked.get(video_id)
             if ranked:
-                out[video_id] = [(neighbour, -negative) for negative, neighbour in ranked[:k]]
+                row = out[video_id] = [(neighbour, -negative) for negative, neighbour in ranked[:k]]
+                self.rows[video_id] = (k, row)
         return out
 
     def recommend(self, user: str, now_ms: int, k: int, exclude: AbstractSet[str]) -> list[str]:

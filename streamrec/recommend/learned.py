@@ -38,6 +38,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -48,6 +49,7 @@ from streamrec.recommend.ranking import (
     RankingInputs,
     excluded_titles,
     rank_raw,
+    rank_scores,
     source_scores,
     user_genres,
 )
@@ -139,17 +141,18 @@ def examples_for(candidates: Candidates, watched: Iterable[str], model: RankerMo
     taken = set(positives)
     x = candidates.matrix
     scores = x @ model.weights
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    shown = [int(i) for i in order[: config.negatives + len(positives)] if int(i) not in taken][: config.negatives]
+    order = np.argsort(-scores, kind="stable")  # by score, ties by index
+    shown = [i for i in order[: config.negatives + len(positives)].tolist() if i not in taken][: config.negatives]
     # ... and each feature's own best: a title another weighting would rank near the top must be
-    # in the example, or the fit would favour weightings whose top it cannot see.
+    # in the example, or the fit would favour weightings whose top it cannot see. One stable sort
+    # of every column at once (each column's order is its own stable argsort).
     keep = dict.fromkeys(shown)
-    for j in range(x.shape[1]):
-        column = x[:, j]
-        if column.any():
-            for i in np.argsort(-column, kind="stable")[: config.per_feature + len(positives)]:
-                if int(i) not in taken and column[i] > 0:
-                    keep[int(i)] = None
+    best = np.argsort(-x, axis=0, kind="stable")[: config.per_feature + len(positives)]
+    above = np.take_along_axis(x, best, axis=0) > 0
+    for j in np.flatnonzero(x.any(axis=0)).tolist():
+        for i, positive in zip(best[:, j].tolist(), above[:, j].tolist(), strict=True):
+            if positive and i not in taken:
+                keep[i] = None
     shown = list(keep)
     return [Example(np.ascontiguousarray(x[[p, *shown]], dtype=np.float32)) for p in positives]
 
@@ -266,16 +269,14 @@ def candidate_features(user: UserState, inputs: RankingInputs, now_ms: int | Non
     for column, source in enumerate(SOURCE_FEATURES):
         per_item = scores.get(source)
         if per_item:
-            get = per_item.get
-            columns[column] = [get(v, 0.0) for v in ids]
+            columns[column] = np.fromiter(map(per_item.get, ids, repeat(0.0, n)), np.float64, n)  # score, else 0
     named = {name: i for i, name in enumerate(FEATURES)}
     columns[named["sources"]] = np.clip((np.count_nonzero(columns[: len(SOURCE_FEATURES)], axis=0) - 1) / 4.0, 0.0, 1.0)
-    count = inputs.item_counts.get
-    counts = np.log1p(np.maximum(np.array([count(v, 0) for v in ids], dtype=np.float64), 0.0))
+    counts = np.log1p(np.maximum(np.fromiter(map(inputs.item_counts.get, ids, repeat(0, n)), np.float64, n), 0.0))
     top = counts.max()
     if top > 0:
         columns[named["popularity"]] = counts / top
-    catalog = [inputs.items.get(v) for v in ids]
+    catalog = list(map(inputs.items.get, ids))
     if now_ms is not None:
         year_now = 1970 + now_ms / YEAR_MS
         columns[named["recency"]] = [
@@ -384,4 +385,6 @@ def learned_top_picks(user: UserState, inputs: RankingInputs, model: RankerModel
         raise ValueError(f"k: must be >= 0, got {k}")
     if candidates is None:
         candidates = candidate_features(user, inputs, now_ms, config)
-    return rank_raw(user, inputs, learned_raw(candidates, model), k, config)
+    if not candidates.ids:
+        return rank_raw(user, inputs, {}, k, config)
+    return rank_scores(user, inputs, candidates.ids, candidates.matrix @ model.weights, k, config)

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -235,9 +236,11 @@ def _genre_mask(item: CatalogItem | None) -> int:
     return mask
 
 
-def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k: int,
-              mmr_lambda: float) -> list[ScoredItem]:
-    """Maximal marginal relevance over genres: pick, one at a time, the candidate maximising
+def diversify_reference(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k: int,
+                        mmr_lambda: float) -> list[ScoredItem]:
+    """The rule :func:`diversify` computes (the penalties worked out per pick, readable).
+
+    Maximal marginal relevance over genres: pick, one at a time, the candidate maximising
     ``lambda * score / best_score - (1 - lambda) * max genre-Jaccard with those already picked``
     (relevance relative to the best candidate, so the trade-off does not depend on how large the
     user's scores happen to be).
@@ -274,6 +277,48 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
     return chosen
 
 
+def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k: int,
+              mmr_lambda: float) -> list[ScoredItem]:
+    """:func:`diversify_reference` (maximal marginal relevance over genres) with its penalties
+    brought up to date lazily: a candidate's overlap with the picks is worked out only when the
+    scan reaches it (the scan stops early, so most never are). A penalty is the max of the same
+    overlaps in the same order, so the picks are the reference's."""
+    if mmr_lambda >= 1.0 or k <= 1:
+        return sorted(ranked, key=lambda s: (-s.score, s.video_id))[:k]
+    remaining = sorted(ranked, key=lambda s: (-s.score, s.video_id))
+    masks = [_genre_mask(items.get(s.video_id)) for s in remaining]
+    scores = [s.score for s in remaining]
+    penalty = [0.0] * len(remaining)
+    counted = [0] * len(remaining)  # how many of the picks' masks each penalty has seen
+    picked_masks: list[int] = []
+    order = list(range(len(remaining)))  # the candidates not picked yet, best first
+    chosen: list[ScoredItem] = []
+    keep = 1.0 - mmr_lambda
+    top = scores[0] if scores and scores[0] > 0 else 1.0
+    relevance = mmr_lambda / top
+    while order and len(chosen) < k:
+        best_position, best_value = 0, -math.inf
+        for position, index in enumerate(order):  # as in the reference: first of equals, early stop
+            gain = relevance * scores[index]
+            if gain <= best_value and relevance >= 0:
+                break
+            if counted[index] < len(picked_masks):
+                mask, value = masks[index], penalty[index]
+                for picked in picked_masks[counted[index]:]:
+                    union = (mask | picked).bit_count()
+                    if union:
+                        value = max(value, (mask & picked).bit_count() / union)
+                penalty[index], counted[index] = value, len(picked_masks)
+            value = gain - keep * penalty[index]
+            if value > best_value:
+                best_position, best_value = position, value
+        picked = order.pop(best_position)
+        chosen.append(remaining[picked])
+        if masks[picked]:
+            picked_masks.append(masks[picked])
+    return chosen
+
+
 def top_picks(user: UserState, inputs: RankingInputs, k: int = 10,
               config: RankingConfig = DEFAULT_CONFIG) -> list[ScoredItem]:
     """The top-picks row: ``k`` titles with their ``match_score``, best first after diversity."""
@@ -289,12 +334,28 @@ def rank_raw(user: UserState, inputs: RankingInputs, raw: Mapping[str, float], k
     # Sort by id, then (stably) by score: ties stay in id order, with C-level keys only.
     order = sorted(raw)
     order.sort(key=raw.__getitem__, reverse=True)
+    return _rank_in_order(user, inputs, zip(order, map(raw.__getitem__, order)), k, config)
+
+
+def rank_scores(user: UserState, inputs: RankingInputs, ids: Sequence[str], scores: np.ndarray, k: int,
+                config: RankingConfig = DEFAULT_CONFIG) -> list[ScoredItem]:
+    """``rank_raw(user, inputs, dict(zip(ids, scores)), k, config)`` for ``ids`` sorted and
+    distinct (a request's candidates): the order by one stable argsort instead of two sorts."""
+    if any(map(operator.ge, ids, ids[1:])):
+        return rank_raw(user, inputs, dict(zip(ids, scores.tolist(), strict=True)), k, config)
+    order = np.argsort(-scores, kind="stable").tolist()  # ties in id order, as rank_raw's sorts
+    values = scores.tolist()
+    return _rank_in_order(user, inputs, zip(map(ids.__getitem__, order), map(values.__getitem__, order)), k, config)
+
+
+def _rank_in_order(user: UserState, inputs: RankingInputs, ranked: Iterable[tuple[str, float]], k: int,
+                   config: RankingConfig) -> list[ScoredItem]:
     excluded = excluded_titles(user)
     pool: list[ScoredItem] = []
     size = max(config.pool, k)
-    for video_id in order:
+    for video_id, raw in ranked:
         if _allowed(video_id, excluded, inputs):
-            pool.append(ScoredItem(video_id, match_score(raw[video_id], config)))
+            pool.append(ScoredItem(video_id, match_score(raw, config)))
             if len(pool) >= size:
                 break
     return diversify(pool, inputs.items, k, config.mmr_lambda)
