@@ -17,15 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from serving.feed import (
-    GLOBAL,
-    FeedQuery,
-    FeedStore,
-    item_view,
-    listed,
-    title_filter,
-    trending_row,
-)
+from serving.feed import GLOBAL, FeedQuery, FeedStore, title_filter
 from serving.keys import (
     CONFIG,
     IMPRESSIONS,
@@ -35,6 +27,7 @@ from serving.keys import (
     TRENDING,
 )
 from serving.metrics import ServingMetrics
+from serving.rows import item_view, listed, trending_row
 from streamrec.config import TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
 from streamrec.events.model import CatalogItem, Impression

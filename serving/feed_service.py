@@ -19,16 +19,9 @@ import msgspec
 from aiohttp import web
 
 from serving.cache import CachedFeed
-from serving.feed import (
-    FeedQuery,
-    compose_feed,
-    experiment_labels,
-    nearline_picks_served,
-    read_feed_inputs,
-    reshape,
-    shown_titles,
-)
+from serving.feed import FeedQuery, nearline_picks_served, read_feed_inputs
 from serving.keys import CONFIG, FEED_CACHE, METRICS, SHARED, STORE, TRENDING
+from serving.rows import compose_feed, experiment_labels, reshape, shown_titles
 from streamrec.model import UserState
 from streamrec.store.base import StoreError
 

@@ -6,13 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from serving.feed import (
-    GLOBAL,
-    SIMILAR_NEIGHBOURS,
-    FeedStore,
-    content_pool,
-    item_view,
-)
+from serving.feed import GLOBAL, SIMILAR_NEIGHBOURS, FeedStore, content_pool
+from serving.rows import item_view
 from serving.shared_reads import SharedReads
 from streamrec import recommend
 from streamrec.model import RankedList, genre_key, trending_key

@@ -7,7 +7,8 @@ import asyncio
 import time
 from typing import Any
 
-from serving.feed import FeedInputs, FeedQuery, compose_feed
+from serving.feed import FeedInputs, FeedQuery
+from serving.rows import compose_feed
 from streamrec import recommend
 from streamrec.config import TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec

@@ -296,7 +296,8 @@ async def test_a_kids_token_gets_a_filtered_feed_when_the_feed_degrades(feed_wor
 
 
 def test_reshape_refilters_a_stored_feed_for_another_viewer():
-    from serving.feed import FeedQuery, reshape
+    from serving.feed import FeedQuery
+    from serving.rows import reshape
 
     feed = {"user_id": "u1", "region": "US", "degraded": False, "rows": [
         {"type": "trending_now", "title": "Trending", "items": [
@@ -430,7 +431,8 @@ def test_list_rows_keep_one_slot_per_list_and_follow_its_newest_object() -> None
 def test_a_list_row_fills_from_below_the_titles_the_viewer_has_watched() -> None:
     """A viewer who has watched a list's top still gets a full row from further down it (the
     demo's most active viewer had 6 of 20 in each genre row when rows looked only 2 x limit deep)."""
-    from serving.feed import FeedInputs, FeedQuery, compose_feed
+    from serving.feed import FeedInputs, FeedQuery
+    from serving.rows import compose_feed
     from streamrec.model import RankedList, UserState, trending_key
 
     order = ["m1", "m2", "m3", "m4", "m6", "m7", "m9"]
