@@ -166,3 +166,26 @@ def test_sqlite_one_user_reads_map_errors_as_batches_do(tmp_path: Path) -> None:
             for ids in (["u"], ["u", "v"]):
                 with pytest.raises(StoreError, match="no such table: users"):
                     read(ids)
+
+
+def test_ranked_lists_decode_to_the_reference_values_and_types() -> None:
+    """``decode_scored`` (msgspec's reader, entries built in C loops) gives what the readable
+    ``[ScoredItem(v, s) for v, s in json.loads(raw)]`` gives: the same ids, the same floats bit for
+    bit, ints kept ints; a damaged entry is refused."""
+    import json
+    import random
+
+    rng = random.Random(13)
+    scores: list[float | int] = [0.0, -0.0, 1, 7, -3, 1e-308, 5e-324, 1.7976931348623157e308, 0.1, 1 / 3, 2 ** 53 + 1]
+    scores += [rng.uniform(-1e6, 1e6) for _ in range(2000)] + [rng.random() for _ in range(2000)]
+    scores += [float.fromhex(f"0x1.{rng.getrandbits(52):013x}p{rng.randint(-1000, 1000)}") for _ in range(2000)]
+    ids = [f"tt{i:07d}" if i % 3 else "é→" + str(i) for i in range(len(scores))]
+    for raw in (codec.encode_scored([ScoredItem(v, s) for v, s in zip(ids, scores, strict=True)]), b"[]",
+                json.dumps([["a", 1], ["b", 2.5], ["c", 10 ** 30]]).encode()):
+        reference = [ScoredItem(v, s) for v, s in json.loads(raw)]
+        decoded = codec.decode_scored(raw)
+        assert decoded == reference
+        assert [(type(d.score), repr(d.score)) for d in decoded] == [(type(r.score), repr(r.score)) for r in reference]
+    for damaged in (b'[["a", 1], ["b", 2, 3]]', b'[["a", 1], ["b"]]', b'[["a", 1, 2]]', b"[1"):
+        with pytest.raises((ValueError, TypeError)):
+            codec.decode_scored(damaged)
