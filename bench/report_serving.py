@@ -59,6 +59,19 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
                      f"target); {fmt(ranked)} µs when the top picks are ranked for the request (×"
                      f"{(ranked or 0) / FEED_CPU_TARGET_US:.2f}). Before issue 13's serving work: 5,098 µs "
                      "(every feed ranked, every read through a thread).")
+        hit_alone = (data.get("feed_alone") or {}).get("server_cpu_us_per_req")
+        hit_wrk = (data.get("feed_wrk") or {}).get("server_cpu_us_per_req")
+        at_rate = data.get("feed_uncached_at_rate") or {}
+        if hit_alone and hit_wrk and at_rate.get("server_cpu_us_per_req"):
+            lines.append(
+                f"- One request at a time also pays the event loop's wake-up and the system calls around "
+                f"it: a cache hit costs {fmt(hit_alone)} µs alone against {fmt(hit_wrk)} µs under wrk's 32 "
+                f"connections, and the one-at-a-time figures move ±15 % between runs minutes apart (a "
+                f"cached feed alone measured 311-410 µs in three runs within an hour, the nearline feed "
+                f"967-1,098 µs, the later runs after changes that only make it cheaper). At {fmt(data.get('rate_rps'))} feeds/s the server spent "
+                f"{fmt(at_rate['server_cpu_us_per_req'])} µs per assembled feed, "
+                f"{100 * (1 - float(at_rate.get('degraded_ratio') or 0)):.0f} % of them full answers (the rest "
+                "turned away by the admission control while 4 were being assembled).")
     if data.get("feed_ratio") is not None:
         ratio = float(data["feed_ratio"])
         gz = data.get("feed_gzip_ratio")
@@ -67,14 +80,20 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
         lines.append(f"- Cached feed at {ratio:.3f} of the static ceiling asked without `Accept-Encoding` "
                      f"(target >= {CACHED_RATIO_TARGET}: **{verdict}**)"
                      + (f", {float(gz):.3f} asked as browsers ask, gzip accepted (**{gz_verdict}**)" if gz is not None else "")
-                     + ". A hit reads the viewer's state version (the cache's validity check, ~6-9 µs of "
+                     + ". A hit reads the viewer's state version (the cache's validity check, ~5 µs of "
                      "SQLite), looks the token up among the verified ones, counts metrics and goes through the "
-                     "middlewares; the static app does none of it. Its body is ~24 KB of JSON against the "
-                     "static app's 2 KB: sending it was a fifth of a hit's CPU (py-spy), so a repeat is sent "
-                     "in the gzip form kept with the cache entry (~3 KB, compressed once) to a client that "
-                     "takes gzip. In process, through the app's middlewares without a socket, a hit costs "
-                     "~29 µs (54 µs before: the deadline and the yield around the version read, the "
-                     "experiment lookup's await and deadline, `labels()` per metric, `uuid4()`).")
+                     "middlewares; the static app does none of it. Under wrk (py-spy), the static app's 25 µs "
+                     "are mostly its two system calls (the send 32 %, the receive 19 %), so 0.5 leaves a hit "
+                     "~25 µs of its own, and the handler and middlewares alone cost ~22 µs in process: what "
+                     "would reach it is no store read per hit (versions pushed to the service, e.g. from the "
+                     "pipelines' writes) or hits answered before Python (a cache in front keyed on the "
+                     "version). A repeat is sent in the gzip form kept with the cache entry (~3 KB instead of "
+                     "~24 KB, compressed once) to a client that takes gzip: an eighth of the bytes on the "
+                     "viewer's network, but about the same server CPU (the send costs its system call more "
+                     "than its bytes). In process, through the app's middlewares without a socket, a hit costs "
+                     "~22 µs (54 µs before: the deadline and the yield around the version read, the "
+                     "experiment lookup's await and deadline, `labels()` per metric, `uuid4()`, a getpid() "
+                     "system call per store call).")
     lines += [
         ("- Where an assembled feed's CPU went (cProfile over 300 feeds in process, before -> after): the "
         "thread hop of every store read (~45 µs of CPU each, ~5 per feed, several times the SQLite read "
