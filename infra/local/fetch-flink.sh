@@ -32,10 +32,10 @@ else
   # The core without the project's apache-beam pin (PyFlink brings its own Beam 2.61), then the
   # core's runtime dependencies that PyFlink does not already bring.
   (cd "$ROOT" && "${PIP[@]}" --no-deps -e .)
-  "${PIP[@]}" 'confluent-kafka>=2.6,<3' 'fastavro>=1.9,<2' 'msgpack>=1.0,<2' 'zstandard>=0.18,<1'
+  "${PIP[@]}" 'confluent-kafka>=2.6,<3' 'fastavro>=1.9,<2' 'msgpack>=1.0,<2' 'msgspec>=0.18,<1' 'zstandard>=0.18,<1'
   # The Aerospike client (C extension) is optional here: the local runs use SQLite.
   "${PIP[@]}" 'aerospike>=15,<20' || echo "fetch-flink: aerospike client not installed (SQLite only)" >&2
-  "$VENV/bin/python" -c "import pyflink, streamrec.recommend.state, streamrec.store.codec, confluent_kafka, fastavro, msgpack, zstandard"
+  "$VENV/bin/python" -c "import pyflink, streamrec.recommend.state, streamrec.store.codec, confluent_kafka, fastavro, msgpack, msgspec, zstandard"
   touch "$VENV_STAMP"
 fi
 
