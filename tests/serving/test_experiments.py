@@ -110,20 +110,25 @@ async def test_results_need_a_service_token_and_name_bad_input(feed_world, serve
         assert extra.status == 400
 
 
-async def test_the_variant_from_held_records_is_the_read_one_and_a_new_experiment_comes_within_the_ttl(feed_world):
+async def test_the_variant_from_held_records_is_the_read_one_and_a_new_experiment_comes_within_the_ttl(feed_world,
+                                                                                                   monkeypatch):
+    from serving import shared_reads
     from serving.experiments import held_experiments, viewer_variant
     from serving.shared_reads import SharedReads
     from streamrec.store.aio import AsyncStore
 
+    clock = [1000.0]  # moved only here: a busy machine cannot let the TTL pass between two steps
+    monkeypatch.setattr(shared_reads.time, "monotonic", lambda: clock[0])
     store = AsyncStore(open_store(feed_world.store_url))
-    shared = SharedReads(lists_ttl_s=0.3)
+    shared = SharedReads(lists_ttl_s=2.0)
     try:
         assert held_experiments(shared) is None  # nothing read yet
         assert await viewer_variant(store, shared, "u1", 1.0) == (None, None)
         assert held_experiments(shared) == []  # the empty index is held: no store read per feed
         set_experiment(feed_world.store_url)
+        clock[0] += 1.9
         assert await viewer_variant(store, shared, "u1", 1.0) == (None, None)  # within the TTL
-        await asyncio.sleep(0.35)
+        clock[0] += 0.2
         read = await viewer_variant(store, shared, "u1", 1.0)  # read again after the TTL
         assert read == ("fresh-vs-blend", assign(parse_experiment(DOC), "u1"))
         held = held_experiments(shared)

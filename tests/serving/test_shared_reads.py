@@ -44,9 +44,20 @@ async def test_lists_are_held_for_their_ttl(feed_world):
         await store.close()
 
 
-async def test_cowatch_neighbours_and_counts_are_held_for_their_ttl(feed_world):
+def stopped_clock(monkeypatch) -> list[float]:  # type: ignore[no-untyped-def]
+    """SharedReads' clock, moved only by the test (``clock[0] += s``): a busy machine cannot let a
+    TTL pass between two steps that must see the same held value."""
+    from serving import shared_reads
+
+    clock = [1000.0]
+    monkeypatch.setattr(shared_reads.time, "monotonic", lambda: clock[0])
+    return clock
+
+
+async def test_cowatch_neighbours_and_counts_are_held_for_their_ttl(feed_world, monkeypatch):
+    clock = stopped_clock(monkeypatch)
     store = AsyncStore(open_store(feed_world.store_url))
-    shared = SharedReads(cowatch_ttl_s=0.3)
+    shared = SharedReads(cowatch_ttl_s=5.0)
     try:
         direct_n, direct_c = await store.get_neighbours(["m1", "nope"], 2), await store.get_item_counts(["m1", "nope"])
         first_n = await shared.neighbours(store, ["m1", "nope"], 2)
@@ -60,7 +71,9 @@ async def test_cowatch_neighbours_and_counts_are_held_for_their_ttl(feed_world):
         # A title just watched is read afresh (its neighbours' counts too), the others stay held.
         assert (await shared.neighbours(store, ["m1", "nope"], 2, fresh=["m1"]))["m1"][0] == ("nope", 99)
         assert await shared.item_counts(store, ["m1", "nope"], fresh=["nope"]) == {"m1": first_c["m1"], "nope": 1}
-        await asyncio.sleep(0.35)
+        clock[0] += 4.9
+        assert await shared.neighbours(store, ["nope"], 2) == {}  # still within the TTL
+        clock[0] += 0.2
         after_n = await shared.neighbours(store, ["m1", "nope"], 2)
         assert after_n["m1"][0] == ("nope", 99) and after_n["nope"] == [("m1", 99)]
         assert await shared.item_counts(store, ["m1", "nope"]) == {"m1": first_c["m1"] + 5, "nope": 1}
@@ -68,15 +81,18 @@ async def test_cowatch_neighbours_and_counts_are_held_for_their_ttl(feed_world):
         await store.close()
 
 
-async def test_held_lists_answer_without_a_read_only_while_every_key_is_fresh(feed_world):
+async def test_held_lists_answer_without_a_read_only_while_every_key_is_fresh(feed_world, monkeypatch):
+    clock = stopped_clock(monkeypatch)
     store = AsyncStore(open_store(feed_world.store_url))
-    shared = SharedReads(items_ttl_s=60, lists_ttl_s=0.3)
+    shared = SharedReads(items_ttl_s=60, lists_ttl_s=2.0)
     try:
         assert shared.held_lists(["trending:1h:global"]) is None  # never read
         read = await shared.lists(store, ["trending:1h:global", "genre:Nothing"])
         assert shared.held_lists(["trending:1h:global", "genre:Nothing"]) == read  # unknown keys held as unknown
         assert shared.held_lists(["trending:1h:global", "genre:Drama"]) is None  # one key not read yet
-        await asyncio.sleep(0.35)
+        clock[0] += 1.9
+        assert shared.held_lists(["trending:1h:global"]) == {"trending:1h:global": read["trending:1h:global"]}
+        clock[0] += 0.2
         assert shared.held_lists(["trending:1h:global"]) is None  # past the TTL
     finally:
         await store.close()
