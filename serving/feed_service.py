@@ -84,26 +84,21 @@ async def serve_feed(app: web.Application, query: FeedQuery) -> FeedAnswer:
     if not reads.try_enter():
         return degraded(app, query, "overload")
     assembling = False
-
-    def look_up(versions: dict[str, int]) -> tuple[CachedFeed | None, str]:
-        entry, result = cache.get(key, versions.get(query.user_id, 0), time.monotonic())
-        metrics.feed_cache_of(result).inc()
-        return entry, result
-
+    # One deadline for every store read of the request (asyncio.timeout_at, entered only where a
+    # read can wait: a hit on a store whose reads run on the loop enters none).
+    deadline = asyncio.get_running_loop().time() + config.store_deadline_s
     try:
         try:
-            # A hit needs the version alone (both backends read it without decoding the state);
-            # read at once when the store's reads run on the loop (no deadline applies to them).
+            # A hit needs the version alone (both backends read it without decoding the state).
             versions = store.user_versions_now([query.user_id])
-            if versions is not None:
-                entry, result = look_up(versions)
-                if entry is not None:
-                    return FeedAnswer(entry.body, entry.feed, False, result, entry)
-            async with asyncio.timeout(config.store_deadline_s):
-                if versions is None:
-                    entry, result = look_up(await store.get_user_versions([query.user_id]))
-                    if entry is not None:
-                        return FeedAnswer(entry.body, entry.feed, False, result, entry)
+            if versions is None:
+                async with asyncio.timeout_at(deadline):
+                    versions = await store.get_user_versions([query.user_id])
+            entry, result = cache.get(key, versions.get(query.user_id, 0), time.monotonic())
+            metrics.feed_cache_of(result).inc()
+            if entry is not None:
+                return FeedAnswer(entry.body, entry.feed, False, result, entry)
+            async with asyncio.timeout_at(deadline):
                 if not assemblies.try_enter():
                     return degraded(app, query, "overload")
                 assembling = True

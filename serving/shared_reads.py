@@ -71,7 +71,8 @@ class SharedReads:
         self._items: Held[str, CatalogItem] = Held(items_ttl_s, max_items)
         self._neighbours: Held[tuple[str, int], list[tuple[str, int]]] = Held(cowatch_ttl_s, max_items)
         self._counts: Held[str, int] = Held(cowatch_ttl_s, max_items)
-        self._lists: dict[str, tuple[float, RankedList | None]] = {}
+        # Genre and region keys are few: the bound only stops abuse.
+        self._lists: Held[str, RankedList] = Held(lists_ttl_s, 10_000)
         self._similar: OrderedDict[tuple[object, ...], tuple[float, int, list[ScoredItem]]] = OrderedDict()
 
     def similar(self, key: tuple[object, ...], made_after_ms: int = 0) -> list[ScoredItem] | None:
@@ -116,34 +117,13 @@ class SharedReads:
     def held_lists(self, keys: Iterable[str]) -> dict[str, RankedList] | None:
         """The ranked lists of ``keys`` as :meth:`lists` answers them, if every one is held and
         fresh (no store read needed: a caller can skip the await and its deadline); else None."""
-        now = time.monotonic()
-        held = self._lists
-        out = {}
-        for k in keys:
-            entry = held.get(k)
-            if entry is None or now - entry[0] > self.lists_ttl_s:
-                return None
-            if entry[1] is not None:
-                out[k] = entry[1]
-        return out
+        return self._lists.held(keys)
 
     async def lists(self, store: CatalogReads, keys: Iterable[str]) -> dict[str, RankedList]:
-        """Ranked lists by key (unknown keys absent); one store read for the misses."""
-        now = time.monotonic()
+        """Ranked lists by key, in ``keys`` order (unknown keys absent); one store read for the misses."""
         wanted = list(dict.fromkeys(keys))
-        missing = [k for k in wanted if k not in self._lists or now - self._lists[k][0] > self.lists_ttl_s]
-        if missing:
-            fetched = await store.get_lists(missing)
-            if len(self._lists) > 10_000:  # genre and region keys are few; this only bounds abuse
-                self._lists.clear()
-            for k in missing:
-                self._lists[k] = (now, fetched.get(k))
-        out = {}
-        for k in wanted:
-            entry = self._lists.get(k)
-            if entry is not None and entry[1] is not None:
-                out[k] = entry[1]
-        return out
+        held = await self._lists.through(wanted, store.get_lists)
+        return {k: held[k] for k in wanted if k in held}
 
 
 class Held(Generic[K, T]):
@@ -195,6 +175,20 @@ class Held(Generic[K, T]):
                 if value is not None:
                     out[key] = value
         return out  # type: ignore[return-value]  # UNKNOWN removed above
+
+    def held(self, keys: Iterable[K]) -> dict[K, T] | None:
+        """The values of ``keys`` in their order (unknown keys absent) if every key is held, with
+        no fetch (a caller can skip the await); None if any is not."""
+        self._drop(time.monotonic() - self.ttl_s)
+        values = self._values
+        out: dict[K, T] = {}
+        for key in keys:
+            value = values.get(key)
+            if value is None:
+                return None
+            if value is not UNKNOWN:
+                out[key] = value  # type: ignore[assignment]  # UNKNOWN skipped
+        return out
 
     def _keep(self, key: K, value: T | _Unknown, now: float) -> None:
         self._values[key] = value
