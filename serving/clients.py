@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from serving.feed import GLOBAL, FeedQuery, FeedStore, title_filter
+from serving.feed import GLOBAL, FeedQuery, FeedStore, regional, title_filter
 from serving.keys import (
     CONFIG,
     IMPRESSIONS,
@@ -165,8 +165,9 @@ class TrendingSnapshot:
                 self.regions.pop(region, None)
 
     def row(self, query: FeedQuery, thumbnail_template: str) -> dict[str, object] | None:
-        """The feed's "Trending Now" row for ``query``, from memory (``serving.feed``'s builder)."""
-        ranked = self.get(query.region)
+        """The feed's "Trending Now" row for ``query``, from memory, as a fresh feed shows it: the
+        region's list topped up from the global one (:func:`serving.feed.regional`)."""
+        ranked = regional(self.lists, trending_key(self.window, query.region), trending_key(self.window, GLOBAL))
         if ranked is None:
             return None
         allowed = title_filter(query)

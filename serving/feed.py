@@ -162,15 +162,37 @@ def genre_keys(genres: Iterable[str], region: str) -> list[str]:
 
 
 def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) -> RankedList | None:
-    """The region's list, else the global one."""
-    return lists.get(region_key) or lists.get(global_key)
+    """The region's list topped up from the global one, else the global one.
+
+    A region's trending and genre lists count only that region's watches, so they start short
+    (early in a window, in a small region) while the global list has plenty: a row of 5 titles
+    with 80 to show is a defect a viewer sees. The region's own titles come first, in their order,
+    then the global list's other titles, up to ``RANKED_LIST_LIMIT`` (each entry keeps the score
+    of the list it came from). Made once per pair of list objects (``SharedReads`` hands every feed
+    the same ones for a while), so the rows' views made from it are reused (``RowBuilder.listed``)."""
+    own, everywhere = lists.get(region_key), lists.get(global_key)
+    if own is None or everywhere is None or len(own.items) >= RANKED_LIST_LIMIT:
+        return own or everywhere
+    return _TOPPED_UP.get(region_key, (own, everywhere), topped_up, own, everywhere)
+
+
+def topped_up(own: RankedList, everywhere: RankedList, n: int = RANKED_LIST_LIMIT) -> RankedList:
+    """``own``'s entries, then ``everywhere``'s others, up to ``n``: ``own``'s key and times."""
+    have = {s.video_id for s in own.items}
+    more = [s for s in everywhere.items if s.video_id not in have][: max(0, n - len(own.items))]
+    return RankedList(own.key, [*own.items, *more], own.updated_at, own.window_end) if more else own
+
+
+#: region's list key -> it topped up from the global list, one slot per key (:func:`regional`).
+_TOPPED_UP: Derived[RankedList] = Derived(10_000)
 
 
 def releases_for(lists: Mapping[str, RankedList], region: str, n: int = RANKED_LIST_LIMIT) -> list[ScoredItem]:
     """New releases for a region: its own titles merged with those available everywhere (the
     pipeline keeps a region's list to the titles restricted to it). Merged once per pair of list
     objects (``SharedReads`` hands every feed the same ones for a while), so every feed of the
-    region gets the same merged list object and :func:`list_views` can reuse its views."""
+    region gets the same merged list object and ``RowBuilder.listed`` (:mod:`serving.rows`) can reuse
+    its views."""
     found = tuple(lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)])
                   if k in lists)
     return _RELEASES.get((region, n), found, recommend.merge_releases, found, n)

@@ -28,3 +28,20 @@ async def test_a_refresh_keeps_only_regions_the_store_has_lists_for(feed_world):
     finally:
         await store.close()
     assert set(snapshot.regions) == {GLOBAL, "US"}
+
+
+def test_the_degraded_trending_row_is_topped_up_like_a_fresh_one():
+    """The snapshot's "Trending Now" row (a degraded feed) shows what a fresh feed would: the
+    region's short list first, then the global list's other titles (``serving.feed.regional``)."""
+    from serving.feed import FeedQuery
+    from streamrec.model import RankedList, ScoredItem, trending_key
+    from tests.fixtures.serving import CATALOG
+
+    snapshot = TrendingSnapshot("1h")
+    us, everywhere = trending_key("1h", "US"), trending_key("1h", GLOBAL)
+    snapshot.lists = {us: RankedList(us, [ScoredItem("m3", 2.0)], 0),
+                      everywhere: RankedList(everywhere, [ScoredItem(v, 1.0) for v in ("m1", "m3", "m4", "m6")], 0)}
+    snapshot.items = {item.video_id: item for item in CATALOG}
+    row = snapshot.row(FeedQuery("viewer", "US", limit=3), "/posters/{video_id}.svg")
+    assert row is not None and row["title"] == "Trending Now in US"
+    assert [i["video_id"] for i in row["items"]] == ["m3", "m1", "m4"]
