@@ -28,18 +28,17 @@ from pyflink.datastream.state import (  # type: ignore[import-not-found]
 )
 
 from pipelines.flink.core import (
-    CatalogWriter,
     CheckpointWatch,
     DeadLetterProducer,
-    ItemTotalsWriter,
-    ListsWriter,
     Pending,
     RefreshPlan,
     RegionLists,
-    UserStateApplier,
     idle_users,
     refreshed,
 )
+from pipelines.flink.items import CatalogWriter, ItemTotalsWriter
+from pipelines.flink.lists import ListsWriter
+from pipelines.flink.users import UserStateApplier
 from streamrec.recommend.learned import MODEL_KEY, Example, OnlineRanker
 from streamrec.store.retry import RetryingStore
 

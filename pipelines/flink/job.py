@@ -46,12 +46,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `flink run -py` runs this file as a script
     sys.path.insert(0, str(ROOT))
 
-from pipelines.flink.core import (
-    route_catalog,
-    route_watches,
-    shard_of,
-    split_increments,
-)
 from pipelines.flink.experiment_functions import (
     AttributionFn,
     ExperimentCountsFn,
@@ -67,6 +61,8 @@ from pipelines.flink.functions import (
     RankerFn,
     UserStateFn,
 )
+from pipelines.flink.items import shard_of, split_increments
+from pipelines.flink.lists import route_catalog, route_watches
 from streamrec.config import (
     DEFAULT_KAFKA_BOOTSTRAP,
     DEFAULT_STORE_URL,

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.flink.core import CheckpointWatch, ItemTotalsWriter, Pending
+from pipelines.flink.core import CheckpointWatch, Pending
+from pipelines.flink.items import ItemTotalsWriter
 from streamrec.recommend.vectors import item_basis
 from streamrec.store import open_store
 

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipelines.flink.core import RegionLists, add_watches, route_watches, window_lists
+from pipelines.flink.core import RegionLists
+from pipelines.flink.lists import add_watches, route_watches, window_lists
 from streamrec.events.model import UserEvent
 from streamrec.model import UserState
 from streamrec.recommend.state import apply_event
