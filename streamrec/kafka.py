@@ -1,9 +1,5 @@
-"""Kafka at the edges of streamrec: topic settings, a producer that confirms delivery, a reader.
+"""Kafka at the edges of streamrec: a producer that confirms delivery.
 
-- ``topic_specs()`` / ``ensure_topics()``: the four topics with the settings production uses
-  (partitions from ``streamrec.config.TOPIC_PARTITIONS``, retention, ``cleanup.policy=compact`` for
-  the catalog); ``local=True`` gives the single-broker variant (replication 1, at most
-  ``LOCAL_MAX_PARTITIONS`` partitions).
 - ``EventProducer``: confluent-kafka with ``enable.idempotence=true`` and ``acks=all``. Its
   ``await send_many(topic, [(key, value), ...])`` returns only once the broker acknowledged every
   record, and raises ``KafkaUnavailable`` when that does not happen in time; ``send_each`` tells
@@ -14,6 +10,9 @@
 confluent-kafka errors stay inside this module: callers see ``KafkaUnavailable`` (broker
 unreachable or too slow; retrying later may work) or ``DeliveryFailed`` (the broker refused this
 record; retrying will not help).
+
+The topics' settings and their creation (``topic_specs()``, ``ensure_topics()``) are in
+:mod:`streamrec.kafka_topics`, the errors in :mod:`streamrec.kafka_errors`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Self
 
 from confluent_kafka import (
@@ -36,111 +34,32 @@ from confluent_kafka import (
     Message,
     Producer,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from streamrec.config import (
-    TOPIC_CATALOG,
-    TOPIC_DLQ,
-    TOPIC_EVENTS,
-    TOPIC_IMPRESSIONS,
-    TOPIC_PARTITIONS,
-    kafka_client_config,
+from streamrec.config import kafka_client_config
+from streamrec.kafka_errors import DeliveryFailed, KafkaPublishError, KafkaUnavailable
+from streamrec.kafka_topics import (
+    PRODUCTION_MIN_INSYNC,
+    PRODUCTION_REPLICATION,
+    TOPIC_CONFIGS,
+    ensure_topics,
+    topic_specs,
 )
 
-DAY_MS = 24 * 3600 * 1000
-#: A single local broker on two cores gets at most this many partitions per topic.
-LOCAL_MAX_PARTITIONS = 3
+__all__ = [
+    "PRODUCTION_MIN_INSYNC",
+    "PRODUCTION_REPLICATION",
+    "TOPIC_CONFIGS",
+    "DeliveryFailed",
+    "EventProducer",
+    "KafkaPublishError",
+    "KafkaUnavailable",
+    "QuietLog",
+    "ensure_topics",
+    "produce_when_room",
+    "topic_specs",
+]
 
-#: Per-topic settings production uses (the terraform module must agree; a test checks it).
-TOPIC_CONFIGS: dict[str, dict[str, str]] = {
-    # Events are replayable for a week: long enough to rebuild state after a bad deploy.
-    TOPIC_EVENTS: {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS), "compression.type": "producer"},
-    # The catalog is a table: the latest record per video_id is kept forever.
-    TOPIC_CATALOG: {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "retention.ms": "-1"},
-    TOPIC_IMPRESSIONS: {"cleanup.policy": "delete", "retention.ms": str(3 * DAY_MS), "compression.type": "producer"},
-    # Dead letters wait a month for someone to look at them.
-    TOPIC_DLQ: {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
-}
-PRODUCTION_REPLICATION = 3
 STATS_INTERVAL_MS = 1000
-PRODUCTION_MIN_INSYNC = 2
-
-
-class KafkaPublishError(RuntimeError):
-    """Publishing did not complete; ``.failed`` counts the records not acknowledged."""
-
-    def __init__(self, message: str, failed: int = 0) -> None:
-        super().__init__(message)
-        self.failed = failed
-
-
-class KafkaUnavailable(KafkaPublishError):
-    """The broker did not acknowledge in time (down, unreachable, overloaded). Retry later."""
-
-
-class DeliveryFailed(KafkaPublishError):
-    """The broker refused a record for good (too large, unknown topic, not authorised)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TopicSpec:
-    name: str
-    partitions: int
-    replication: int
-    config: dict[str, str] = field(default_factory=dict)
-
-
-def topic_specs(*, local: bool = False) -> list[TopicSpec]:
-    """The streamrec topics; ``local`` shrinks them to one broker (replication 1, few partitions)."""
-    specs = []
-    for name, partitions in TOPIC_PARTITIONS.items():
-        config = dict(TOPIC_CONFIGS[name])
-        if local:
-            specs.append(TopicSpec(name, min(partitions, LOCAL_MAX_PARTITIONS), 1, config | {"min.insync.replicas": "1"}))
-        else:
-            config["min.insync.replicas"] = str(PRODUCTION_MIN_INSYNC)
-            specs.append(TopicSpec(name, partitions, PRODUCTION_REPLICATION, config))
-    return specs
-
-
-def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet; existing ones are left as they are.
-
-    Returns the names created. Idempotent: a second call creates nothing.
-    """
-    admin = AdminClient(kafka_client_config(bootstrap))
-    try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
-    except KafkaException as exc:
-        raise KafkaUnavailable(f"cannot list topics on {bootstrap}: {exc}") from exc
-    wanted = [
-        NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication, config=s.config)
-        for s in specs
-        if s.name not in existing
-    ]
-    if not wanted:
-        return []
-    created = []
-    for name, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
-        try:
-            future.result(timeout=timeout_s)
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
-                raise KafkaUnavailable(f"cannot create topic {name}: {exc}") from exc
-    # Creation is asynchronous on the broker: wait until metadata shows every partition has a leader.
-    deadline = time.monotonic() + timeout_s
-    for spec in wanted:
-        while True:
-            topic = admin.list_topics(topic=spec.topic, timeout=timeout_s).topics.get(spec.topic)
-            if topic is not None and topic.error is None and len(topic.partitions) == spec.num_partitions and all(
-                p.leader >= 0 for p in topic.partitions.values()
-            ):
-                break
-            if time.monotonic() > deadline:
-                raise KafkaUnavailable(f"topic {spec.topic} has no leader after {timeout_s}s")
-            time.sleep(0.05)
-    return created
 
 
 _UNAVAILABLE_CODES = frozenset(

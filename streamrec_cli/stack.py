@@ -155,7 +155,7 @@ class Stack:
             self.started.append((name, pid, marker))
 
     def start_kafka(self, port: int) -> str:
-        from streamrec.kafka import topic_specs
+        from streamrec.kafka_topics import topic_specs
         from streamrec_cli.localkafka import LocalKafka
 
         self.printer.begin(f"Kafka broker on 127.0.0.1:{port}")

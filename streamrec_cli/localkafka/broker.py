@@ -228,7 +228,7 @@ class LocalKafka:
         try:
             self._wait_until_ready(began + timeout_s)
             if self.create_topics:
-                from streamrec.kafka import ensure_topics, topic_specs
+                from streamrec.kafka_topics import ensure_topics, topic_specs
 
                 ensure_topics(self.bootstrap, topic_specs(local=True))
         except BaseException:

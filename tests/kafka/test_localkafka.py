@@ -11,7 +11,8 @@ import pytest
 
 from streamrec.events.codec import default_codec
 from streamrec.events.model import EventType
-from streamrec.kafka import EventProducer, TopicSpec, ensure_topics
+from streamrec.kafka import EventProducer
+from streamrec.kafka_topics import TopicSpec, ensure_topics
 from streamrec_cli.localkafka import (
     DEFAULT_LIB_DIR,
     LocalKafka,

@@ -17,10 +17,9 @@ from streamrec.config import (
 from streamrec.events.codec import default_codec
 from streamrec.events.errors import EventDecodeError
 from streamrec.events.model import DeadLetter, EventType
-from streamrec.kafka import (
+from streamrec.kafka import DeliveryFailed, EventProducer
+from streamrec.kafka_topics import (
     LOCAL_MAX_PARTITIONS,
-    DeliveryFailed,
-    EventProducer,
     TopicSpec,
     ensure_topics,
     topic_specs,

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from streamrec.kafka import EventProducer, KafkaUnavailable, ensure_topics, topic_specs
+from streamrec.kafka import EventProducer, KafkaUnavailable
+from streamrec.kafka_topics import ensure_topics, topic_specs
 from streamrec_cli.localkafka import free_port
 
 
