@@ -1,4 +1,4 @@
-"""The bench's plain loop (bench/bench_pipeline.py) counts trending watches per 5-minute bucket, as
+"""The bench's plain loop (bench/pipeline_ceiling.py) counts trending watches per 5-minute bucket, as
 both engines do, and derives the windows' counts from the buckets: the same counts as one
 increment per window (12 one-hour, 24 one-day) per watch."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bench.bench_pipeline import BUCKET_MS, window_counts
+from bench.pipeline_ceiling import BUCKET_MS, window_counts
 from streamrec import ratings as rating_logs
 
 
