@@ -120,6 +120,15 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
         "the same popular titles as the feeds around it: held 5 s now (`cowatch_ttl_s`; the feed cache "
         "already lets others' co-watch be 30 s old; a title watched in the last 10 s is read afresh). "
         "In process at load 5.8: nearline ~890 -> ~770 µs, ranked ~5,100 -> ~3,000 µs."),
+        ("- Found in a third pass (a collector callback timing every pass, under wrk, uncached feeds): "
+        "CPython's garbage collector, at its default thresholds (700, 10, 10), took 9-13 % of the "
+        "server's CPU per nearline feed and 5.6 % per ranked one, and its full passes over the ~160,000 "
+        "objects the process holds (held catalog entries, lists and co-watch, the feed cache, ~70,000 "
+        "made at import and startup) stopped the loop ~100 ms each, every ~1.5 s. The service now "
+        "freezes what exists once it has started and raises the first threshold to 10,000 "
+        "(`serving/runtime.py`, `STREAMREC_SERVING_GC_THRESHOLD`): back to back on the same tree, "
+        "504/528 -> 423/425 µs per nearline feed under wrk's 8 connections, its p99 82-95 -> 9-13 ms; "
+        "ranked feeds' p99 71 -> 38 ms; cache hits unchanged (they make almost nothing)."),
         ("- What is left in an assembled feed with nearline picks: aiohttp's request and response handling and "
         "the middlewares (~150-250 µs; the static app's 27 µs is the floor of that), \"because you "
         "watched\" (co-watch neighbours of one title and content similarity over its genres' lists), the "

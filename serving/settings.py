@@ -61,6 +61,9 @@ class ServingConfig:
     # The clock event times are checked against ("at most 300 s in the future"), in Unix seconds;
     # /openapi.json states the latest time it takes by the same clock. A contract test freezes it.
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+    # The collector's thresholds once the process serves (serving.runtime: the first raised from
+    # CPython's 700; what exists at startup is frozen out of its passes).
+    gc_threshold: tuple[int, int, int] = (10_000, 10, 10)
 
     def __post_init__(self) -> None:
         auth.check_key(self.jwt_key)
@@ -98,6 +101,8 @@ class ServingConfig:
             raise ValueError("thumbnail_template: must contain {video_id}")
         if not 0 <= self.port < 65536:
             raise ValueError(f"port: out of range: {self.port}")
+        if len(self.gc_threshold) != 3 or any(n < 1 for n in self.gc_threshold):
+            raise ValueError(f"gc_threshold: three positive counts expected, got {self.gc_threshold}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServingConfig:
@@ -115,5 +120,19 @@ class ServingConfig:
             picks_max_age_s=float(env.get("STREAMREC_SERVING_PICKS_MAX_AGE_S", "3600")),
             thumbnail_template=env.get("STREAMREC_THUMBNAIL_TEMPLATE", "/posters/{video_id}.svg"),
             impressions=env.get("STREAMREC_SERVING_IMPRESSIONS", "1") not in ("0", "false", "no"),
+            gc_threshold=gc_threshold_from(env.get("STREAMREC_SERVING_GC_THRESHOLD", "10000,10,10")),
         )
         return replace(config, **overrides) if overrides else config  # type: ignore[arg-type]
+
+
+def gc_threshold_from(text: str) -> tuple[int, int, int]:
+    """``STREAMREC_SERVING_GC_THRESHOLD``: three comma-separated positive counts, e.g. ``10000,10,10``."""
+    parts = text.split(",")
+    try:
+        counts = tuple(int(p) for p in parts)
+    except ValueError:
+        counts = ()
+    if len(counts) != 3 or any(n < 1 for n in counts):
+        raise ValueError(f"STREAMREC_SERVING_GC_THRESHOLD: three comma-separated positive counts expected "
+                         f"(e.g. 10000,10,10), got {text!r}")
+    return counts  # type: ignore[return-value]  # three ints, checked above

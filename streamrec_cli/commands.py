@@ -65,6 +65,7 @@ def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from serving.app import create_app
+    from serving.runtime import settle_collector_on_startup
     from serving.settings import ServingConfig
 
     overrides: dict[str, object] = {}
@@ -77,6 +78,7 @@ def serve(args: argparse.Namespace) -> int:
         from streamrec_cli import demo_routes
 
         demo_routes.install(app, args.demo_dir, config.jwt_key)
+    settle_collector_on_startup(app, config.gc_threshold)  # last: after the demo's helpers too
     print(f"streamrec serving on http://{config.host}:{config.port}/", flush=True)
     web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
     return 0
