@@ -9,7 +9,7 @@ then runs both processes in the foreground as children of this Python (own sessi
 ``die_with_parent`` Linux ends them when their starter dies), so ``stop()`` knows exactly what to end.
 
     with LocalFlink(work_dir=tmp) as flink:          # starts, waits for the web UI and a TaskManager
-        job_id = flink.submit("pipelines/flink_job.py", "--bootstrap", ...)
+        job_id = flink.submit("pipelines/flink/job.py", "--bootstrap", ...)
         flink.kill_taskmanager(); flink.start_taskmanager()    # a crash and a new TaskManager
                                                                 # leaving the block stops both
 

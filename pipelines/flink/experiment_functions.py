@@ -1,7 +1,7 @@
 """The Flink job's keyed functions for the experiments: impressions and plays by viewer shard,
 attribution, per-experiment counts (the rules: :mod:`pipelines.flink.experiments`).
 
-- ``ImpressionsFn`` (by impressions partition), ``_watches`` (plays and completes by viewer shard),
+- ``ImpressionsFn`` (by impressions partition), ``watches_by_shard`` (plays and completes by viewer shard),
   ``AttributionFn`` (by viewer shard), ``ExperimentCountsFn`` (by experiment, held writes).
 
 Wired together by :mod:`pipelines.flink.job`. Runs in ``var/flink/venv`` (``make flink``).
@@ -37,7 +37,7 @@ from pipelines.flink.experiments import (
     merged_counts,
     watches_of,
 )
-from pipelines.flink.functions import PICKLED, _Held, _records
+from pipelines.flink.functions import PICKLED, HeldWritesFn, batch_records
 
 RELEASE_EVERY_MS = 500  # how often held experiment counts look for a covering checkpoint
 
@@ -53,15 +53,15 @@ class ImpressionsFn(KeyedProcessFunction):  # type: ignore[misc]
         self.dlq = DeadLetterProducer(self.args.bootstrap, self.args.dlq_topic)
 
     def process_element(self, row: Any, ctx: Any) -> Iterator[Any]:
-        impressions, dead = impressions_of(_records(row), self.args.impressions_topic, int(row[0]))
+        impressions, dead = impressions_of(batch_records(row), self.args.impressions_topic, int(row[0]))
         self.dlq.send(dead)
         for shard, shown in by_shard(((i.user_id, i) for i in impressions), self.args.viewer_shards).items():
             yield shard, shown, []
 
 
-def _watches(shards: int) -> Any:
+def watches_by_shard(shards: int) -> Any:
     def split(row: Any) -> Iterator[Any]:
-        for shard, watched in by_shard(watches_of(_records(row)), shards).items():
+        for shard, watched in by_shard(watches_of(batch_records(row)), shards).items():
             yield shard, [], watched
     return split
 
@@ -100,7 +100,7 @@ class AttributionFn(KeyedProcessFunction):  # type: ignore[misc]
         yield from by_experiment(counts).items()
 
 
-class ExperimentCountsFn(_Held):
+class ExperimentCountsFn(HeldWritesFn):
     """Keyed by experiment: the increments held until a checkpoint covers them, then added to the
     released totals (ValueState; each count list started from the store the first time it is
     touched) and the lists they changed replaced by value (a replay after a restore writes the

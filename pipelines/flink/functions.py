@@ -2,7 +2,7 @@
 state in Flink's keyed state and calls :mod:`pipelines.flink.core`'s adapters.
 
 - ``UserStateFn`` (by events partition), ``RankerFn`` (one key), ``ItemTotalsFn`` (by title shard),
-  ``ListsFn`` (by region), ``CatalogFn`` (by catalog partition); ``_Held``: writes held until a
+  ``ListsFn`` (by region), ``CatalogFn`` (by catalog partition); ``HeldWritesFn``: writes held until a
   completed checkpoint covers them.
 
 Wired together by :mod:`pipelines.flink.job`; the experiments' functions are in
@@ -49,13 +49,13 @@ PICKLED = Types.PICKLED_BYTE_ARRAY()
 EXAMPLES_MARK = b"E"
 
 
-def _records(row: Any) -> list[tuple[int, bytes | None, bytes | None]]:
+def batch_records(row: Any) -> list[tuple[int, bytes | None, bytes | None]]:
     """A batch row's records: three arrays aggregated side by side (one ARRAY_AGG of a ROW would
     hand back the same reused row object for every element)."""
     return [(int(o), k, v) for o, k, v in zip(row[2], row[3], row[4], strict=True)]
 
 
-class _Held(KeyedProcessFunction):  # type: ignore[misc]
+class HeldWritesFn(KeyedProcessFunction):  # type: ignore[misc]
     """A keyed function with writes held in a ``Pending`` (keyed state) until a completed checkpoint
     covers them, released on every input and on a processing-time timer while any are held."""
 
@@ -94,7 +94,7 @@ class _Held(KeyedProcessFunction):  # type: ignore[misc]
         return iter(())
 
 
-class UserStateFn(_Held):
+class UserStateFn(HeldWritesFn):
     """Keyed by the events' Kafka partition (the topic is keyed by user, so a user's events are in
     one partition, in order): the partition's users in MapState, each batch applied by
     ``UserStateApplier``; user states held until covered, increments and watches sent on."""
@@ -128,7 +128,7 @@ class UserStateFn(_Held):
 
     def process_element(self, row: Any, ctx: Any) -> Iterator[bytes]:
         partition = int(row[0])
-        batch = self.applier.apply(partition, _records(row), self.load)
+        batch = self.applier.apply(partition, batch_records(row), self.load)
         self.dlq.send(batch.dead_letters)
         if batch.users:
             for user_id, held in batch.users.items():
@@ -225,7 +225,7 @@ class RankerFn(KeyedProcessFunction):  # type: ignore[misc]
         return iter(())
 
 
-class ItemTotalsFn(_Held):
+class ItemTotalsFn(HeldWritesFn):
     """Keyed by title shard: each title's totals (count, co-watch row, raw vector) in MapState,
     increments held until covered, then written idempotently (``ItemTotalsWriter``)."""
 
@@ -311,7 +311,7 @@ class CatalogFn(KeyedProcessFunction):  # type: ignore[misc]
         self.writer.close()
 
     def process_element(self, row: Any, ctx: Any) -> Iterator[Any]:
-        items, dead = self.writer.apply(int(row[0]), _records(row))
+        items, dead = self.writer.apply(int(row[0]), batch_records(row))
         self.dlq.send(dead)
         if items:
             yield items

@@ -50,7 +50,7 @@ from pipelines.flink.experiment_functions import (
     AttributionFn,
     ExperimentCountsFn,
     ImpressionsFn,
-    _watches,
+    watches_by_shard,
 )
 from pipelines.flink.functions import (
     EXAMPLES_MARK,
@@ -220,7 +220,7 @@ def build(args: argparse.Namespace) -> StreamExecutionEnvironment:
         shown = (tables.to_data_stream(tables.sql_query(batches_sql("impressions", args.batch_ms)))
                  .key_by(lambda row: int(row[0]), key_type=Types.INT())
                  .process(ImpressionsFn(args), output_type=PICKLED).name("Impressions").uid("impressions"))
-        watched = events.flat_map(_watches(args.viewer_shards), output_type=PICKLED).name("PlaysByViewer")
+        watched = events.flat_map(watches_by_shard(args.viewer_shards), output_type=PICKLED).name("PlaysByViewer")
         (shown.union(watched).key_by(lambda v: v[0], key_type=Types.INT())
          .process(AttributionFn(args), output_type=PICKLED).name("Attribution").uid("attribution")
          .key_by(lambda v: v[0], key_type=Types.STRING())

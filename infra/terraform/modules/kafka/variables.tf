@@ -54,7 +54,7 @@ variable "topic_partitions" {
 
 variable "topic_configs" {
   type        = map(map(string))
-  description = "Kafka settings per topic. Must equal streamrec/kafka.py TOPIC_CONFIGS (a test checks it): events replayable for a week, the catalog compacted (latest record per video_id forever), dead letters kept a month."
+  description = "Kafka settings per topic. Must equal streamrec/kafka_topics.py TOPIC_CONFIGS (a test checks it): events replayable for a week, the catalog compacted (latest record per video_id forever), dead letters kept a month."
   default = {
     "streamrec.events.v1" = {
       "cleanup.policy"   = "delete"
