@@ -3,8 +3,8 @@
 The adapter plays both sides of the product in-process, with no Kafka and no store server:
 
 - ``learn`` is the pipeline's user-state step: every rating goes through
-  :func:`streamrec.recommend.state.apply_events` (the very state machine the Beam pipeline runs),
-  and its side effects are written to in-memory tables shaped like the store's: directed co-watch
+  :func:`streamrec.recommend.state.apply_events`'s rules (the very state machine the Beam pipeline
+  runs, here on a :class:`~streamrec.recommend.live.LiveUser` kept per user), and its side effects are written to in-memory tables shaped like the store's: directed co-watch
   rows kept to the store's top ``COWATCH_NEIGHBOURS_LIMIT`` per title (trimmed when a row reaches
   twice that, an amortised form of the store's trim-after-write), item counts, raw item vectors
   (incremented as :func:`streamrec.recommend.vectors.item_vector_increments` says) and a trending
@@ -31,7 +31,6 @@ from streamrec.recommend import (
     RankingConfig,
     RankingInputs,
     StateConfig,
-    apply_events,
     candidate_titles,
     item_basis,
     item_vector_increments,
@@ -48,6 +47,8 @@ from streamrec.recommend.learned import (
     initial_weights,
     learned_top_picks,
 )
+from streamrec.recommend.live import LiveUser
+from streamrec.recommend.state import UserUpdate
 from streamrec.recommend.trending import DecayedCounts
 from streamrec.recommend.variants import SERVED, VARIANTS
 
@@ -72,6 +73,7 @@ class StreamrecMethod:
         self.ranking_config = ranking_config or VARIANTS[SERVED]
         self.use_vectors = use_vectors and self.ranking_config.weights.get("vector", 0.0) > 0
         self.users: dict[str, UserState] = {}
+        self.live: dict[str, LiveUser] = {}  # per user, the state machine owning users[user]
         self.cowatch: dict[str, dict[str, int]] = {}  # item -> neighbour -> count
         self.ranked: dict[str, list[tuple[int, str]]] = {}  # item -> [(-count, neighbour)], ascending
         # item -> (k, its top k as the store returns them), kept until the item's row changes
@@ -99,7 +101,7 @@ class StreamrecMethod:
             self._learn_ranker(state, events)
         vectors = ({e.video_id: self._vector(e.video_id) for e in events if e.video_id}
                    if self.use_vectors else None)
-        update = apply_events(state, events, item_vectors=vectors, config=self.state_config)
+        update = self._apply(user_id, events, vectors)
         self.users[user_id] = update.state
         self._write_cowatch(update.cowatch)
         for video_id, n in update.item_counts.items():
@@ -109,6 +111,15 @@ class StreamrecMethod:
             self._refresh_trending(now)
         for video_id in update.watched:
             self.trend_scores.add(video_id, 1.0, now)
+
+    def _apply(self, user_id: str, events: Sequence[UserEvent], vectors: Mapping[str, np.ndarray] | None) -> UserUpdate:
+        """The state machine on the user's events (:func:`streamrec.recommend.state.apply_events`),
+        on a :class:`~streamrec.recommend.live.LiveUser` kept per user: its state changes in place,
+        never copied nor re-indexed per batch (nothing else holds a user's state between batches)."""
+        live = self.live.get(user_id)
+        if live is None:
+            live = self.live[user_id] = LiveUser(self.users.get(user_id) or UserState(user_id))
+        return live.apply_events(events, item_vectors=vectors, config=self.state_config)
 
     def _learn_ranker(self, state: UserState, events: Sequence[UserEvent]) -> None:
         """The watched titles against the candidates of the state before them (test-then-learn:

@@ -37,6 +37,7 @@ import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -64,6 +65,7 @@ FEATURES = SOURCE_FEATURES + (
     "cowatch_heavy",  # cowatch * activity: heavy users' co-watch
     "trending_light",  # trending * (1 - activity): light users' trending
 )
+_FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
 ACTIVITY_SCALE = math.log1p(100)  # activity = min(1, log1p(history length) / this)
 YEAR_MS = 365.25 * 86_400_000
 
@@ -119,6 +121,9 @@ class Candidates:
 
     ids: list[str]
     matrix: np.ndarray
+    #: The titles the row never shows the user the candidates were computed for
+    #: (``ranking.excluded_titles``), kept so ranking them does not work them out again.
+    excluded: AbstractSet[str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,37 +266,41 @@ def candidate_features(user: UserState, inputs: RankingInputs, now_ms: int | Non
     not in progress) and its feature row (see the module docstring)."""
     scores = source_scores(user, inputs, _feature_config(config, with_vectors))
     excluded = excluded_titles(user)
-    ids = sorted({v for per_item in scores.values() for v in per_item if v not in excluded})
+    named = set().union(*scores.values())
+    named.difference_update(excluded)
+    ids = sorted(named)
     n = len(ids)
     columns = np.zeros((len(FEATURES), n))  # built column by column, returned transposed
     if not n:
-        return Candidates(ids, columns.T)
+        return Candidates(ids, columns.T, excluded)
     for column, source in enumerate(SOURCE_FEATURES):
         per_item = scores.get(source)
         if per_item:
             columns[column] = np.fromiter(map(per_item.get, ids, repeat(0.0, n)), np.float64, n)  # score, else 0
-    named = {name: i for i, name in enumerate(FEATURES)}
-    columns[named["sources"]] = np.clip((np.count_nonzero(columns[: len(SOURCE_FEATURES)], axis=0) - 1) / 4.0, 0.0, 1.0)
+    named_feature = _FEATURE_INDEX
+    columns[named_feature["sources"]] = np.clip((np.count_nonzero(columns[: len(SOURCE_FEATURES)], axis=0) - 1) / 4.0, 0.0, 1.0)
     counts = np.log1p(np.maximum(np.fromiter(map(inputs.item_counts.get, ids, repeat(0, n)), np.float64, n), 0.0))
     top = counts.max()
     if top > 0:
-        columns[named["popularity"]] = counts / top
-    catalog = list(map(inputs.items.get, ids))
+        columns[named_feature["popularity"]] = counts / top
+    catalog = list(map(inputs.items.get, ids))  # None for a title the catalog lacks (getattr's default)
     if now_ms is not None:
+        # 1 / (1 + max(0, years since release - 0.5)), 0 without a year: elementwise, the same floats
         year_now = 1970 + now_ms / YEAR_MS
-        columns[named["recency"]] = [
-            1.0 / (1.0 + max(0.0, year_now - item.release_year - 0.5)) if item is not None and item.release_year else 0.0
-            for item in catalog]
+        years = np.array(list(map(getattr, catalog, repeat("release_year", n), repeat(None, n))), dtype=np.float64)
+        known = (years != 0) & ~np.isnan(years)  # None became NaN; 0 counts as unknown
+        recency = 1.0 / (1.0 + np.maximum(0.0, year_now - years - 0.5))
+        columns[named_feature["recency"]] = np.where(known, recency, 0.0)
     genres = set(user_genres(user, inputs.items))
     if genres:
-        overlap = genres.intersection
-        columns[named["genre_match"]] = [
-            len(overlap(item.genres)) / len(item.genres) if item is not None and item.genres else 0.0
-            for item in catalog]
+        # the share of a title's genres among the user's, once per distinct genre tuple
+        title_genres = list(map(getattr, catalog, repeat("genres", n), repeat((), n)))
+        share = {g: len(genres.intersection(g)) / len(g) if g else 0.0 for g in set(title_genres)}
+        columns[named_feature["genre_match"]] = np.fromiter(map(share.__getitem__, title_genres), np.float64, n)
     activity = min(1.0, math.log1p(len(user.history)) / ACTIVITY_SCALE)
-    columns[named["cowatch_heavy"]] = columns[named["cowatch"]] * activity
-    columns[named["trending_light"]] = columns[named["trending"]] * (1.0 - activity)
-    return Candidates(ids, np.ascontiguousarray(columns.T))
+    columns[named_feature["cowatch_heavy"]] = columns[named_feature["cowatch"]] * activity
+    columns[named_feature["trending_light"]] = columns[named_feature["trending"]] * (1.0 - activity)
+    return Candidates(ids, np.ascontiguousarray(columns.T), excluded)
 
 
 def learned_raw(candidates: Candidates, model: RankerModel) -> dict[str, float]:
@@ -387,4 +396,5 @@ def learned_top_picks(user: UserState, inputs: RankingInputs, model: RankerModel
         candidates = candidate_features(user, inputs, now_ms, config)
     if not candidates.ids:
         return rank_raw(user, inputs, {}, k, config)
-    return rank_scores(user, inputs, candidates.ids, candidates.matrix @ model.weights, k, config)
+    return rank_scores(user, inputs, candidates.ids, candidates.matrix @ model.weights, k, config,
+                       excluded=candidates.excluded)

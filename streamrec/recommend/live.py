@@ -20,6 +20,7 @@ lists over their count limits: never written by these rules) is driven through t
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import operator
 from collections.abc import Iterable, Mapping
 
@@ -72,6 +73,7 @@ def _history_key(entry: HistoryEntry) -> tuple[int, str]:
 
 
 _TS = operator.attrgetter("ts")
+_EVENT_ORDER = operator.attrgetter("timestamp", "event_id")
 
 
 def _newest_first(times: list[int], ids: list[str]) -> bool:
@@ -231,6 +233,28 @@ class LiveUser:
         # refresh_top_picks): once per event, keywords cost ~0.2 µs more.
         return UserUpdate(s, True, cowatch, counts, watched, taste_changed)
 
+    def apply_events(self, events: Iterable[UserEvent], *, item_vectors: Mapping[str, np.ndarray] | None = None,
+                     config: StateConfig = _DEFAULT) -> UserUpdate:
+        """``events`` applied in event-time order (ties by ``event_id``), their side effects merged
+        (the batched form of :meth:`apply`); the update's state is :attr:`state`. A caller that
+        keeps the LiveUser between batches (the evaluation replay) never copies nor re-indexes."""
+        cowatch: dict[tuple[str, str], int] = {}
+        counts: dict[str, int] = {}
+        applied = refresh = False
+        watched: tuple[str, ...] = ()
+        for event in sorted(events, key=_EVENT_ORDER):
+            vec = item_vectors.get(event.video_id) if item_vectors is not None and event.video_id else None
+            update = self.apply(event, item_vector=vec, config=config)
+            applied |= update.applied
+            refresh |= update.refresh_top_picks
+            watched += update.watched
+            for pair, n in update.cowatch.items():
+                cowatch[pair] = cowatch.get(pair, 0) + n
+            for video_id, n in update.item_counts.items():
+                counts[video_id] = counts.get(video_id, 0) + n
+        return UserUpdate(state=self.state, applied=applied, cowatch=cowatch, item_counts=counts, watched=watched,
+                          refresh_top_picks=refresh)
+
     # -- the in-place forms of the reference's list updates, each followed by its bound check --
     def _add_event_id(self, event_id: str) -> None:
         ids = self.state.recent_event_ids
@@ -304,22 +328,8 @@ def apply_events(state: UserState, events: Iterable[UserEvent], *,
                  config: StateConfig = _DEFAULT) -> UserUpdate:
     """:func:`streamrec.recommend.state.apply_events` on the hot path: ``state`` is copied once
     (never changed), then every event is applied to the copy in place."""
-    live: LiveUser | None = None
-    cowatch: dict[tuple[str, str], int] = {}
-    counts: dict[str, int] = {}
-    applied = refresh = False
-    watched: tuple[str, ...] = ()
-    for event in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
-        if live is None:
-            live = LiveUser(state)
-        vec = item_vectors.get(event.video_id) if item_vectors is not None and event.video_id else None
-        update = live.apply(event, item_vector=vec, config=config)
-        applied |= update.applied
-        refresh |= update.refresh_top_picks
-        watched += update.watched
-        for pair, n in update.cowatch.items():
-            cowatch[pair] = cowatch.get(pair, 0) + n
-        for video_id, n in update.item_counts.items():
-            counts[video_id] = counts.get(video_id, 0) + n
-    return UserUpdate(state=state if live is None or not applied else live.state, applied=applied,
-                      cowatch=cowatch, item_counts=counts, watched=watched, refresh_top_picks=refresh)
+    ordered = sorted(events, key=_EVENT_ORDER)
+    if not ordered:
+        return UserUpdate(state=state, applied=False)
+    update = LiveUser(state).apply_events(ordered, item_vectors=item_vectors, config=config)
+    return update if update.applied else dataclasses.replace(update, state=state)

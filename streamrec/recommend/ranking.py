@@ -40,15 +40,19 @@ import dataclasses
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 import numpy as np
 
 from streamrec.events.model import CatalogItem
 from streamrec.model import ScoredItem, UserState
 from streamrec.recommend.filters import title_allowed
-from streamrec.recommend.similarity import content_scorer
+from streamrec.recommend.similarity import content_scores
 from streamrec.recommend.vectors import vector_scores
+
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 SOURCES = ("cowatch", "vector", "top_picks", "trending", "content", "preferences")
 
@@ -127,7 +131,7 @@ def user_genres(user: UserState, items: Mapping[str, CatalogItem], limit: int = 
 def _list_pool(user: UserState, inputs: RankingInputs, config: RankingConfig) -> list[str]:
     pool = [s.video_id for s in inputs.trending[: config.source_limit]]
     pool += [s.video_id for s in inputs.new_releases[: config.source_limit]]
-    for genre in user_genres(user, inputs.items):
+    for genre in user_genres(user, inputs.items) if inputs.genre_lists else ():
         pool += [s.video_id for s in inputs.genre_lists.get(genre, ())[: config.source_limit]]
     return list(dict.fromkeys(pool))
 
@@ -142,30 +146,57 @@ def candidate_titles(user: UserState, inputs: RankingInputs, config: RankingConf
     return list(dict.fromkeys(ids))
 
 
+def _cowatch(user: UserState, inputs: RankingInputs, config: RankingConfig) -> dict[str, float] | None:
+    """The co-watch source: per seed (the newest ``seeds`` history titles), weight
+    ``w = history weight * 0.5 ** (position / recency_half_life)``; per neighbour of a seed,
+    ``min(w, w / seed_count ** alpha * pair_count / neighbour_count ** beta)``, summed over the
+    seeds in their order and divided by the seeds' total weight (None when that is 0).
+
+    Array form of the per-neighbour loop (tests/recommend/test_fast_paths.py keeps the loop as
+    the oracle): the same operations on the same floats in the same order, so the same scores.
+    Counts below 1 are raised to 1."""
+    counts = inputs.item_counts
+    k, half_life, alpha = config.neighbours_per_seed, config.recency_half_life, config.alpha
+    total = 0.0
+    caps: list[float] = []  # per seed, its weight w
+    seed_weights: list[float] = []  # ... and w / seed_count ** alpha
+    rows: list[Sequence[tuple[str, int]]] = []
+    for position, entry in enumerate(user.history[: config.seeds]):
+        w = entry.weight * 0.5 ** (position / half_life)
+        total += w
+        row = inputs.neighbours.get(entry.video_id, ())[:k]
+        if row:
+            caps.append(w)
+            seed_weights.append(w / max(counts.get(entry.video_id, 0), 1) ** alpha)
+            rows.append(row)
+    if not total > 0:
+        return None
+    if not rows:
+        return {}
+    sizes = list(map(len, rows))
+    pairs = list(chain.from_iterable(rows))
+    named = list(map(_FIRST, pairs))  # every (seed, neighbour) pair's neighbour, seeds in order
+    ids = list(dict.fromkeys(named))  # the candidates, in the order they are first named
+    at = np.fromiter(map(dict(zip(ids, range(len(ids)))).__getitem__, named), np.intp, len(named))
+    # neighbour_count ** beta once per candidate, with Python's int ** float (as the loop did)
+    norms = np.array(list(map(pow, map(max, map(counts.get, ids, repeat(0)), repeat(1)), repeat(config.beta))))
+    pair_counts = np.fromiter(map(_SECOND, pairs), np.float64, len(pairs))
+    contribution = np.repeat(seed_weights, sizes) * pair_counts / norms[at]
+    cap = np.repeat(caps, sizes)
+    # bincount adds each pair's part in input order (seed order), from 0.0, as the loop did
+    summed = np.bincount(at, weights=np.where(contribution < cap, contribution, cap), minlength=len(ids))
+    return dict(zip(ids, (summed / total).tolist()))
+
+
 def source_scores(user: UserState, inputs: RankingInputs,
                   config: RankingConfig = DEFAULT_CONFIG) -> dict[str, dict[str, float]]:
     """Per source, candidate -> score in [0, 1] (before filters): the explainable part."""
     weights = config.weights
     out: dict[str, dict[str, float]] = {}
-    counts = inputs.item_counts
     if weights.get("cowatch", 0.0) > 0 and user.history:
-        cowatch: dict[str, float] = {}
-        norms: dict[str, float] = {}  # candidate count ** beta, computed once per candidate
-        total = 0.0
-        beta = config.beta
-        for position, entry in enumerate(user.history[: config.seeds]):
-            w = entry.weight * 0.5 ** (position / config.recency_half_life)
-            total += w
-            seed_w = w / max(counts.get(entry.video_id, 0), 1) ** config.alpha
-            for neighbour, count in inputs.neighbours.get(entry.video_id, ())[: config.neighbours_per_seed]:
-                norm = norms.get(neighbour)
-                if norm is None:
-                    norm = norms[neighbour] = max(counts.get(neighbour, 0), 1) ** beta
-                # sim = count / (seed_count**alpha * count**beta), clamped to 1, times the seed weight
-                contribution = seed_w * count / norm
-                cowatch[neighbour] = cowatch.get(neighbour, 0.0) + (contribution if contribution < w else w)  # noqa: FURB136 (hot loop)
-        if total > 0:
-            out["cowatch"] = {v: s / total for v, s in cowatch.items()}
+        cowatch_scores = _cowatch(user, inputs, config)
+        if cowatch_scores is not None:
+            out["cowatch"] = cowatch_scores
     if weights.get("vector", 0.0) > 0 and user.vector is not None and inputs.item_vectors:
         # Scored over the other sources' candidates (what the feed reads vectors for), so a
         # caller may pass a larger table than it needs.
@@ -180,8 +211,8 @@ def source_scores(user: UserState, inputs: RankingInputs,
     pool = _list_pool(user, inputs, config)
     last = inputs.items.get(user.history[0].video_id) if user.history else None
     if weights.get("content", 0.0) > 0 and last is not None:
-        content = content_scorer(last)
-        out["content"] = {v: content(inputs.items[v]) for v in pool if v in inputs.items}
+        known = list(filter(inputs.items.__contains__, pool))
+        out["content"] = dict(zip(known, content_scores(last, list(map(inputs.items.__getitem__, known)))))
     if weights.get("preferences", 0.0) > 0 and user.preferred_genres:
         wanted = set(user.preferred_genres)
         out["preferences"] = {v: len(wanted & set(inputs.items[v].genres)) / len(wanted)
@@ -217,10 +248,6 @@ def blend(scores: Mapping[str, Mapping[str, float]], config: RankingConfig = DEF
 def excluded_titles(user: UserState) -> set[str]:
     """Titles the row never shows the user: watched, disliked, in continue watching."""
     return set(user.seen).union(user.disliked, user.in_progress, (h.video_id for h in user.history))
-
-
-def _allowed(video_id: str, excluded: set[str], inputs: RankingInputs) -> bool:
-    return video_id not in excluded and title_allowed(inputs.items.get(video_id), inputs.region, inputs.max_maturity)
 
 
 _GENRE_BITS: dict[str, int] = {}
@@ -281,35 +308,42 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
               mmr_lambda: float) -> list[ScoredItem]:
     """:func:`diversify_reference` (maximal marginal relevance over genres) with its penalties
     brought up to date lazily: a candidate's overlap with the picks is worked out only when the
-    scan reaches it (the scan stops early, so most never are). A penalty is the max of the same
-    overlaps in the same order, so the picks are the reference's."""
+    scan reaches it (the scan stops early, so most never are), and once per genre combination
+    (titles with the same genres have the same penalty). A penalty is the max of the same
+    overlaps, so the picks are the reference's."""
     if mmr_lambda >= 1.0 or k <= 1:
         return sorted(ranked, key=lambda s: (-s.score, s.video_id))[:k]
     remaining = sorted(ranked, key=lambda s: (-s.score, s.video_id))
     masks = [_genre_mask(items.get(s.video_id)) for s in remaining]
     scores = [s.score for s in remaining]
-    penalty = [0.0] * len(remaining)
-    counted = [0] * len(remaining)  # how many of the picks' masks each penalty has seen
+    top = scores[0] if scores and scores[0] > 0 else 1.0
+    relevance = mmr_lambda / top
+    gains = [relevance * score for score in scores]
+    stop_early = relevance >= 0
+    keep = 1.0 - mmr_lambda
+    penalty = dict.fromkeys(masks, 0.0)  # per genre combination
+    counted = dict.fromkeys(masks, 0)  # how many of the picks' masks each penalty has seen
     picked_masks: list[int] = []
     order = list(range(len(remaining)))  # the candidates not picked yet, best first
     chosen: list[ScoredItem] = []
-    keep = 1.0 - mmr_lambda
-    top = scores[0] if scores and scores[0] > 0 else 1.0
-    relevance = mmr_lambda / top
     while order and len(chosen) < k:
         best_position, best_value = 0, -math.inf
+        picks = len(picked_masks)
         for position, index in enumerate(order):  # as in the reference: first of equals, early stop
-            gain = relevance * scores[index]
-            if gain <= best_value and relevance >= 0:
+            gain = gains[index]
+            if gain <= best_value and stop_early:
                 break
-            if counted[index] < len(picked_masks):
-                mask, value = masks[index], penalty[index]
-                for picked in picked_masks[counted[index]:]:
+            mask = masks[index]
+            if counted[mask] < picks:
+                value = penalty[mask]
+                for picked in picked_masks[counted[mask]:]:
                     union = (mask | picked).bit_count()
                     if union:
-                        value = max(value, (mask & picked).bit_count() / union)
-                penalty[index], counted[index] = value, len(picked_masks)
-            value = gain - keep * penalty[index]
+                        overlap = (mask & picked).bit_count() / union
+                        if overlap > value:  # noqa: PLR1730 (max(value, overlap); hot loop)
+                            value = overlap
+                penalty[mask], counted[mask] = value, picks
+            value = gain - keep * penalty[mask]
             if value > best_value:
                 best_position, best_value = position, value
         picked = order.pop(best_position)
@@ -338,23 +372,28 @@ def rank_raw(user: UserState, inputs: RankingInputs, raw: Mapping[str, float], k
 
 
 def rank_scores(user: UserState, inputs: RankingInputs, ids: Sequence[str], scores: np.ndarray, k: int,
-                config: RankingConfig = DEFAULT_CONFIG) -> list[ScoredItem]:
+                config: RankingConfig = DEFAULT_CONFIG, *, excluded: AbstractSet[str] | None = None) -> list[ScoredItem]:
     """``rank_raw(user, inputs, dict(zip(ids, scores)), k, config)`` for ``ids`` sorted and
-    distinct (a request's candidates): the order by one stable argsort instead of two sorts."""
+    distinct (a request's candidates): the order by one stable argsort instead of two sorts.
+    ``excluded``: ``excluded_titles(user)`` when the caller has it already."""
     if any(map(operator.ge, ids, ids[1:])):
         return rank_raw(user, inputs, dict(zip(ids, scores.tolist(), strict=True)), k, config)
     order = np.argsort(-scores, kind="stable").tolist()  # ties in id order, as rank_raw's sorts
     values = scores.tolist()
-    return _rank_in_order(user, inputs, zip(map(ids.__getitem__, order), map(values.__getitem__, order)), k, config)
+    return _rank_in_order(user, inputs, zip(map(ids.__getitem__, order), map(values.__getitem__, order)), k, config,
+                          excluded)
 
 
 def _rank_in_order(user: UserState, inputs: RankingInputs, ranked: Iterable[tuple[str, float]], k: int,
-                   config: RankingConfig) -> list[ScoredItem]:
-    excluded = excluded_titles(user)
+                   config: RankingConfig, excluded: AbstractSet[str] | None = None) -> list[ScoredItem]:
+    if excluded is None:
+        excluded = excluded_titles(user)
     pool: list[ScoredItem] = []
     size = max(config.pool, k)
+    item = inputs.items.get
+    region, max_maturity = inputs.region, inputs.max_maturity
     for video_id, raw in ranked:
-        if _allowed(video_id, excluded, inputs):
+        if video_id not in excluded and title_allowed(item(video_id), region, max_maturity):
             pool.append(ScoredItem(video_id, match_score(raw, config)))
             if len(pool) >= size:
                 break

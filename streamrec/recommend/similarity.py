@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from streamrec.events.model import CatalogItem
 from streamrec.model import ScoredItem
@@ -25,7 +28,7 @@ from streamrec.recommend.filters import (
     title_allowed,
 )
 
-__all__ = ["MATURITY_ORDER", "available_in", "content_scorer", "content_similarity", "cowatch_similarity",
+__all__ = ["MATURITY_ORDER", "available_in", "content_scorer", "content_scores", "content_similarity", "cowatch_similarity",
            "maturity_allowed", "similar_titles"]
 
 #: Weights of the content-similarity parts; they sum to 1 so the result is in [0, 1].
@@ -83,6 +86,89 @@ def content_scorer(a: CatalogItem) -> Callable[[CatalogItem], float]:
         return value
 
     return score
+
+
+def content_scores(a: CatalogItem, pool: Sequence[CatalogItem]) -> list[float]:
+    """``[content_similarity(a, b) for b in pool]`` as arrays: the pool's metadata is laid out once
+    (and kept while the same catalog entries are asked for again: a trending list is the pool
+    of every viewer for an hour), then each part is one elementwise step. The same operations on
+    the same floats in the same order (the year part's ``exp`` from a table made with
+    ``math.exp``), so the same scores as :func:`content_scorer`."""
+    columns = _pool_columns(pool)
+    if columns is None or not (a.release_year is None or (isinstance(a.release_year, int) and abs(a.release_year) < _YEAR_LIMIT)):
+        return list(map(content_scorer(a), pool))
+    genres_a = _genre_set(a.genres)
+    mask_a = _genre_mask(genres_a)
+    common = np.bitwise_count(columns.masks & mask_a).astype(np.int64)
+    union = len(genres_a) + columns.sizes - common
+    value = CONTENT_WEIGHTS["genres"] * np.divide(common, union, out=np.zeros(len(pool)), where=union > 0)
+    if a.release_year is not None and columns.dated.any():
+        gaps = np.where(columns.dated, np.abs(columns.years - a.release_year), 0)
+        value += np.where(columns.dated, CONTENT_WEIGHTS["year"] * _year_decay(int(gaps.max()))[gaps], 0.0)
+    value += np.where(columns.types == a.content_type, CONTENT_WEIGHTS["type"], 0.0)
+    if a.language is not None:
+        value += np.where(columns.languages == a.language, CONTENT_WEIGHTS["language"], 0.0)
+    return value.tolist()
+
+
+@dataclass(frozen=True, slots=True)
+class _PoolColumns:
+    items: list[CatalogItem]  # held, so the ids of the cache key are not reused while it is kept
+    masks: np.ndarray  # genre bit masks (uint64)
+    sizes: np.ndarray  # distinct genres per title
+    years: np.ndarray  # release years (0 where unknown)
+    dated: np.ndarray  # whether the year is known
+    types: np.ndarray  # content types (objects, compared with ==)
+    languages: np.ndarray
+
+
+_POOLS: dict[tuple[int, ...], _PoolColumns] = {}
+_GENRE_BITS: dict[str, int] = {}
+_YEAR_DECAY = np.zeros(0)
+_YEAR_LIMIT = 100_000  # years beyond this are left to the scalar path (no table that long)
+
+
+def _pool_columns(pool: Sequence[CatalogItem]) -> _PoolColumns | None:
+    """The pool's columns, None when they cannot be arrays (over 64 genres, a year not an int)."""
+    key = tuple(map(id, pool))
+    held = _POOLS.get(key)
+    if held is not None:
+        return held
+    items = list(pool)
+    genre_sets = [_GENRE_SETS.get(b.genres) or _genre_set(b.genres) for b in items]
+    years = [b.release_year for b in items]
+    if not all(y is None or (isinstance(y, int) and abs(y) < _YEAR_LIMIT) for y in years):
+        return None
+    masks = [_genre_mask(g) for g in genre_sets]
+    if max(masks, default=0) >= 1 << 64:
+        return None
+    dated = np.array([y is not None for y in years], dtype=bool)
+    held = _PoolColumns(
+        items, np.array(masks, dtype=np.uint64), np.array(list(map(len, genre_sets)), dtype=np.int64),
+        np.array([y or 0 for y in years], dtype=np.int64), dated,
+        np.array([b.content_type for b in items], dtype=object), np.array([b.language for b in items], dtype=object))
+    if len(_POOLS) >= 256:  # pools are few at a time (trending per region, new releases, genre rows)
+        _POOLS.clear()
+    _POOLS[key] = held
+    return held
+
+
+def _genre_mask(genres: frozenset[str]) -> int:
+    mask = 0
+    for genre in genres:
+        bit = _GENRE_BITS.get(genre)
+        if bit is None:
+            bit = _GENRE_BITS[genre] = 1 << len(_GENRE_BITS)
+        mask |= bit
+    return mask
+
+
+def _year_decay(gap: int) -> np.ndarray:
+    """``math.exp(-g / YEAR_SCALE)`` for every gap ``g`` up to at least ``gap`` (content_scorer's floats)."""
+    global _YEAR_DECAY
+    if len(_YEAR_DECAY) <= gap:
+        _YEAR_DECAY = np.array([math.exp(-g / YEAR_SCALE) for g in range(max(gap + 1, 2 * len(_YEAR_DECAY), 128))])
+    return _YEAR_DECAY
 
 
 _GENRE_SETS: dict[tuple[str, ...], frozenset[str]] = {}
