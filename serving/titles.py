@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from serving.feed import GLOBAL, SIMILAR_NEIGHBOURS, FeedStore, content_pool
+from serving.feed import GLOBAL, SIMILAR_NEIGHBOURS, FeedStore, content_pool, together
 from serving.rows import item_view
 from serving.shared_reads import SharedReads
 from streamrec import recommend
@@ -29,8 +28,8 @@ class SimilarQuery:
 async def similar(store: FeedStore, shared: SharedReads, query: SimilarQuery, thumbnail_template: str) -> dict[str, Any]:
     """Co-watch neighbours first, then content similarity over the title's genre rows."""
     video_id = query.video_id
-    seed_items, neighbours = await asyncio.gather(
-        shared.items(store, [video_id]), store.get_neighbours([video_id], SIMILAR_NEIGHBOURS))
+    seed_items, neighbours = await together(
+        store, shared.items(store, [video_id]), store.get_neighbours([video_id], SIMILAR_NEIGHBOURS))
     seed = seed_items.get(video_id)
     own = neighbours.get(video_id, [])
     if seed is None and not own:
@@ -38,7 +37,8 @@ async def similar(store: FeedStore, shared: SharedReads, query: SimilarQuery, th
     genre_lists = await shared.lists(store, [genre_key(g) for g in seed.genres]) if seed else {}
     pool = content_pool(ranked.items for ranked in genre_lists.values())
     candidates = list(dict.fromkeys([n for n, _ in own] + pool))
-    items, counts = await asyncio.gather(
+    items, counts = await together(
+        store,
         shared.items(store, candidates),
         store.get_item_counts([video_id] + [n for n, _ in own]),
     )

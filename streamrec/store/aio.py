@@ -75,6 +75,12 @@ class AsyncStore:
             name = getattr(fn, "__name__", "call")
             raise StoreUnavailable(f"store {name}: no answer within {self.timeout:.3f}s") from exc
 
+    @property
+    def reads_on_loop(self) -> bool:
+        """Whether reads run on the event loop (the embedded store, :meth:`_read`): several reads
+        then gain nothing from running as concurrent Tasks (``serving.feed.together``)."""
+        return self._inline_reads
+
     # -- reads (the feed's path) --------------------------------------------------------------
     async def get_users(self, user_ids: Sequence[str]) -> dict[str, UserState]:
         return await self._read(self.store.get_users, list(user_ids))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from serving.shared_reads import Derived, Held, SharedReads
 from streamrec.model import RankedList, ScoredItem
 from streamrec.store import open_store
@@ -168,3 +170,28 @@ async def test_held_values_expire_by_read_time_are_bounded_and_hold_unknown_keys
     assert reads[-1] == ["b", "nope"]
     assert await held.through(["c", "d"], fetch) == {"c": 3, "d": 4} and len(held) == 3  # a, the first read, went
     assert await held.through(["a"], fetch) == {"a": 10} and reads[-1] == ["a"]
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+async def test_a_feeds_reads_are_gathered_only_when_they_wait_on_threads(on_loop: bool) -> None:
+    """``serving.feed.together``: on a store whose reads run on the event loop the reads go one
+    after the other (a gather would only add its Tasks, and more yields let more feeds in at
+    once past the admission control); on a pooled store they run at once."""
+    from types import SimpleNamespace
+
+    from serving.feed import together
+
+    log: list[tuple[str, str]] = []
+
+    async def read(name: str) -> str:
+        log.append(("start", name))
+        await asyncio.sleep(0)
+        log.append(("end", name))
+        return name
+
+    store = SimpleNamespace(reads_on_loop=on_loop)
+    assert await together(store, read("a"), read("b"), read("c")) == ["a", "b", "c"]  # type: ignore[arg-type]
+    if on_loop:
+        assert log == [("start", "a"), ("end", "a"), ("start", "b"), ("end", "b"), ("start", "c"), ("end", "c")]
+    else:
+        assert log[:3] == [("start", "a"), ("start", "b"), ("start", "c")]

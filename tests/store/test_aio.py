@@ -115,5 +115,6 @@ async def test_sqlite_reads_run_on_the_loop_and_still_meet_a_deadline(tmp_path: 
         # A cached feed's version check: answered at once on the loop, or None (then awaited).
         assert astore.user_versions_now(["u"]) == {"u": 1} and threads[-1] == threading.get_ident()
         assert pooled.user_versions_now(["u"]) is None
+        assert astore.reads_on_loop and not pooled.reads_on_loop
     finally:
         await astore.close()
