@@ -36,7 +36,7 @@ setup(
         "zstandard>=0.18,<1",  # ... compressed (Beam requires it too)
         "aerospike>=15,<20",
         "aiohttp>=3.10,<4",
-        "numpy>=1.26,<3",
+        "numpy>=2.0,<3",  # np.bitwise_count (streamrec.recommend.similarity), new in 2.0
         "PyJWT>=2.8,<3",
         "prometheus-client>=0.20,<1",
         "pydantic>=2.7,<3",  # serving: the request and response bodies, validated and documented
