@@ -19,6 +19,7 @@ Ratings above 5 (MovieTweetings rates 0-10) are halved to the event model's 1-5 
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
@@ -52,6 +53,7 @@ from streamrec.recommend.state import UserUpdate
 from streamrec.recommend.trending import DecayedCounts
 from streamrec.recommend.variants import SERVED, VARIANTS
 
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 TRENDING_HALF_LIFE_MS = 7 * 24 * 3600 * 1000
 TRENDING_SIZE = 100
 TRENDING_EVERY_MS = 3600 * 1000  # the list is rewritten hourly, like the pipeline's sliding windows
@@ -159,10 +161,13 @@ class StreamrecMethod:
             ranked = self.ranked[item]
             self.rows.pop(item, None)
             old = row.get(neighbour)
-            if old is not None:
-                del ranked[bisect.bisect_left(ranked, (-old, neighbour))]
             new = row[neighbour] = (old or 0) + n
-            bisect.insort(ranked, (-new, neighbour))
+            if old is None:
+                bisect.insort(ranked, (-new, neighbour))
+            else:  # the pair moves up its row: only the entries above it are searched
+                at = bisect.bisect_left(ranked, (-old, neighbour))
+                del ranked[at]
+                ranked.insert(bisect.bisect_left(ranked, (-new, neighbour), 0, at), (-new, neighbour))
             if len(ranked) >= 2 * limit:
                 for _, dropped in ranked[limit:]:
                     del row[dropped]
@@ -188,7 +193,8 @@ class StreamrecMethod:
                 continue
             ranked = self.ranked.get(video_id)
             if ranked:
-                row = out[video_id] = [(neighbour, -negative) for negative, neighbour in ranked[:k]]
+                top = ranked[:k]
+                row = out[video_id] = list(zip(map(_SECOND, top), map(operator.neg, map(_FIRST, top))))
                 self.rows[video_id] = (k, row)
         return out
 

@@ -54,6 +54,7 @@ from streamrec.recommend.ranking import (
     source_scores,
     user_genres,
 )
+from streamrec.recommend.similarity import genre_shares
 
 MODEL_KEY = "model:top_picks"
 SOURCE_FEATURES = ("cowatch", "vector", "trending", "content", "preferences")
@@ -139,7 +140,7 @@ def examples_for(candidates: Candidates, watched: Iterable[str], model: RankerMo
     """An example per watched title the candidates contained: the title, then the ``negatives``
     candidates the model ranks highest among those not watched (what the row would have shown:
     the only ones that decide a top-10 metric)."""
-    index = {v: i for i, v in enumerate(candidates.ids)}
+    index = dict(zip(candidates.ids, range(len(candidates.ids))))
     positives = [index[v] for v in dict.fromkeys(watched) if v in index]
     if not positives or len(candidates.ids) < 2:
         return []
@@ -291,12 +292,10 @@ def candidate_features(user: UserState, inputs: RankingInputs, now_ms: int | Non
         known = (years != 0) & ~np.isnan(years)  # None became NaN; 0 counts as unknown
         recency = 1.0 / (1.0 + np.maximum(0.0, year_now - years - 0.5))
         columns[named_feature["recency"]] = np.where(known, recency, 0.0)
-    genres = set(user_genres(user, inputs.items))
+    genres = user_genres(user, inputs.items)
     if genres:
-        # the share of a title's genres among the user's, once per distinct genre tuple
         title_genres = list(map(getattr, catalog, repeat("genres", n), repeat((), n)))
-        share = {g: len(genres.intersection(g)) / len(g) if g else 0.0 for g in set(title_genres)}
-        columns[named_feature["genre_match"]] = np.fromiter(map(share.__getitem__, title_genres), np.float64, n)
+        columns[named_feature["genre_match"]] = genre_shares(genres, title_genres)
     activity = min(1.0, math.log1p(len(user.history)) / ACTIVITY_SCALE)
     columns[named_feature["cowatch_heavy"]] = columns[named_feature["cowatch"]] * activity
     columns[named_feature["trending_light"]] = columns[named_feature["trending"]] * (1.0 - activity)

@@ -42,7 +42,7 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 
 import numpy as np
 
@@ -53,6 +53,7 @@ from streamrec.recommend.similarity import content_scores
 from streamrec.recommend.vectors import vector_scores
 
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
+_VIDEO_ID = operator.attrgetter("video_id")
 
 SOURCES = ("cowatch", "vector", "top_picks", "trending", "content", "preferences")
 
@@ -175,16 +176,20 @@ def _cowatch(user: UserState, inputs: RankingInputs, config: RankingConfig) -> d
         return {}
     sizes = list(map(len, rows))
     pairs = list(chain.from_iterable(rows))
-    named = list(map(_FIRST, pairs))  # every (seed, neighbour) pair's neighbour, seeds in order
-    ids = list(dict.fromkeys(named))  # the candidates, in the order they are first named
-    at = np.fromiter(map(dict(zip(ids, range(len(ids)))).__getitem__, named), np.intp, len(named))
+    m = len(pairs)
+    # Each pair -> where its neighbour was first named (one C pass); the candidates (the keys) in
+    # the order they are first named, as the loop's dict had them.
+    first: dict[str, int] = {}
+    at = np.fromiter(map(first.setdefault, map(_FIRST, pairs), count()), np.intp, m)
+    ids, firsts = list(first), list(first.values())
     # neighbour_count ** beta once per candidate, with Python's int ** float (as the loop did)
-    norms = np.array(list(map(pow, map(max, map(counts.get, ids, repeat(0)), repeat(1)), repeat(config.beta))))
-    pair_counts = np.fromiter(map(_SECOND, pairs), np.float64, len(pairs))
+    norms = np.empty(m)
+    norms[firsts] = list(map(pow, map(max, map(counts.get, ids, repeat(0)), repeat(1)), repeat(config.beta)))
+    pair_counts = np.fromiter(map(_SECOND, pairs), np.float64, m)
     contribution = np.repeat(seed_weights, sizes) * pair_counts / norms[at]
     cap = np.repeat(caps, sizes)
     # bincount adds each pair's part in input order (seed order), from 0.0, as the loop did
-    summed = np.bincount(at, weights=np.where(contribution < cap, contribution, cap), minlength=len(ids))
+    summed = np.bincount(at, weights=np.where(contribution < cap, contribution, cap), minlength=m)[firsts]
     return dict(zip(ids, (summed / total).tolist()))
 
 
@@ -247,7 +252,7 @@ def blend(scores: Mapping[str, Mapping[str, float]], config: RankingConfig = DEF
 
 def excluded_titles(user: UserState) -> set[str]:
     """Titles the row never shows the user: watched, disliked, in continue watching."""
-    return set(user.seen).union(user.disliked, user.in_progress, (h.video_id for h in user.history))
+    return set(user.seen).union(user.disliked, user.in_progress, map(_VIDEO_ID, user.history))
 
 
 _GENRE_BITS: dict[str, int] = {}

@@ -14,7 +14,7 @@ still be recommended. Both are in [0, 1].
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +28,17 @@ from streamrec.recommend.filters import (
     title_allowed,
 )
 
-__all__ = ["MATURITY_ORDER", "available_in", "content_scorer", "content_scores", "content_similarity", "cowatch_similarity",
-           "maturity_allowed", "similar_titles"]
+__all__ = [
+    "MATURITY_ORDER",
+    "available_in",
+    "content_scorer",
+    "content_scores",
+    "content_similarity",
+    "cowatch_similarity",
+    "genre_shares",
+    "maturity_allowed",
+    "similar_titles",
+]
 
 #: Weights of the content-similarity parts; they sum to 1 so the result is in [0, 1].
 CONTENT_WEIGHTS = {"genres": 0.6, "year": 0.2, "type": 0.1, "language": 0.1}
@@ -99,6 +108,8 @@ def content_scores(a: CatalogItem, pool: Sequence[CatalogItem]) -> list[float]:
         return list(map(content_scorer(a), pool))
     genres_a = _genre_set(a.genres)
     mask_a = _genre_mask(genres_a)
+    if mask_a >= 1 << 64:  # over 64 genres: no masks
+        return list(map(content_scorer(a), pool))
     common = np.bitwise_count(columns.masks & mask_a).astype(np.int64)
     union = len(genres_a) + columns.sizes - common
     value = CONTENT_WEIGHTS["genres"] * np.divide(common, union, out=np.zeros(len(pool)), where=union > 0)
@@ -109,6 +120,34 @@ def content_scores(a: CatalogItem, pool: Sequence[CatalogItem]) -> list[float]:
     if a.language is not None:
         value += np.where(columns.languages == a.language, CONTENT_WEIGHTS["language"], 0.0)
     return value.tolist()
+
+
+def genre_shares(wanted: Collection[str], genre_tuples: Sequence[tuple[str, ...]]) -> np.ndarray:
+    """Per title, ``len(set(wanted) & set(genres)) / len(genres)`` (0.0 without genres): one bit
+    mask per genre combination (kept), counted and divided elementwise, the same floats."""
+    n = len(genre_tuples)
+    wanted_mask = _genre_mask(frozenset(wanted))
+    try:
+        masks = np.fromiter(map(_TUPLE_MASKS.__getitem__, genre_tuples), np.uint64, n)
+        common = np.bitwise_count(masks & np.uint64(wanted_mask))
+    except OverflowError:  # over 64 genres: no masks
+        overlap = frozenset(wanted).intersection
+        return np.array([len(overlap(g)) / len(g) if g else 0.0 for g in genre_tuples], dtype=np.float64)
+    sizes = np.fromiter(map(len, genre_tuples), np.int64, n)  # the tuple's length, repeats included
+    return np.divide(common, sizes, out=np.zeros(n), where=sizes > 0)
+
+
+class _TupleMasks(dict[tuple[str, ...], int]):
+    """Genre tuple -> its genres' bit mask, made on first use."""
+
+    def __missing__(self, genres: tuple[str, ...]) -> int:
+        if len(self) > 100_000:  # genre combinations are few; this only bounds abuse
+            self.clear()
+        mask = self[genres] = _genre_mask(_genre_set(genres))
+        return mask
+
+
+_TUPLE_MASKS = _TupleMasks()
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,13 +246,26 @@ def test_content_scores_equal_content_similarity_for_new_and_held_pools() -> Non
         assert content_scores(a, pool) == expected == list(map(content_scorer(a), pool)), f"pool {n}"
 
 
-def test_content_scores_take_the_scalar_path_for_years_an_array_cannot_hold() -> None:
+def test_content_scores_take_the_scalar_path_for_what_an_array_cannot_hold() -> None:
     pool = [CatalogItem("b", "", genres=("Drama",), release_year=10**30), CatalogItem("c", "", release_year=1999)]
     a = CatalogItem("a", "", genres=("Drama",), release_year=2000)
     assert content_scores(a, pool) == [content_similarity(a, b) for b in pool]
     huge = CatalogItem("h", "", release_year=-(10**30))
     assert content_scores(huge, pool[1:]) == [content_similarity(huge, pool[1])]
+    beyond = CatalogItem("x", "", genres=tuple(f"genre beyond {i}" for i in range(70)))  # past a 64-bit mask
+    assert content_scores(beyond, pool[1:]) == [content_similarity(beyond, pool[1])]
     assert similarity.content_scores(a, []) == []
+
+
+def test_genre_shares_equal_the_plain_share_with_repeats_and_past_64_genres() -> None:
+    rng = random.Random(19)
+    many = [f"genre {i}" for i in range(80)]
+    for n in range(300):
+        universe = GENRES if n < 150 else GENRES + many  # past 64 genres a mask cannot hold them: the plain path
+        wanted = rng.sample(universe, rng.randrange(1, 4))
+        tuples = [tuple(rng.choice(universe) for _ in range(rng.randrange(0, 4))) for _ in range(rng.randrange(0, 50))]
+        expected = [len(set(wanted) & set(g)) / len(g) if g else 0.0 for g in tuples]
+        assert similarity.genre_shares(wanted, tuples).tolist() == expected, f"request {n}"
 
 
 class ReferenceMethod(StreamrecMethod):
