@@ -144,6 +144,27 @@ def plot_rolling_hit_rate(results: Sequence[MethodResult], path: Path, title: st
     return path
 
 
+#: What the streamrec row's replay spends its time on (profiled; issue 13), for the page's head.
+STREAMREC_COST = """Where the streamrec replay's time goes (issue 13), sampled over whole replays of ml-latest-small
+with py-spy (25 samples/s of wall time; cProfile, 200 s for a replay of ~85 s, overstated the
+co-watch loop by timing each of its ~150 M `dict.get` and 60 M `max` calls). Before issue 13's work:
+ranking 61 % of the samples (the candidates' features 49 %, of them the co-watch and content
+sources 22 % and the recency and genre columns 11 %; the learned ranking and its diversity
+re-rank 11 %), learning 35 % (the state machine copying and re-indexing a user's state per batch
+8 %, the co-watch writes 10 %, the ranker's examples and fit 10 %). Changed since, every list,
+example and metric bit for bit the same (tests/recommend/test_fast_paths.py holds each fast path to
+its readable form): one state machine (`LiveUser`) kept per user, the recency and genre columns
+elementwise, the excluded titles once per request, the co-watch and content sources as array
+steps: 3,301 samples (126 s) -> 2,687 (102 s), the state machine 271 -> 88 samples, the features
+1,613 -> 1,339, the sources 713 -> 632 (with a few hundred candidates per request, numpy's cost
+per call is about the loops' cost). What limits it now: each request still touches every one of
+its ~260-500 candidates in several dictionaries (counts, catalog, each source's scores) and sorts
+their ids (the features are 50 % of the samples), the diversity re-rank (6 %), the ranker's
+examples and fit (13 %), the co-watch writes (10 %). The 60 s target wants the candidates as
+interned ids in arrays held between requests (or per-user scores kept up to date), not faster
+loops."""
+
+
 def quality_page(sections: Sequence[tuple[Mapping[str, Any], str | None]], command: str, settings: Mapping[str, Any]) -> str:
     """The whole ``docs/quality.md``: protocol, one section per data set, the targets."""
     head = f"""# Recommendation quality (generated)
@@ -174,6 +195,8 @@ library: {settings["als_factors"]} factors, λ = {settings["als_regularization"]
 every other day boundary, the day's users then the day's titles re-solved against the other side;
 scored with the user's current history folded in); random (seed {settings["seed"]}). streamrec is the served
 top-picks row through `streamrec.recommend` (`evaluation/streamrec_method.py`).
+
+{STREAMREC_COST}
 
 """
     body = []
