@@ -162,17 +162,25 @@ class _PoolColumns:
 
 
 _POOLS: dict[tuple[int, ...], _PoolColumns] = {}
+_SIGHTED: dict[tuple[int, ...], list[CatalogItem]] = {}  # pools seen once, not laid out yet
 _GENRE_BITS: dict[str, int] = {}
 _YEAR_DECAY = np.zeros(0)
 _YEAR_LIMIT = 100_000  # years beyond this are left to the scalar path (no table that long)
 
 
 def _pool_columns(pool: Sequence[CatalogItem]) -> _PoolColumns | None:
-    """The pool's columns, None when they cannot be arrays (over 64 genres, a year not an int)."""
+    """The pool's columns, None when they cannot be arrays (over 64 genres, a year not an int) or
+    the pool is new (laid out from its second request on: a viewer's own genre rows may never
+    come again)."""
     key = tuple(map(id, pool))
     held = _POOLS.get(key)
     if held is not None:
         return held
+    if _SIGHTED.pop(key, None) is None:  # a pool seen once is scored title by title: laying it out costs more
+        if len(_SIGHTED) >= 1024:
+            _SIGHTED.clear()
+        _SIGHTED[key] = list(pool)  # held, so the ids of the key stay these entries'
+        return None
     items = list(pool)
     genre_sets = [_GENRE_SETS.get(b.genres) or _genre_set(b.genres) for b in items]
     years = [b.release_year for b in items]
