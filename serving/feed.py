@@ -183,7 +183,7 @@ def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) 
     of the list it came from). Made once per pair of list objects (``SharedReads`` hands every feed
     the same ones for a while), so the rows' views made from it are reused (``RowBuilder.listed``)."""
     own, everywhere = lists.get(region_key), lists.get(global_key)
-    if own is None or everywhere is None or len(own.items) >= RANKED_LIST_LIMIT:
+    if own is None or everywhere is None or own is everywhere or len(own.items) >= RANKED_LIST_LIMIT:
         return own or everywhere
     return _TOPPED_UP.get(region_key, (own, everywhere), topped_up, own, everywhere)
 
