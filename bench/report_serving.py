@@ -66,9 +66,14 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
             lines.append(
                 f"- One request at a time also pays the event loop's wake-up and the system calls around "
                 f"it: a cache hit costs {fmt(hit_alone)} µs alone against {fmt(hit_wrk)} µs under wrk's 32 "
-                f"connections, and the one-at-a-time figures move ±15 % between runs minutes apart (a "
-                f"cached feed alone measured 311-410 µs in three runs within an hour, the nearline feed "
-                f"967-1,098 µs, the later runs after changes that only make it cheaper). At {fmt(data.get('rate_rps'))} feeds/s the server spent "
+                f"connections, and the one-at-a-time figures move between runs minutes apart, and with the "
+                f"machine: three runs within 15 minutes measured a cached feed alone at 443-459 µs, the "
+                f"nearline feed at 1,492-1,918 µs and the ranked one at 2,738-4,279 µs, beside a static "
+                f"ceiling of 32-36 µs; the stop before, 311-410, 967-1,098 and 3,082-3,557 µs beside 25 µs "
+                f"(the shared machine itself ~1.3-1.4x slower). Interleaved on one tree, wrk's single "
+                f"connection sending back to back (no idle wake-ups), this stop's changes left the nearline "
+                f"feed as it was (medians 862 vs 891 µs, spreads 779-1,103 and 667-1,007) and the ranked "
+                f"one 4,531 -> 2,872 µs (spreads 3,133-5,147 and 2,588-3,063). At {fmt(data.get('rate_rps'))} feeds/s the server spent "
                 f"{fmt(at_rate['server_cpu_us_per_req'])} µs per assembled feed, "
                 f"{100 * (1 - float(at_rate.get('degraded_ratio') or 0)):.0f} % of them full answers (the rest "
                 "turned away by the admission control while 4 were being assembled).")
@@ -82,7 +87,7 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
                      + (f", {float(gz):.3f} asked as browsers ask, gzip accepted (**{gz_verdict}**)" if gz is not None else "")
                      + ". A hit reads the viewer's state version (the cache's validity check, ~5 µs of "
                      "SQLite), looks the token up among the verified ones, counts metrics and goes through the "
-                     "middlewares; the static app does none of it. Under wrk (py-spy), the static app's 25 µs "
+                     "middlewares; the static app does none of it. Under wrk (py-spy), the static app's 25-36 µs "
                      "are mostly its two system calls (the send 32 %, the receive 19 %), so 0.5 leaves a hit "
                      "~25 µs of its own, and the handler and middlewares alone cost ~22 µs in process: what "
                      "would reach it is no store read per hit (versions pushed to the service, e.g. from the "
@@ -138,7 +143,7 @@ def serving_section(data: Mapping[str, Any]) -> list[str]:
         "(`serving.feed.together`; gathered still on a pooled store such as Aerospike): full answers "
         "40 % -> 94 % of the same wrk load, 8.0-9.2k -> 11.6-15.0k full feeds per 10 s."),
         ("- What is left in an assembled feed with nearline picks: aiohttp's request and response handling and "
-        "the middlewares (~150-250 µs; the static app's 27 µs is the floor of that), \"because you "
+        "the middlewares (~150-250 µs; the static app's 25-36 µs is the floor of that), \"because you "
         "watched\" (co-watch neighbours of one title and content similarity over its genres' lists), the "
         "user record's decode (~45 µs), the viewer's own filtering of ~7 rows. In a ranked feed, the "
         "learned ranker's features over ~400 candidates and the diversity re-rank remain, in Python."),
