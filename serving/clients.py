@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from serving.feed import GLOBAL, FeedQuery, FeedStore, regional, title_filter
+from serving.feed import FeedQuery, FeedStore, title_filter
 from serving.keys import (
     CONFIG,
     IMPRESSIONS,
@@ -27,6 +27,7 @@ from serving.keys import (
     TRENDING,
 )
 from serving.metrics import ServingMetrics
+from serving.ranked_lists import GLOBAL, regional
 from serving.rows import item_view, listed, trending_row
 from streamrec.config import TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
@@ -166,7 +167,7 @@ class TrendingSnapshot:
 
     def row(self, query: FeedQuery, thumbnail_template: str) -> dict[str, object] | None:
         """The feed's "Trending Now" row for ``query``, from memory, as a fresh feed shows it: the
-        region's list topped up from the global one (:func:`serving.feed.regional`)."""
+        region's list topped up from the global one (:func:`serving.ranked_lists.regional`)."""
         ranked = regional(self.lists, trending_key(self.window, query.region), trending_key(self.window, GLOBAL))
         if ranked is None:
             return None

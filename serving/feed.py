@@ -25,17 +25,24 @@ from typing import Any, Protocol
 import numpy as np
 
 from serving.answers import ROW_TYPES
+from serving.ranked_lists import (
+    GLOBAL,
+    genre_keys,
+    genre_row,
+    list_keys,
+    regional,
+    releases_for,
+    releases_row,
+)
 from serving.shared_reads import Derived, SharedReads
 from streamrec import recommend
 from streamrec.events.model import CatalogItem
 from streamrec.model import (
-    RANKED_LIST_LIMIT,
     HistoryEntry,
     RankedList,
     ScoredItem,
     UserState,
     genre_key,
-    new_releases_key,
     trending_key,
 )
 from streamrec.nearline import watched_since_refresh
@@ -43,7 +50,6 @@ from streamrec.recommend.learned import MODEL_KEY, RankerModel, model_from_list
 from streamrec.recommend.ranking import excluded_titles
 from streamrec.recommend.variants import ranking_config
 
-GLOBAL = "global"
 GENRE_ROWS = 3  # genre rows per page: stated preferences first, then the history's genres
 SIMILAR_NEIGHBOURS = 100  # co-watch neighbours read for "more like this"
 CONTENT_POOL = 100  # titles per genre list offered to content similarity
@@ -148,13 +154,6 @@ def nearline_picks_served(user: UserState, query: FeedQuery, now_ms: int, max_ag
     return sum(1 for s in user.top_picks if s.video_id not in hidden and s.score >= MIN_MATCH_SCORE) >= query.limit
 
 
-def list_keys(region: str, window: str) -> list[str]:
-    keys = [trending_key(window, region), new_releases_key(region)]
-    if region != GLOBAL:
-        keys += [trending_key(window, GLOBAL), new_releases_key(GLOBAL)]
-    return keys
-
-
 async def together(store: FeedStore, *reads: Awaitable[Any]) -> list[Any]:
     """The reads' answers, in order: gathered (concurrent) when the store's reads wait on threads
     or the network; awaited one after the other when they run on the event loop
@@ -163,55 +162,6 @@ async def together(store: FeedStore, *reads: Awaitable[Any]) -> list[Any]:
     if store.reads_on_loop:
         return [await read for read in reads]
     return list(await asyncio.gather(*reads))
-
-
-def genre_keys(genres: Iterable[str], region: str) -> list[str]:
-    """Each genre's list for the region and the global one (the fallback, and the content pool)."""
-    keys = []
-    for g in genres:
-        keys += [genre_key(g, region), genre_key(g)] if region != GLOBAL else [genre_key(g)]
-    return keys
-
-
-def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) -> RankedList | None:
-    """The region's list topped up from the global one, else the global one.
-
-    A region's trending and genre lists count only that region's watches, so they start short
-    (early in a window, in a small region) while the global list has plenty: a row of 5 titles
-    with 80 to show is a defect a viewer sees. The region's own titles come first, in their order,
-    then the global list's other titles, up to ``RANKED_LIST_LIMIT`` (each entry keeps the score
-    of the list it came from). Made once per pair of list objects (``SharedReads`` hands every feed
-    the same ones for a while), so the rows' views made from it are reused (``RowBuilder.listed``)."""
-    own, everywhere = lists.get(region_key), lists.get(global_key)
-    if own is None or everywhere is None or own is everywhere or len(own.items) >= RANKED_LIST_LIMIT:
-        return own or everywhere
-    return _TOPPED_UP.get(region_key, (own, everywhere), topped_up, own, everywhere)
-
-
-def topped_up(own: RankedList, everywhere: RankedList, n: int = RANKED_LIST_LIMIT) -> RankedList:
-    """``own``'s entries, then ``everywhere``'s others, up to ``n``: ``own``'s key and times."""
-    have = {s.video_id for s in own.items}
-    more = [s for s in everywhere.items if s.video_id not in have][: max(0, n - len(own.items))]
-    return RankedList(own.key, [*own.items, *more], own.updated_at, own.window_end) if more else own
-
-
-#: region's list key -> it topped up from the global list, one slot per key (:func:`regional`).
-_TOPPED_UP: Derived[RankedList] = Derived(10_000)
-
-
-def releases_for(lists: Mapping[str, RankedList], region: str, n: int = RANKED_LIST_LIMIT) -> list[ScoredItem]:
-    """New releases for a region: its own titles merged with those available everywhere (the
-    pipeline keeps a region's list to the titles restricted to it). Merged once per pair of list
-    objects (``SharedReads`` hands every feed the same ones for a while), so every feed of the
-    region gets the same merged list object and ``RowBuilder.listed`` (:mod:`serving.rows`) can reuse
-    its views."""
-    found = tuple(lists[k].items for k in dict.fromkeys([new_releases_key(region), new_releases_key(GLOBAL)])
-                  if k in lists)
-    return _RELEASES.get((region, n), found, recommend.merge_releases, found, n)
-
-
-#: (region, n) -> the merge of that region's lists, one slot per region, replaced when its lists are.
-_RELEASES: Derived[list[ScoredItem]] = Derived(10_000)
 
 
 async def read_feed_inputs(
@@ -314,14 +264,6 @@ def list_rows(query: FeedQuery, trending: RankedList | None, releases: Sequence[
     if releases:
         rows.append((releases_row(query.region), releases))
     return rows + [(genre_row(g, query.region), genre_lists[g]) for g in genres if g in genre_lists]
-
-
-def releases_row(region: str) -> str:
-    return f"releases:{region}"
-
-
-def genre_row(genre: str, region: str) -> str:
-    return f"genre:{genre}:{region}"
 
 
 def similar_to(seed: str, r: recommend.RankingInputs, query: FeedQuery,

@@ -13,18 +13,15 @@ from typing import Any
 
 from serving.feed import (
     GENRE_ROWS,
-    GLOBAL,
     MIN_MATCH_SCORE,
     FeedInputs,
     FeedQuery,
     because_seed,
-    genre_row,
-    regional,
-    releases_row,
     row_titles,
     similar_to,
     title_filter,
 )
+from serving.ranked_lists import GLOBAL, genre_row, regional, releases_row
 from serving.shared_reads import Derived
 from streamrec import recommend
 from streamrec.events.model import CatalogItem

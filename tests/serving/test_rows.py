@@ -60,7 +60,7 @@ def test_a_short_regional_list_is_topped_up_once_per_pair_of_lists() -> None:
     """``regional``: the region's entries first (their order and scores), then the global list's
     others up to ``RANKED_LIST_LIMIT``; the same object while the two lists are the same, so the
     rows' views made from it are reused."""
-    from serving.feed import regional
+    from serving.ranked_lists import regional
     from streamrec.model import RANKED_LIST_LIMIT
 
     own = RankedList("genre:Drama:US", [ScoredItem("a", 3.0), ScoredItem("b", 1.0)], 5, 7)

@@ -32,7 +32,7 @@ async def test_a_refresh_keeps_only_regions_the_store_has_lists_for(feed_world):
 
 def test_the_degraded_trending_row_is_topped_up_like_a_fresh_one():
     """The snapshot's "Trending Now" row (a degraded feed) shows what a fresh feed would: the
-    region's short list first, then the global list's other titles (``serving.feed.regional``)."""
+    region's short list first, then the global list's other titles (``serving.ranked_lists.regional``)."""
     from serving.feed import FeedQuery
     from streamrec.model import RankedList, ScoredItem, trending_key
     from tests.fixtures.serving import CATALOG
