@@ -27,7 +27,7 @@ from serving.keys import (
     TRENDING,
 )
 from serving.metrics import ServingMetrics
-from serving.ranked_lists import GLOBAL, regional
+from serving.ranked_lists import GLOBAL, own_or_global, regional
 from serving.rows import item_view, listed, trending_row
 from streamrec.config import TOPIC_IMPRESSIONS
 from streamrec.events.codec import default_codec
@@ -151,7 +151,7 @@ class TrendingSnapshot:
 
     def get(self, region: str, window: str | None = None) -> RankedList | None:
         window = window or self.window
-        return self.lists.get(trending_key(window, region)) or self.lists.get(trending_key(window, GLOBAL))
+        return own_or_global(self.lists, trending_key(window, region), trending_key(window, GLOBAL))
 
     async def refresh(self, store: FeedStore, windows: Sequence[str]) -> None:
         asked = list(self.regions)

@@ -37,6 +37,12 @@ def genre_keys(genres: Iterable[str], region: str) -> list[str]:
     return keys
 
 
+def own_or_global(lists: Mapping[str, RankedList], region_key: str, global_key: str) -> RankedList | None:
+    """The region's own list, else the global one (``GET /v1/trending``, and :func:`regional`'s
+    answer when there is nothing to top up)."""
+    return lists.get(region_key) or lists.get(global_key)
+
+
 def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) -> RankedList | None:
     """The region's list topped up from the global one, else the global one.
 
@@ -48,7 +54,7 @@ def regional(lists: Mapping[str, RankedList], region_key: str, global_key: str) 
     the same ones for a while), so the rows' views made from it are reused (``RowBuilder.listed``)."""
     own, everywhere = lists.get(region_key), lists.get(global_key)
     if own is None or everywhere is None or own is everywhere or len(own.items) >= RANKED_LIST_LIMIT:
-        return own or everywhere
+        return own_or_global(lists, region_key, global_key)
     return _TOPPED_UP.get(region_key, (own, everywhere), topped_up, own, everywhere)
 
 

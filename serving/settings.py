@@ -101,7 +101,7 @@ class ServingConfig:
             raise ValueError("thumbnail_template: must contain {video_id}")
         if not 0 <= self.port < 65536:
             raise ValueError(f"port: out of range: {self.port}")
-        if len(self.gc_threshold) != 3 or any(n < 1 for n in self.gc_threshold):
+        if not _is_gc_threshold(self.gc_threshold):
             raise ValueError(f"gc_threshold: three positive counts expected, got {self.gc_threshold}")
 
     @classmethod
@@ -127,12 +127,16 @@ class ServingConfig:
 
 def gc_threshold_from(text: str) -> tuple[int, int, int]:
     """``STREAMREC_SERVING_GC_THRESHOLD``: three comma-separated positive counts, e.g. ``10000,10,10``."""
-    parts = text.split(",")
     try:
-        counts = tuple(int(p) for p in parts)
+        counts = tuple(int(p) for p in text.split(","))
     except ValueError:
         counts = ()
-    if len(counts) != 3 or any(n < 1 for n in counts):
+    if not _is_gc_threshold(counts):
         raise ValueError(f"STREAMREC_SERVING_GC_THRESHOLD: three comma-separated positive counts expected "
                          f"(e.g. 10000,10,10), got {text!r}")
     return counts  # type: ignore[return-value]  # three ints, checked above
+
+
+def _is_gc_threshold(counts: tuple[int, ...]) -> bool:
+    """Three positive counts (``gc.set_threshold``'s; 0 would turn the collector off)."""
+    return len(counts) == 3 and all(n >= 1 for n in counts)

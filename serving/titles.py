@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from serving.feed import GLOBAL, SIMILAR_NEIGHBOURS, FeedStore, content_pool, together
+from serving.feed import SIMILAR_NEIGHBOURS, FeedStore, content_pool, together
+from serving.ranked_lists import GLOBAL, own_or_global
 from serving.rows import item_view
 from serving.shared_reads import SharedReads
 from streamrec import recommend
@@ -81,6 +82,6 @@ def trending_document(ranked: RankedList | None, region: str, window: str, limit
 async def trending(store: FeedStore, shared: SharedReads, region: str, window: str) -> tuple[RankedList | None, dict[str, Any]]:
     """The region's list (the global one when the region has none) and its titles' metadata."""
     found = await shared.lists(store, [trending_key(window, region), trending_key(window, GLOBAL)])
-    ranked = found.get(trending_key(window, region)) or found.get(trending_key(window, GLOBAL))
+    ranked = own_or_global(found, trending_key(window, region), trending_key(window, GLOBAL))
     ids = [s.video_id for s in ranked.items] if ranked else []
     return ranked, await shared.items(store, ids)

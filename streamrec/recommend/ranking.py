@@ -49,7 +49,7 @@ import numpy as np
 from streamrec.events.model import CatalogItem
 from streamrec.model import ScoredItem, UserState
 from streamrec.recommend.filters import title_allowed
-from streamrec.recommend.similarity import content_scores
+from streamrec.recommend.similarity import content_scores, genre_mask
 from streamrec.recommend.vectors import vector_scores
 
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
@@ -255,17 +255,9 @@ def excluded_titles(user: UserState) -> set[str]:
     return set(user.seen).union(user.disliked, user.in_progress, map(_VIDEO_ID, user.history))
 
 
-_GENRE_BITS: dict[str, int] = {}
-
-
 def _genre_mask(item: CatalogItem | None) -> int:
-    mask = 0
-    for genre in item.genres if item is not None else ():
-        bit = _GENRE_BITS.get(genre)
-        if bit is None:
-            bit = _GENRE_BITS.setdefault(genre, 1 << len(_GENRE_BITS))
-        mask |= bit
-    return mask
+    """The title's genres as one bit mask (``similarity.genre_mask``'s bits), 0 when unknown."""
+    return genre_mask(item.genres) if item is not None else 0
 
 
 def diversify_reference(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k: int,

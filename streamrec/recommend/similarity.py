@@ -35,6 +35,7 @@ __all__ = [
     "content_scores",
     "content_similarity",
     "cowatch_similarity",
+    "genre_mask",
     "genre_shares",
     "maturity_allowed",
     "similar_titles",
@@ -148,6 +149,12 @@ class _TupleMasks(dict[tuple[str, ...], int]):
 
 
 _TUPLE_MASKS = _TupleMasks()
+
+
+def genre_mask(genres: tuple[str, ...]) -> int:
+    """A genre tuple as one bit mask, a bit per genre (kept per tuple; one registry of bits for
+    content similarity, genre shares and the diversity re-rank)."""
+    return _TUPLE_MASKS[genres]
 
 
 @dataclass(frozen=True, slots=True)
