@@ -64,7 +64,7 @@ async def test_once_no_broker_is_up_publishing_fails_at_once() -> None:
         again = await producer.send_each("streamrec.events.v1", [(b"u-1", b"b")])
         took = time.monotonic() - began
     assert isinstance(again[0], KafkaUnavailable)
-    assert took < 1.0, f"took {took:.2f}s"
+    assert took < 2.5, f"took {took:.2f}s (its delivery timeout is 5 s)"
 
 
 def test_a_down_broker_is_not_logged_several_times_a_second() -> None:
