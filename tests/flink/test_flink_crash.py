@@ -73,7 +73,12 @@ def clean_run(events: list[UserEvent]) -> dict[str, Any]:
             "vectors": {v: np.asarray(vec, dtype=np.float64) for v, vec in vectors.items()}, "trending": trending}
 
 
-def test_a_killed_taskmanager_loses_nothing_and_counts_nothing_twice(kafka_broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.fault("kill -9 of the Flink TaskManager a fifth of the way into 20,000 events, then a new TaskManager",
+                   "Flink restores its last checkpoint: every user (event ids, history, seen, disliked), item count, "
+                   "co-watch count, item vector and trending list equal to a clean run (0 lost, 0 counted twice); "
+                   "the time from the new TaskManager to that store is measured (issue 14's target: 30 s)")
+def test_a_killed_taskmanager_loses_nothing_and_counts_nothing_twice(kafka_broker, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                     measured: dict[str, Any]) -> None:
     bootstrap, url = kafka_broker.bootstrap, f"sqlite:///{tmp_path / 'state.db'}"
     topics = fresh_topics(bootstrap)
     now = int(time.time() * 1000)
@@ -139,12 +144,15 @@ def test_a_killed_taskmanager_loses_nothing_and_counts_nothing_twice(kafka_broke
         print(f"\nkilled TaskManager {killed} at {at_kill}/{total} counts; restored ({checkpoints['restored']} "
               f"restore(s)) and running {running_in:.1f}s after a new TaskManager started; store equal to "
               f"a clean run {took:.1f}s later ({recovery_s:.1f}s in all)")
+        measured.update(events=EVENTS, stored_at_kill=f"{at_kill}/{total} counts", restores=checkpoints["restored"],
+                        running_after_s=round(running_in, 1), equal_to_clean_run_after_s=round(took, 1),
+                        recovery_s=round(recovery_s, 1), target_s=30)
         assert checkpoints["restored"] >= 1
         # Issue 14's "caught up within 30 s" is a figure, not an assertion: the time is mostly the
         # new TaskManager's start and the replay of the ~4/5 of the events still to come, both set
         # by the CPU the machine has free (13.4 s quiet, 24.9 s beside two busy cores, 38.8 s in a
         # loaded CI run). What must hold on any machine is above: restored, and equal to a clean run
-        # within the 120 s bounds. The figure is printed and kept in docs/flink.md.
+        # within the 120 s bounds. The figure is measured: its row in docs/reliability.md.
         stop_job(cluster, job_id)
     finally:
         cluster.stop()
