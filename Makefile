@@ -31,7 +31,7 @@ CHROMIUM := /usr/bin/chromium
 all: test
 
 venv: $(STAMP)
-$(STAMP): setup.py
+$(STAMP): setup.py requirements-core.txt
 	@echo "==> creating $(VENV) and installing streamrec with its dependencies (first run: a few minutes)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --upgrade pip setuptools wheel
@@ -65,7 +65,7 @@ $(CHROMIUM):
 	 else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
 
 flink: $(FLINK_STAMP)
-$(FLINK_STAMP): setup.py infra/local/flink-pom.xml infra/local/fetch-flink.sh
+$(FLINK_STAMP): setup.py requirements-core.txt infra/local/flink-pom.xml infra/local/fetch-flink.sh
 	@echo "==> installing PyFlink into var/flink/venv and the Kafka connector into var/flink/lib (first run only)"
 	@bash infra/local/fetch-flink.sh
 	@touch $@
@@ -115,7 +115,7 @@ $(REDIS_CLIENT_STAMP): $(STAMP)
 	$(VENV)/bin/pip install --disable-pip-version-check -q 'redis[hiredis]>=5,<7'
 	@touch $@
 peers: $(PEERS_STAMP)
-$(PEERS_STAMP): setup.py bench/peers/install.sh
+$(PEERS_STAMP): setup.py requirements-core.txt bench/peers/install.sh
 	@bash bench/peers/install.sh
 	@touch $@
 

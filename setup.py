@@ -6,8 +6,14 @@ README: the Java artifacts it must match).
 """
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
+
+# The core's runtime dependencies, one list shared with the virtualenvs that install the core
+# without the Beam pin (PyFlink's, the pipeline peers'): requirements-core.txt.
+CORE = [line.split("#", 1)[0].strip() for line in (Path(__file__).parent / "requirements-core.txt").read_text().splitlines()
+        if line.split("#", 1)[0].strip()]
 
 # implicit: the nightly ALS baseline of `streamrec eval` (evaluation/als.py); scipy and threadpoolctl: its
 # sparse matrices and its one BLAS thread.
@@ -29,14 +35,9 @@ setup(
     ],
     install_requires=[
         "apache-beam==2.75.0",
-        "confluent-kafka>=2.6,<3",
-        "fastavro>=1.9,<2",
-        "msgpack>=1.0,<2",  # the store's user records (streamrec.store.codec)
-        "msgspec>=0.18,<1",  # serving: feed bodies encoded to JSON in C
-        "zstandard>=0.18,<1",  # ... compressed (Beam requires it too)
+        *CORE,
         "aerospike>=15,<20",
         "aiohttp>=3.10,<4",
-        "numpy>=2.0,<3",  # np.bitwise_count (streamrec.recommend.similarity), new in 2.0
         "PyJWT>=2.8,<3",
         "prometheus-client>=0.20,<1",
         "pydantic>=2.7,<3",  # serving: the request and response bodies, validated and documented

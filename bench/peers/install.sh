@@ -10,7 +10,8 @@
 # the core's runtime dependencies the peer does not bring, so the peers run the same
 # streamrec.recommend rules and the same SQLite store code as the Beam job. A peer that does not
 # install leaves its reason in var/peers/<peer>/install-failed (the bench reports it and goes on).
-# Idempotent: a venv is rebuilt only when setup.py or this script is newer than its stamp.
+# Idempotent: a venv is rebuilt only when setup.py, requirements-core.txt or this script is newer
+# than its stamp.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,7 +24,7 @@ install_peer() {  # name, pip spec, import check
   local dir="$ROOT/var/peers/$name" venv="$ROOT/var/peers/$name/venv"
   local stamp="$venv/.installed" log="$ROOT/var/peers/$name/install.log"
   local pip=("$venv/bin/pip" install --disable-pip-version-check -q)
-  if [[ -f "$stamp" && "$stamp" -nt "$ROOT/setup.py" && "$stamp" -nt "$0" ]]; then
+  if [[ -f "$stamp" && "$stamp" -nt "$ROOT/setup.py" && "$stamp" -nt "$ROOT/requirements-core.txt" && "$stamp" -nt "$0" ]]; then
     echo "$name virtualenv already in $venv"
     return 0
   fi
@@ -35,8 +36,9 @@ install_peer() {  # name, pip spec, import check
     "${pip[@]}" --upgrade pip setuptools wheel &&
     "${pip[@]}" "$spec" &&
     (cd "$ROOT" && "${pip[@]}" --no-deps -e .) &&
-    # The core's runtime dependencies (not Beam, not the Aerospike client: the peers write SQLite).
-    "${pip[@]}" 'fastavro>=1.9,<2' 'msgpack>=1.0,<2' 'zstandard>=0.18,<1' 'numpy>=1.26,<3' 'confluent-kafka>=2.6,<3' &&
+    # The core's runtime dependencies, the one list setup.py reads too (not Beam, not the
+    # Aerospike client: the peers write SQLite).
+    "${pip[@]}" -r "$ROOT/requirements-core.txt" &&
     "$venv/bin/python" -c "$check"
   } >"$log" 2>&1
   local rc=$?

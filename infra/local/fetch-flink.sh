@@ -22,7 +22,7 @@ LIB="$ROOT/var/flink/lib"
 LIB_STAMP="$LIB/.installed"
 PIP=("$VENV/bin/pip" install --disable-pip-version-check -q)
 
-if [[ -f "$VENV_STAMP" && "$VENV_STAMP" -nt "$ROOT/setup.py" && "$VENV_STAMP" -nt "$0" ]]; then
+if [[ -f "$VENV_STAMP" && "$VENV_STAMP" -nt "$ROOT/setup.py" && "$VENV_STAMP" -nt "$ROOT/requirements-core.txt" && "$VENV_STAMP" -nt "$0" ]]; then
   echo "flink virtualenv already in $VENV"
 else
   echo "==> creating $VENV with apache-flink==$FLINK_VERSION (first run: a few minutes)"
@@ -30,12 +30,12 @@ else
   "${PIP[@]}" --upgrade pip setuptools wheel
   "${PIP[@]}" "apache-flink==$FLINK_VERSION"
   # The core without the project's apache-beam pin (PyFlink brings its own Beam 2.61), then the
-  # core's runtime dependencies that PyFlink does not already bring.
+  # core's runtime dependencies (requirements-core.txt, the list setup.py reads too).
   (cd "$ROOT" && "${PIP[@]}" --no-deps -e .)
-  "${PIP[@]}" 'confluent-kafka>=2.6,<3' 'fastavro>=1.9,<2' 'msgpack>=1.0,<2' 'msgspec>=0.18,<1' 'zstandard>=0.18,<1'
+  "${PIP[@]}" -r "$ROOT/requirements-core.txt"
   # The Aerospike client (C extension) is optional here: the local runs use SQLite.
   "${PIP[@]}" 'aerospike>=15,<20' || echo "fetch-flink: aerospike client not installed (SQLite only)" >&2
-  "$VENV/bin/python" -c "import pyflink, streamrec.recommend.state, streamrec.store.codec, confluent_kafka, fastavro, msgpack, msgspec, zstandard"
+  "$VENV/bin/python" -c "import pyflink, numpy, streamrec.recommend.state, streamrec.store.codec, streamrec.store.sqlite, confluent_kafka, fastavro, msgpack, msgspec, zstandard; numpy.bitwise_count"
   touch "$VENV_STAMP"
 fi
 
