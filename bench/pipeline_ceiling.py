@@ -5,7 +5,7 @@ item vectors, accumulates co-watch pairs, item counts, item vectors and trending
 (``window_counts``) and writes users, pairs, counts and vectors to the store in batches
 (``_flush``); ``Stages`` times each of those steps in a second pass. ``bench/bench_pipeline.py``
 reports it as ``ceiling_events_per_s`` beside each engine; ``bench/peers/rules.py`` reuses its
-``_flush`` (through ``bench_pipeline``).
+``_flush`` and ``BUCKET_MS``.
 """
 
 from __future__ import annotations

@@ -190,19 +190,13 @@ def pickle_cost(payloads: Sequence[bytes]) -> float:
     """CPU s per 1k events of what the peers add to the plain loop's state handling: the user's
     state pickled into and out of the engine's state store at every event (measured on the rules
     alone, no Kafka, no store writes, so it can be set beside each peer's CPU per 1k events)."""
-    import pickle
 
     from rules import Batch
 
     codec, batch, users = default_codec(), Batch(), {}
     began = time.process_time()
     for payload in payloads:
-        e = codec.decode_event(payload)
-        raw = users.get(e.user_id)
-        update = batch.step(pickle.loads(raw) if raw is not None else None, e)
-        if update.applied:
-            users[e.user_id] = pickle.dumps(update.state, pickle.HIGHEST_PROTOCOL)
-            batch.add(e, update)
+        batch.through_pickles(users, codec.decode_event(payload))
     with_pickle = time.process_time() - began
     batch, plain = Batch(), {}
     began = time.process_time()

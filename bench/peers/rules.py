@@ -1,11 +1,13 @@
 """The per-event work every pipeline peer does: the plain-loop ceiling's, in pieces an engine can call.
 
-``bench/bench_pipeline.py``'s ceiling decodes each event, runs ``apply_event`` with the title's
-item vector, accumulates co-watch pairs, item counts, item vectors and trending windows, and
-flushes users, pairs, counts and vectors to the store with its ``_flush`` every 500 events. A
-stream engine splits that in two: ``step`` runs per event inside the engine, with the user's
-state from the engine's own state store; ``Batch`` gathers the updates and ``Batch.flush`` writes
-them with the ceiling's own ``_flush`` when the engine commits (its checkpoint or batch).
+``bench/pipeline_ceiling.py``'s ceiling decodes each event, runs ``apply_event``'s rules in place
+(``LiveUser``) with the title's item vector, accumulates co-watch pairs, item counts, item vectors
+and watches per 5-minute trending bucket, and flushes users, pairs, counts and vectors to the store
+with its ``_flush`` every 500 events. A stream engine splits that in two: ``step`` runs per event
+inside the engine, with the user's state from the engine's own state store (a fresh object each
+time, so ``LiveUser`` adopts it, as the Beam and Flink jobs do with a pane's or batch's copy);
+``Batch`` gathers the updates and ``Batch.flush`` writes them with the ceiling's own ``_flush``
+when the engine commits (its checkpoint or batch).
 Item vectors are per title, not per user, so like the ceiling each worker process keeps them in
 one dict (the peers run one worker process each).
 """
@@ -13,6 +15,7 @@ one dict (the peers run one worker process each).
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +24,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_pipeline import _flush
+from pipeline_ceiling import BUCKET_MS, _flush
 
 from streamrec.events.model import UserEvent
 from streamrec.model import UserState
-from streamrec.recommend.state import UserUpdate, apply_event
+from streamrec.recommend.live import LiveUser
+from streamrec.recommend.state import UserUpdate
 from streamrec.recommend.vectors import item_basis
 from streamrec.store.base import Store
 
@@ -42,31 +46,38 @@ class Batch:
     events: int = 0
 
     def step(self, state: UserState | None, e: UserEvent) -> UserUpdate:
-        """``apply_event`` on the user's state with the title's current item vector."""
+        """``apply_event``'s rules on the user's state (adopted: the caller's copy, from the engine's
+        state store) with the title's current item vector."""
         vec = self.vectors.get(e.video_id) if e.video_id else None
         if e.video_id and vec is None:
             vec = self.vectors[e.video_id] = item_basis(e.video_id).copy()
-        return apply_event(state or UserState(user_id=e.user_id), e, item_vector=vec)
+        return LiveUser(state or UserState(user_id=e.user_id), copy=False).apply(e, item_vector=vec)
 
     def add(self, e: UserEvent, update: UserUpdate) -> None:
-        """One applied update into the batch (the ceiling's accumulation, trending windows included)."""
+        """One applied update into the batch (the ceiling's accumulation, trending buckets included)."""
         self.events += 1
         self.dirty[e.user_id] = update.state
         for pair, n in update.cowatch.items():
             self.pairs[pair] = self.pairs.get(pair, 0) + n
         for video_id, n in update.item_counts.items():
             self.counts[video_id] = self.counts.get(video_id, 0) + n
-        for video_id in update.watched:  # 12 five-minute buckets of the hour, 24 hours of the day
-            for k in range(12):
-                key = (e.region or "", video_id, e.timestamp // 300_000 - k)
-                self.trending[key] = self.trending.get(key, 0) + 1
-            for k in range(24):
-                key = (e.region or "", video_id, -(e.timestamp // 3_600_000 - k))
-                self.trending[key] = self.trending.get(key, 0) + 1
+        for video_id in update.watched:  # per 5-minute bucket, as the ceiling and both engines count them
+            key = (e.region or "", video_id, e.timestamp // BUCKET_MS)
+            self.trending[key] = self.trending.get(key, 0) + 1
+
+    def through_pickles(self, states: dict[str, bytes], e: UserEvent) -> UserUpdate:
+        """``step`` and ``add`` with the user's state kept pickled in ``states``, as a peer's state
+        store keeps it (unpickled before the event, pickled after it)."""
+        raw = states.get(e.user_id)
+        update = self.step(pickle.loads(raw) if raw is not None else None, e)
+        if update.applied:
+            states[e.user_id] = pickle.dumps(update.state, pickle.HIGHEST_PROTOCOL)
+            self.add(e, update)
+        return update
 
     def flush(self, store: Store) -> None:
         """The ceiling's store writes: users, co-watch pairs (+ item vectors), item counts."""
-        _flush(store, self.dirty, self.pairs, self.counts, self.vectors)
+        _flush(store, self.dirty, self.pairs, self.counts, self.vectors, None)
         self.events = 0
 
 
