@@ -12,8 +12,8 @@ from setuptools import find_packages, setup
 
 # The core's runtime dependencies, one list shared with the virtualenvs that install the core
 # without the Beam pin (PyFlink's, the pipeline peers'): requirements-core.txt.
-CORE = [line.split("#", 1)[0].strip() for line in (Path(__file__).parent / "requirements-core.txt").read_text().splitlines()
-        if line.split("#", 1)[0].strip()]
+_LINES = (Path(__file__).parent / "requirements-core.txt").read_text().splitlines()
+CORE = [requirement for requirement in (line.split("#", 1)[0].strip() for line in _LINES) if requirement]
 
 # implicit: the nightly ALS baseline of `streamrec eval` (evaluation/als.py); scipy and threadpoolctl: its
 # sparse matrices and its one BLAS thread.

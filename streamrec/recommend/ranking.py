@@ -255,7 +255,7 @@ def excluded_titles(user: UserState) -> set[str]:
     return set(user.seen).union(user.disliked, user.in_progress, map(_VIDEO_ID, user.history))
 
 
-def _genre_mask(item: CatalogItem | None) -> int:
+def _item_genre_mask(item: CatalogItem | None) -> int:
     """The title's genres as one bit mask (``similarity.genre_mask``'s bits), 0 when unknown."""
     return genre_mask(item.genres) if item is not None else 0
 
@@ -272,7 +272,7 @@ def diversify_reference(ranked: Sequence[ScoredItem], items: Mapping[str, Catalo
     if mmr_lambda >= 1.0 or k <= 1:
         return sorted(ranked, key=lambda s: (-s.score, s.video_id))[:k]
     remaining = sorted(ranked, key=lambda s: (-s.score, s.video_id))
-    masks = [_genre_mask(items.get(s.video_id)) for s in remaining]
+    masks = [_item_genre_mask(items.get(s.video_id)) for s in remaining]
     penalty = [0.0] * len(remaining)
     chosen: list[ScoredItem] = []
     keep = 1.0 - mmr_lambda
@@ -311,7 +311,7 @@ def diversify(ranked: Sequence[ScoredItem], items: Mapping[str, CatalogItem], k:
     if mmr_lambda >= 1.0 or k <= 1:
         return sorted(ranked, key=lambda s: (-s.score, s.video_id))[:k]
     remaining = sorted(ranked, key=lambda s: (-s.score, s.video_id))
-    masks = [_genre_mask(items.get(s.video_id)) for s in remaining]
+    masks = [_item_genre_mask(items.get(s.video_id)) for s in remaining]
     scores = [s.score for s in remaining]
     top = scores[0] if scores and scores[0] > 0 else 1.0
     relevance = mmr_lambda / top

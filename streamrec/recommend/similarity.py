@@ -108,7 +108,7 @@ def content_scores(a: CatalogItem, pool: Sequence[CatalogItem]) -> list[float]:
     if columns is None or not (a.release_year is None or (isinstance(a.release_year, int) and abs(a.release_year) < _YEAR_LIMIT)):
         return list(map(content_scorer(a), pool))
     genres_a = _genre_set(a.genres)
-    mask_a = _genre_mask(genres_a)
+    mask_a = genre_mask(a.genres)
     if mask_a >= 1 << 64:  # over 64 genres: no masks
         return list(map(content_scorer(a), pool))
     common = np.bitwise_count(columns.masks & mask_a).astype(np.int64)
@@ -127,12 +127,12 @@ def genre_shares(wanted: Collection[str], genre_tuples: Sequence[tuple[str, ...]
     """Per title, ``len(set(wanted) & set(genres)) / len(genres)`` (0.0 without genres): one bit
     mask per genre combination (kept), counted and divided elementwise, the same floats."""
     n = len(genre_tuples)
-    wanted_mask = _genre_mask(frozenset(wanted))
+    wanted_set = frozenset(wanted)
     try:
         masks = np.fromiter(map(_TUPLE_MASKS.__getitem__, genre_tuples), np.uint64, n)
-        common = np.bitwise_count(masks & np.uint64(wanted_mask))
+        common = np.bitwise_count(masks & np.uint64(_genre_mask(wanted_set)))
     except OverflowError:  # over 64 genres: no masks
-        overlap = frozenset(wanted).intersection
+        overlap = wanted_set.intersection
         return np.array([len(overlap(g)) / len(g) if g else 0.0 for g in genre_tuples], dtype=np.float64)
     sizes = np.fromiter(map(len, genre_tuples), np.int64, n)  # the tuple's length, repeats included
     return np.divide(common, sizes, out=np.zeros(n), where=sizes > 0)
@@ -193,7 +193,7 @@ def _pool_columns(pool: Sequence[CatalogItem]) -> _PoolColumns | None:
     years = [b.release_year for b in items]
     if not all(y is None or (isinstance(y, int) and abs(y) < _YEAR_LIMIT) for y in years):
         return None
-    masks = [_genre_mask(g) for g in genre_sets]
+    masks = [genre_mask(b.genres) for b in items]
     if max(masks, default=0) >= 1 << 64:
         return None
     dated = np.array([y is not None for y in years], dtype=bool)
