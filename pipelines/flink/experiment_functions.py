@@ -121,7 +121,7 @@ class ExperimentCountsFn(HeldWritesFn):
         _experiment, increments = value
         pending = self._pending()
         hold_increments(pending, increments)
-        self.pending_state.update(pending)
+        self._store_pending(pending)
         self._release_later(ctx)
         return iter(())
 
@@ -130,10 +130,14 @@ class ExperimentCountsFn(HeldWritesFn):
         ctx.timer_service().register_processing_time_timer(now - now % RELEASE_EVERY_MS + RELEASE_EVERY_MS)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        if self._nothing_due():
+            if self.oldest_state.value() != -1:  # increments held: look again at the next tick
+                self._release_later(ctx)
+            return iter(())
         pending = self._pending()
         if pending.groups:
             self.release(pending)
-            self.pending_state.update(pending)
+            self._store_pending(pending)
             if pending.groups:
                 self._release_later(ctx)
         return iter(())
